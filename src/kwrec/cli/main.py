@@ -1,0 +1,252 @@
+"""The `kwrec` command: a thin shell over the library's pipeline functions."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from kwrec.answers import KINDS, Kind, answer
+from kwrec.cli.output import console, print_json, print_table, report, step
+from kwrec.errors import ConfigError, KwrecError, UnknownCustomerError
+from kwrec.ids import timestamp_now, validate_customer, validate_timestamp, validate_version
+from kwrec.releases import list_versions, open_release, read_manifest
+from kwrec.settings import Settings, load_settings
+from kwrec.stores import open_store
+
+app = typer.Typer(help="kwrec: search-keyword recommendations, trained and released daily.", no_args_is_help=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="kwrec.toml (default: $KWREC_CONFIG or ./kwrec.toml)")]
+StoreOpt = Annotated[str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+
+
+def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """A user's mistake prints one clear line and a non-zero exit, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except KwrecError as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    return load_settings(config, **overrides)
+
+
+@app.command()
+@user_errors
+def train(
+    data: Annotated[Path | None, typer.Option("--data", help="one folder of logs per customer")] = None,
+    store: StoreOpt = None,
+    timestamp: Annotated[str | None, typer.Option("--timestamp", help="release timestamp YYMMDDHHMM (UTC now)")] = None,
+    model_name: Annotated[str | None, typer.Option("--model-name")] = None,
+    evaluate: Annotated[bool, typer.Option("--evaluate/--no-evaluate", help="time-split metrics per customer")] = True,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train every customer under the data directory into release <model_name>_<timestamp>."""
+    from kwrec.training import summary_rows, train_release
+
+    settings = _settings(config, store=store, model_name=model_name)
+    ts = validate_timestamp(timestamp) if timestamp else timestamp_now()
+    st = open_store(settings.store, settings.s3)
+    with step(f"train release {settings.model_name}_{ts} into {st.url}"):
+        outcome = train_release(settings, st, timestamp=ts, data_dir=data, evaluate=evaluate, report=report)
+    m = outcome.manifest
+    if json_out:
+        print_json(
+            {
+                "version": m.version,
+                "trained": outcome.trained,
+                "reused": outcome.reused,
+                "failed": outcome.failed,
+                "seconds": round(outcome.seconds, 2),
+                "customers": {c: e.model_dump(mode="json") for c, e in m.customers.items()},
+            }
+        )
+    else:
+        print_table(f"release {m.version}", summary_rows(m))
+        for customer, reason in outcome.failed.items():
+            console.print(f"[red]{customer}[/red]: {reason}", highlight=False)
+        console.print(
+            f"trained {len(outcome.trained)}, reused {len(outcome.reused)}, failed {len(outcome.failed)} "
+            f"in {outcome.seconds:.1f}s",
+            highlight=False,
+        )
+
+
+def _read_batch(path: Path) -> list[str]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read batch file {path}: {exc.strerror}") from None
+    return raw.decode("utf-8", errors="replace").splitlines()
+
+
+@app.command()
+@user_errors
+def suggest(
+    customer: Annotated[str, typer.Argument(help="customer id")],
+    query: Annotated[str | None, typer.Argument(help="what the user typed")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="autocomplete | related | popular | trending")] = "autocomplete",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=50)] = 10,
+    store: StoreOpt = None,
+    version: Annotated[str | None, typer.Option("--version", help="release version (default: newest)")] = None,
+    batch: Annotated[Path | None, typer.Option("--batch", help="answer every line of FILE (JSON lines)")] = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Suggestions from a stored release, without a server."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown --kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
+    k: Kind = kind  # type: ignore[assignment]
+    validate_customer(customer)
+    if version:
+        validate_version(version)
+    needs_query = k in ("autocomplete", "related")
+    if needs_query and query is None and batch is None:
+        raise ConfigError(f"--kind {k} needs a QUERY argument or --batch FILE")
+    settings = _settings(config, store=store)
+    release = open_release(open_store(settings.store, settings.s3), version, settings.cache_dir)
+    model = release.models.get(customer)
+    if model is None:
+        raise UnknownCustomerError(
+            f"customer {customer!r} is not in release {release.version}",
+            hint=f"customers: {', '.join(sorted(release.models)) or 'none'}",
+        )
+    if batch is not None:
+        for line in _read_batch(batch):
+            print_json(answer(model, release.version, k, line, limit))
+        return
+    body = answer(model, release.version, k, query, limit)
+    if json_out:
+        print_json(body)
+        return
+    rows = [{"#": i, "keyword": s["keyword"], "score": s["score"]} for i, s in enumerate(body["suggestions"], 1)]
+    title = f"{k} {customer} {query!r} ({release.version})" if needs_query else f"{k} {customer} ({release.version})"
+    print_table(title, rows)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    data: Annotated[Path | None, typer.Option("--data", help="one folder of logs per customer")] = None,
+    customer: Annotated[list[str] | None, typer.Option("--customer", help="only these customers")] = None,
+    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.01, max=0.9)] = 0.1,
+    prefixes_per_query: Annotated[int | None, typer.Option("--prefixes-per-query", min=1)] = None,
+    max_test_queries: Annotated[int | None, typer.Option("--max-test-queries", min=1)] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Time-split evaluation: kwrec vs the most-popular-completion baseline, seen/unseen."""
+    from rich.progress import Progress
+
+    from kwrec.evaluation import evaluate_events
+    from kwrec.ingest import Quarantine, list_customers, load_customer_config, read_customer_logs
+    from kwrec.preprocess import preprocess
+
+    settings = _settings(config)
+    root = data or settings.data_dir
+    customers, problems = list_customers(root)
+    for p in problems:
+        report(f"skipped: {p}")
+    if customer:
+        unknown = sorted(set(customer) - set(customers))
+        if unknown:
+            raise UnknownCustomerError(f"no customer {', '.join(unknown)} under {root}")
+        customers = [c for c in customers if c in customer]
+    results = []
+    for c in customers:
+        cfg = load_customer_config(root / c)
+        params = cfg.train_params(settings.train)
+        with Quarantine(Path(settings.cache_dir) / "evaluate" / f"{c}.quarantine.jsonl") as q:
+            pre = preprocess(read_customer_logs(root / c, cfg, q), params, cfg, q)
+        with Progress(console=console, disable=not console.is_terminal) as progress:
+            task = progress.add_task(f"evaluating {c}", total=None)
+
+            def tick(done: int, total: int, task: Any = task, progress: Any = progress) -> None:
+                progress.update(task, completed=done, total=total)
+                if not console.is_terminal:
+                    report(f"{c}: {done}/{total} test queries")
+
+            results.append(
+                evaluate_events(
+                    pre.events,
+                    params,
+                    customer=c,
+                    test_fraction=test_fraction,
+                    prefixes_per_query=prefixes_per_query,
+                    max_test_queries=max_test_queries,
+                    seed=seed,
+                    progress=tick,
+                )
+            )
+    if json_out:
+        print_json(results)
+        return
+    for r in results:
+        rows = [{"system/part": key, **vals} for key, vals in r["autocomplete"].items()]
+        print_table(
+            f"{r['customer']}: autocomplete ({r['test_queries']} test queries, {r['unseen_share']:.0%} unseen)", rows
+        )
+        rel = r["related"]
+        console.print(f"{r['customer']}: related hit rate@10 = {rel['hit_rate@10']} over {rel['pairs']} next-query pairs")
+
+
+@app.command()
+@user_errors
+def releases(store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+    """The stored releases, oldest first."""
+    settings = _settings(config, store=store)
+    st = open_store(settings.store, settings.s3)
+    rows = []
+    for v in list_versions(st):
+        m = read_manifest(st, v)
+        trained = [c for c, e in m.customers.items() if e.trained_in == v]
+        rows.append(
+            {
+                "version": v,
+                "created": m.created,
+                "customers": len(m.customers),
+                "trained": len(trained),
+                "reused": len(m.customers) - len(trained),
+                "failed": len(m.failed),
+                "image": (m.image or {}).get("digest"),
+            }
+        )
+    if json_out:
+        print_json(rows)
+    else:
+        print_table(f"releases in {st.url}", rows)
+
+
+@app.command("sample-data")
+@user_errors
+def sample_data(out: Annotated[Path, typer.Argument(help="output directory")] = Path("data/sample")) -> None:
+    """Regenerate the bundled synthetic sample logs (deterministic)."""
+    from kwrec.sample_data import generate
+
+    counts = generate(out)
+    print_table(f"sample data in {out}", [{"customer": c, "rows": n} for c, n in counts.items()])
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,43 @@
+"""Console output for the CLI: rich tables on a terminal, plain lines in logs, JSON for machines."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+stdout = Console(soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+
+
+def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
+    cols = list(columns or (rows[0].keys() if rows else []))
+    table = Table(title=title, show_lines=False)
+    for c in cols:
+        table.add_column(c, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in cols))
+    stdout.print(table)
+
+
+def report(message: str) -> None:
+    """A progress line: timestamped, so that logs of long runs read well."""
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}", highlight=False)
+
+
+@contextmanager
+def step(name: str) -> Iterator[None]:
+    started = time.monotonic()
+    report(f"[bold]{name}[/bold] ...")
+    yield
+    report(f"[bold]{name}[/bold] done in {time.monotonic() - started:.1f}s")

@@ -1,0 +1,219 @@
+"""Autocomplete look-ups over a built index (see ``autocomplete_build``).
+
+Answers come in tiers, each consulted only while the answer is still short of ``limit``:
+exact prefix, 초성, 한/영 layout conversion, completion of an unseen query from popular word-level
+suffixes, word-start (infix) matches, and finally one typo counted in jamo keystrokes.
+The common case (a prefix with enough exact completions) is one fold, one translate and one
+trie look-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import marisa_trie
+
+from kwrec.models.autocomplete_build import HEAVY_FILE, TRIE_FILE
+from kwrec.models.keys import CHO, CHO_WORD, FULL, TAIL, WORD, search_key_of
+from kwrec.models.protocol import Suggestion
+from kwrec.text.hangul import is_choseong_only
+from kwrec.text.keyboard import jamo_to_latin, latin_to_jamo
+from kwrec.text.normalize import clean_text, fold
+
+# Relative weight of each tier's scores; reported scores never increase down the list.
+W_CONVERTED = 0.9
+W_SYNTH = 0.3
+W_INFIX = 0.5
+W_FUZZY = 0.2
+
+MAX_FUZZY_KEY = 32  # keystrokes; longer inputs are pasted text, not typing
+MIN_FUZZY_KEY = 4
+FUZZY_WINDOW = 3  # edits are tried at the few positions before the point where matching failed
+
+
+@dataclass(frozen=True)
+class AutocompleteOptions:
+    infix: bool = True
+    synthesize: bool = True
+    fuzzy: bool = True
+
+
+class Autocompleter:
+    def __init__(
+        self,
+        directory: Path,
+        keywords: Sequence[str],
+        scores: Sequence[float],
+        tails: Sequence[str],
+        tail_scores: Sequence[float],
+        alphabet: str,
+        options: AutocompleteOptions,
+    ) -> None:
+        self._trie = marisa_trie.RecordTrie("<I").mmap(str(directory / TRIE_FILE))
+        self._heavy = marisa_trie.BytesTrie().mmap(str(directory / HEAVY_FILE))
+        self._keywords = keywords
+        self._scores = scores
+        self._tails = tails
+        self._tail_scores = tail_scores
+        self._jamo_alphabet = "".join(c for c in alphabet if "\u3131" <= c <= "\u318e")
+        self._other_alphabet = "".join(c for c in alphabet if not "\u3131" <= c <= "\u318e")
+        self._options = options
+
+    # -- primitive: the best ids under one namespaced prefix -------------------------------------
+    def _ids(self, ns: str, key: str, limit: int) -> list[int]:
+        k = ns + key
+        packed = self._heavy.get(k)
+        if packed:
+            return list(memoryview(packed[0]).cast("I")[:limit])
+        return sorted({rec[1][0] for rec in self._trie.iteritems(k)})[:limit]
+
+    def _exists(self, ns: str, key: str) -> bool:
+        return next(self._trie.iterkeys(ns + key), None) is not None
+
+    # -- public --------------------------------------------------------------------------------
+    def complete(self, query: str, limit: int = 10) -> list[Suggestion]:
+        folded = fold(query)
+        if not folded or limit <= 0:
+            return []
+        key = search_key_of(folded)
+        if not key:
+            return []
+        ranked = _Ranked(limit, self._keywords, self._scores)
+        ranked.add(self._ids(FULL, key, limit), 1.0)
+        if ranked.full:
+            return ranked.result()
+        choseong_query = is_choseong_only(folded)
+        if choseong_query:
+            ranked.add(self._ids(CHO, key, limit), 1.0)
+        for alt in self._converted_keys(query, folded):
+            ranked.add(self._ids(FULL, alt, limit), W_CONVERTED)
+        found_exact = bool(ranked.items)
+        # Only for queries nobody typed: a seen query's answer must not depend on its spacing.
+        if not found_exact and self._options.synthesize and " " in folded:
+            self._synthesize(folded, ranked)
+        if not ranked.full and self._options.infix:
+            ranked.add(self._ids(WORD, key, limit), W_INFIX)
+            if choseong_query:
+                ranked.add(self._ids(CHO_WORD, key, limit), W_INFIX)
+        if not found_exact and not ranked.full and self._options.fuzzy:
+            ranked.add(self._fuzzy_ids(FULL, key, limit), W_FUZZY)
+            if not ranked.full and self._options.infix:
+                ranked.add(self._fuzzy_ids(WORD, key, limit), W_FUZZY * W_INFIX)
+        return ranked.result()
+
+    def exact_id(self, query: str) -> int | None:
+        """The keyword id whose whole key equals the query's (with 한/영 and 초성 fallbacks)."""
+        folded = fold(query)
+        key = search_key_of(folded)
+        if not key:
+            return None
+        for alt in (key, *self._converted_keys(query, folded)):
+            recs = self._trie.get(FULL + alt)
+            if recs:
+                return min(r[0] for r in recs)
+        if is_choseong_only(folded):
+            recs = self._trie.get(CHO + key)
+            if recs:
+                return min(r[0] for r in recs)
+        return None
+
+    # -- tiers ---------------------------------------------------------------------------------
+    @staticmethod
+    def _converted_keys(query: str, folded: str) -> list[str]:
+        alts = []
+        # The keyboard map needs the original case (Shift+r is ㄲ), so convert the cleaned, unfolded text.
+        hangul = latin_to_jamo(clean_text(query))
+        if hangul:
+            alts.append(hangul.replace(" ", ""))
+        latin = jamo_to_latin(folded)
+        if latin:
+            alts.append(latin.lower().replace(" ", ""))
+        return alts
+
+    def _synthesize(self, folded: str, ranked: _Ranked) -> None:
+        """Complete an unseen multi-word query: the user's own leading words + a popular suffix."""
+        for b in (i + 1 for i, ch in enumerate(folded) if ch == " "):
+            head, tail = folded[:b], folded[b:]
+            tail_key = search_key_of(tail)
+            if not tail_key:
+                continue
+            tids = self._ids(TAIL, tail_key, ranked.limit)
+            ranked.add_texts(((head + self._tails[t], self._tail_scores[t]) for t in tids), W_SYNTH)
+            if ranked.full:
+                return
+
+    def _fuzzy_ids(self, ns: str, key: str, limit: int) -> list[int]:
+        if not MIN_FUZZY_KEY <= len(key) <= MAX_FUZZY_KEY:
+            return []
+        # The longest prefix of the key that exists; a single typo must sit at or just before it.
+        lo, hi = 0, len(key)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._exists(ns, key[:mid]):
+                lo = mid
+            else:
+                hi = mid - 1
+        ids: set[int] = set()
+        for variant in self._edits(key, lo):
+            if variant != key and self._exists(ns, variant):
+                ids.update(self._ids(ns, variant, limit))
+        return sorted(ids)[:limit]
+
+    def _edits(self, key: str, fail_at: int) -> Iterable[str]:
+        start = max(0, fail_at - FUZZY_WINDOW + 1)
+        for i in range(start, min(fail_at, len(key) - 1) + 1):
+            alphabet = self._jamo_alphabet if "\u3131" <= key[i] <= "\u318e" else self._other_alphabet
+            head, rest = key[:i], key[i + 1 :]
+            yield head + rest  # deletion
+            if rest:
+                yield head + rest[0] + key[i] + rest[1:]  # transposition
+            for c in alphabet:
+                yield head + c + rest  # substitution
+                yield head + c + key[i:]  # insertion
+
+
+class _Ranked:
+    """An ordered, de-duplicated answer that fills tier by tier, with non-increasing scores."""
+
+    def __init__(self, limit: int, keywords: Sequence[str], scores: Sequence[float]) -> None:
+        self.limit = limit
+        self.items: list[Suggestion] = []
+        self._seen_ids: set[int] = set()
+        self._seen_text: set[str] = set()
+        self._keywords = keywords
+        self._scores = scores
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= self.limit
+
+    def _push(self, text: str, score: float) -> None:
+        # Keyword displays keep their most common casing; compare on the folded, spaceless form.
+        norm = text.lower().replace(" ", "")
+        if norm in self._seen_text:
+            return
+        if self.items and score > self.items[-1].score:
+            score = self.items[-1].score
+        self._seen_text.add(norm)
+        self.items.append(Suggestion(text, round(score, 6)))
+
+    def add(self, ids: Iterable[int], weight: float) -> None:
+        for i in ids:
+            if self.full:
+                return
+            if i in self._seen_ids:
+                continue
+            self._seen_ids.add(i)
+            self._push(self._keywords[i], self._scores[i] * weight)
+
+    def add_texts(self, texts: Iterable[tuple[str, float]], weight: float) -> None:
+        for text, score in texts:
+            if self.full:
+                return
+            self._push(text, score * weight)
+
+    def result(self) -> list[Suggestion]:
+        return self.items
+

@@ -1,0 +1,67 @@
+"""Flat, memory-mapped column files: the storage under every model artifact.
+
+Why mmap: N API worker processes map the same read-only pages, so a model costs its size once, not N
+times, and opening an artifact is instant. Hot-path reads go through ``memoryview.cast`` (plain Python
+ints/floats, no NumPy scalar overhead).
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+_TYPECODES = {"u32": ("<u4", "I"), "u64": ("<u8", "Q"), "f32": ("<f4", "f")}
+
+
+def write_column(path: Path, values: npt.ArrayLike, kind: str) -> None:
+    dtype, _ = _TYPECODES[kind]
+    np.ascontiguousarray(np.asarray(values), dtype=dtype).tofile(path)
+
+
+def _map(path: Path) -> memoryview:
+    size = path.stat().st_size
+    if size == 0:
+        return memoryview(b"")
+    with path.open("rb") as fh:
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    return memoryview(mm)
+
+
+def open_column(path: Path, kind: str) -> memoryview:
+    """A read-only view of the column whose items are Python ints/floats."""
+    _, code = _TYPECODES[kind]
+    view = _map(path)
+    return view.cast(code) if len(view) else memoryview(b"").cast(code)
+
+
+def write_strings(prefix: Path, strings: Iterable[str]) -> int:
+    """Strings as one UTF-8 blob (``.bin``) plus n+1 byte offsets (``.off``). Returns the count."""
+    encoded = [s.encode("utf-8") for s in strings]
+    offsets = np.zeros(len(encoded) + 1, dtype="<u8")
+    if encoded:
+        np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    prefix.with_suffix(".bin").write_bytes(b"".join(encoded))
+    offsets.tofile(prefix.with_suffix(".off"))
+    return len(encoded)
+
+
+class StringTable(Sequence[str]):
+    """Read side of :func:`write_strings`: ``table[i]`` decodes one string from the mapped blob."""
+
+    def __init__(self, prefix: Path) -> None:
+        self._blob = _map(prefix.with_suffix(".bin"))
+        self._off = open_column(prefix.with_suffix(".off"), "u64")
+        self._n = max(len(self._off) - 1, 0)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        off = self._off
+        return str(self._blob[off[i] : off[i + 1]], "utf-8")

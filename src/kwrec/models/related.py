@@ -1,0 +1,93 @@
+"""Related keywords from session co-occurrence, scored by a support-weighted PMI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from kwrec.models.columns import open_column, write_column
+
+
+@dataclass(frozen=True)
+class RelatedParams:
+    min_support: int
+    max_per_keyword: int
+    max_session_keywords: int
+
+
+def related_pairs(sessions: pl.DataFrame, n_keywords: int, p: RelatedParams) -> pl.DataFrame:
+    """``sessions`` has columns ``session`` and ``id`` (a keyword id, one row per search).
+
+    Returns columns ``a``, ``b``, ``score`` (sorted by a, then score descending), at most
+    ``max_per_keyword`` rows per ``a``. PMI alone favours rare pairs, so it is multiplied by
+    log(1 + shared sessions): a pair seen in many sessions beats a coincidence.
+    """
+    empty = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "score": pl.Float64})
+    if sessions.height == 0:
+        return empty
+    per_session = (
+        sessions.unique(["session", "id"], keep="first", maintain_order=True)
+        .with_columns(pl.int_range(pl.len()).over("session").alias("pos"))
+        .filter(pl.col("pos") < p.max_session_keywords)
+        .select("session", "id")
+    )
+    n_sessions = per_session["session"].n_unique()
+    counts = per_session.group_by("id").agg(pl.len().alias("c"))
+    multi = per_session.join(
+        per_session.group_by("session").agg(pl.len().alias("k")).filter(pl.col("k") > 1).select("session"),
+        on="session",
+        how="semi",
+    )
+    pairs = (
+        multi.join(multi, on="session", suffix="_b")
+        .filter(pl.col("id") != pl.col("id_b"))
+        .group_by("id", "id_b")
+        .agg(pl.len().alias("cab"))
+        .filter(pl.col("cab") >= p.min_support)
+    )
+    if pairs.height == 0:
+        return empty
+    scored = (
+        pairs.join(counts, on="id")
+        .join(counts.rename({"id": "id_b", "c": "cb"}), on="id_b")
+        .with_columns(
+            (
+                (pl.col("cab") * n_sessions / (pl.col("c") * pl.col("cb"))).log()
+                * (1 + pl.col("cab")).log()
+            ).alias("score")
+        )
+        .filter(pl.col("score") > 0)
+        .sort(["id", "score", "id_b"], descending=[False, True, False])
+        .with_columns(pl.int_range(pl.len()).over("id").alias("rank"))
+        .filter(pl.col("rank") < p.max_per_keyword)
+    )
+    return scored.select(pl.col("id").alias("a"), pl.col("id_b").alias("b"), "score")
+
+
+def write_related(out_dir: Path, pairs: pl.DataFrame, n_keywords: int) -> int:
+    """CSR layout: ``rel.off`` (n+1 offsets), ``rel.ids``, ``rel.score``."""
+    a = pairs["a"].to_numpy()
+    counts = np.bincount(a, minlength=n_keywords) if len(a) else np.zeros(n_keywords, dtype=np.int64)
+    offsets = np.zeros(n_keywords + 1, dtype=np.uint64)
+    np.cumsum(counts, out=offsets[1:])
+    write_column(out_dir / "rel.off", offsets, "u64")
+    write_column(out_dir / "rel.ids", pairs["b"].to_numpy(), "u32")
+    write_column(out_dir / "rel.score", pairs["score"].to_numpy(), "f32")
+    return pairs.height
+
+
+class RelatedIndex:
+    def __init__(self, directory: Path) -> None:
+        self._off = open_column(directory / "rel.off", "u64")
+        self._ids = open_column(directory / "rel.ids", "u32")
+        self._score = open_column(directory / "rel.score", "f32")
+
+    def of(self, kid: int, limit: int) -> list[tuple[int, float]]:
+        if not 0 <= kid < len(self._off) - 1:
+            return []
+        lo, hi = self._off[kid], self._off[kid + 1]
+        hi = min(hi, lo + limit)
+        return [(self._ids[i], self._score[i]) for i in range(lo, hi)]

@@ -1,0 +1,223 @@
+"""Train one customer's model from preprocessed events and write its artifact directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from kwrec import ARTIFACT_FORMAT, __version__
+from kwrec.models import popularity
+from kwrec.models.autocomplete_build import build_index
+from kwrec.models.columns import write_column, write_strings
+from kwrec.models.customer_model import META_FILE, CustomerModel, sha256_file
+from kwrec.models.keys import search_key_of
+from kwrec.models.related import RelatedParams, related_pairs, write_related
+from kwrec.settings import TrainParams
+from kwrec.text.keyboard import hangul_from_latin
+from kwrec.text.normalize import fold
+
+MAX_TAIL_WORDS = 3
+JAMO_ONLY = r"^[\u3131-\u318e ]+$"  # 초성-only or broken syllables: typing artefacts, never suggested
+LATIN_ONLY = r"^[a-zA-Z ]+$"
+DAY_US = 86_400_000_000
+LIST_LEN = 200  # popular / trending entries stored
+
+
+def _effective_events(events: pl.DataFrame, params: TrainParams) -> tuple[pl.DataFrame, datetime | None, bool]:
+    has_ts = events["ts"].null_count() < events.height
+    has_users = events["user"].null_count() < events.height
+    ref: datetime | None = events["ts"].max() if has_ts else None  # type: ignore[assignment]
+    if ref is not None and params.window_days is not None:
+        events = events.filter(pl.col("ts").is_null() | (pl.col("ts") > ref - timedelta(days=params.window_days)))
+    # Without user ids each event stands for one person: there is no better evidence.
+    who = pl.col("user") if has_users else pl.format("#{}", pl.col("seq"))
+    events = events.with_columns(
+        who.alias("who"),
+        pl.col("norm").str.replace_all(" ", "", literal=True).alias("nk"),
+    ).filter(pl.col("who").is_not_null())
+    return events, ref, has_users
+
+
+def _merge_layout_mistakes(events: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Latin queries that are Hangul typed on the wrong layout (dkdlvhs) count for their Hangul keyword."""
+    latin = events.filter(pl.col("nk").str.contains(LATIN_ONLY)).select("nk", "display").unique("nk")
+    if latin.height == 0 or not events["nk"].str.contains(r"[\uac00-\ud7a3]").any():
+        return events, 0
+    known = set(events.filter(pl.col("nk").str.contains(r"[\uac00-\ud7a3]"))["nk"].unique().to_list())
+    mapping: dict[str, str] = {}
+    for nk, display in zip(latin["nk"].to_list(), latin["display"].to_list(), strict=True):
+        hangul = hangul_from_latin(display)
+        if hangul:
+            target = fold(hangul).replace(" ", "")
+            if target in known:
+                mapping[nk] = target
+    if not mapping:
+        return events, 0
+    moved = events.filter(pl.col("nk").is_in(list(mapping)))
+    fixed = moved.with_columns(pl.col("nk").replace(mapping)).drop("display", "norm")
+    canon = events.filter(pl.col("nk").is_in(list(mapping.values()))).select("nk", "display", "norm").unique("nk")
+    fixed = fixed.join(canon, on="nk").select(events.columns)
+    return pl.concat([events.filter(~pl.col("nk").is_in(list(mapping))), fixed]), moved.height
+
+
+def _keyword_table(events: pl.DataFrame, ref: datetime | None, params: TrainParams, min_users: int) -> pl.DataFrame:
+    """One row per keyword (spacing-insensitive), in descending score order: id = row number.
+
+    score = sum over distinct (user, day) of 0.5 ** (age / half-life): each person counts once a day,
+    recent days count more, and age is measured from the newest event, not from today.
+    """
+    if ref is not None:
+        age_days = (pl.lit(ref) - pl.col("ts")).dt.total_microseconds() / DAY_US
+        weighted = events.with_columns(
+            pl.when(pl.col("ts").is_null()).then(1.0).otherwise((0.5) ** (age_days / params.half_life_days)).alias("w"),
+            pl.col("ts").dt.date().alias("day"),
+        )
+    else:
+        weighted = events.with_columns(pl.lit(1.0).alias("w"), pl.lit(None, pl.Date).alias("day"))
+    score = weighted.group_by("nk", "who", "day").agg(pl.col("w").max()).group_by("nk").agg(
+        pl.col("w").sum().alias("score"), pl.col("who").n_unique().alias("users")
+    )
+    display = (
+        events.group_by("nk", "display", "norm")
+        .agg(pl.len().alias("n"))
+        .sort(["nk", "n", "display"], descending=[False, True, False])
+        .unique("nk", keep="first")
+        .select("nk", "display", "norm")
+    )
+    return (
+        score.filter(pl.col("users") >= min_users)
+        .join(display, on="nk")
+        .filter(~pl.col("norm").str.contains(JAMO_ONLY))
+        .sort(["score", "nk"], descending=[True, False])
+        .with_row_index("id")
+        .with_columns(pl.col("id").cast(pl.Int64))
+    )
+
+
+def _tail_table(keywords: pl.DataFrame) -> pl.DataFrame:
+    """Word-level suffixes (up to three words) of suggestable keywords, weighted by their scores."""
+    words = keywords.select(pl.col("norm").str.split(" ").alias("w"), "score")
+    parts = [
+        words.filter(pl.col("w").list.len() >= k).select(
+            pl.col("w").list.slice(-k, k).list.join(" ").alias("tail"), "score"
+        )
+        for k in range(1, MAX_TAIL_WORDS + 1)
+    ]
+    return (
+        pl.concat(parts)
+        .group_by("tail")
+        .agg(pl.col("score").sum())
+        .sort(["score", "tail"], descending=[True, False])
+    )
+
+
+def _golden(model: CustomerModel, keywords: pl.DataFrame, per_kind: int) -> list[dict[str, Any]]:
+    """Queries and the answers this model gives, chosen from the customer's own top keywords.
+
+    Release verification replays them against the live API: the answer must start the same way.
+    """
+    golden: list[dict[str, Any]] = []
+    top = keywords.head(max(per_kind * 5, 10))["display"].to_list()
+    seen_prefixes: set[str] = set()
+    for kw in top:
+        prefix = kw[: max(1, min(len(kw) - 1, 2))]
+        if prefix in seen_prefixes:
+            continue
+        answer = [s.keyword for s in model.autocomplete(prefix, 10)]
+        if answer:
+            seen_prefixes.add(prefix)
+            golden.append({"kind": "autocomplete", "query": prefix, "expected": answer[:3]})
+        if len(seen_prefixes) >= per_kind:
+            break
+    related = 0
+    for kw in top:
+        answer = [s.keyword for s in model.related(kw, 10)]
+        if answer:
+            golden.append({"kind": "related", "query": kw, "expected": answer[:3]})
+            related += 1
+            if related >= per_kind:
+                break
+    for kind, fn in (("popular", model.popular), ("trending", model.trending)):
+        answer = [s.keyword for s in fn(10)]
+        if answer:
+            golden.append({"kind": kind, "query": None, "expected": answer[:3]})
+    return golden
+
+
+def train_customer(
+    events: pl.DataFrame, params: TrainParams, out_dir: Path, *, customer: str, extra_meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train from preprocessed events (``kwrec.preprocess``) into ``out_dir``; return the artifact meta."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    events, ref, has_users = _effective_events(events, params)
+    events, merged = _merge_layout_mistakes(events)
+    min_users = params.min_users if has_users else 1
+    keywords = _keyword_table(events, ref, params, min_users)
+    norms = keywords["norm"].to_list()
+    tails = _tail_table(keywords) if params.synthesize and keywords.height else pl.DataFrame(
+        schema={"tail": pl.String, "score": pl.Float64}
+    )
+
+    write_strings(out_dir / "kw", keywords["display"].to_list())
+    write_column(out_dir / "kw.score", keywords["score"].to_numpy(), "f32")
+    write_column(out_dir / "kw.users", keywords["users"].to_numpy(), "u32")
+    write_strings(out_dir / "tail", tails["tail"].to_list())
+    write_column(out_dir / "tail.score", tails["score"].to_numpy(), "f32")
+    index = build_index(
+        out_dir, norms, tails["tail"].to_list(), threshold=params.heavy_prefix_threshold, topk=params.topk
+    )
+
+    ids = events.join(keywords.select("nk", "id"), on="nk")
+    sessions = ids.filter(pl.col("session").is_not_null()).sort("seq").select("session", "id")
+    pairs = related_pairs(
+        sessions,
+        keywords.height,
+        RelatedParams(params.related_min_support, params.related_max_per_keyword, params.related_max_session_keywords),
+    )
+    n_related = write_related(out_dir, pairs, keywords.height)
+    pop = popularity.popular(ids, ref, params.popular_days, LIST_LEN)
+    trend = popularity.trending(
+        ids, ref, params.trending_recent_days, params.trending_previous_days, params.trending_min_users, LIST_LEN
+    )
+    for name, frame in (("pop", pop), ("trend", trend)):
+        write_column(out_dir / f"{name}.ids", frame["id"].to_numpy(), "u32")
+        write_column(out_dir / f"{name}.score", frame["score"].to_numpy(), "f32")
+
+    alphabet = "".join(sorted(set("".join(search_key_of(n) for n in norms[:200_000]))))
+    meta: dict[str, Any] = {
+        "format": ARTIFACT_FORMAT,
+        "customer": customer,
+        "code_version": __version__,
+        "params": params.model_dump(mode="json"),
+        "options": {"infix": params.infix, "synthesize": params.synthesize, "fuzzy": params.fuzzy},
+        "ref_time": ref.isoformat() if ref else None,
+        "has_users": has_users,
+        "alphabet": alphabet,
+        "stats": {
+            "events": events.height,
+            "layout_mistakes_merged": merged,
+            "min_users_effective": min_users,
+            "keywords": keywords.height,
+            "tails": tails.height,
+            "index_entries": index.entries,
+            "heavy_prefixes": index.heavy_prefixes,
+            "related_pairs": n_related,
+            "popular": pop.height,
+            "trending": trend.height,
+        },
+        **(extra_meta or {}),
+    }
+    meta["golden"] = _golden(CustomerModel(out_dir, meta), keywords, params.golden_per_kind) if keywords.height else []
+    meta["files"] = {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name != META_FILE}
+    data = json.dumps(meta, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
+    (out_dir / META_FILE).write_bytes(data)
+    meta["checksum"] = hashlib.sha256(data).hexdigest()
+    return meta
+
+

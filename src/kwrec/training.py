@@ -1,0 +1,192 @@
+"""Train a release: every customer under the data directory, reusing unchanged customers' artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kwrec import ARTIFACT_FORMAT, __version__
+from kwrec.errors import DataError, KwrecError
+from kwrec.evaluation import evaluate_events
+from kwrec.ids import make_version
+from kwrec.ingest import Quarantine, fingerprint_inputs, list_customers, load_customer_config, read_customer_logs
+from kwrec.models.train import train_customer
+from kwrec.preprocess import preprocess
+from kwrec.releases import (
+    CustomerEntry,
+    Manifest,
+    artifact_key,
+    now_iso,
+    read_manifest,
+    write_manifest,
+)
+from kwrec.settings import Settings, TrainParams
+from kwrec.stores import ArtifactStore
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class TrainOutcome:
+    manifest: Manifest
+    trained: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def input_key(fingerprint: str, params: TrainParams) -> str:
+    """What decides whether an artifact can be reused: inputs, parameters and artifact format."""
+    blob = json.dumps(
+        {"inputs": fingerprint, "params": params.model_dump(mode="json"), "format": ARTIFACT_FORMAT}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _train_one(
+    store: ArtifactStore,
+    customer_dir: Path,
+    customer: str,
+    version: str,
+    base: TrainParams,
+    evaluate: bool,
+    report: Report,
+) -> CustomerEntry:
+    config = load_customer_config(customer_dir)
+    params = config.train_params(base)
+    fingerprint = fingerprint_inputs(customer_dir)
+    key = input_key(fingerprint, params)
+    index_key = f"artifacts/{customer}/by-input/{key}"
+    if store.exists(index_key):
+        previous = json.loads(store.read_bytes(index_key))
+        if store.dir_exists(previous["artifact_key"]):
+            report(f"{customer}: inputs unchanged, reusing artifact {previous['artifact'][:12]}")
+            return CustomerEntry(**{**previous, "status": "reused"})
+    with tempfile.TemporaryDirectory(prefix=f"kwrec-{customer}-") as tmp:
+        tmpdir = Path(tmp)
+        with Quarantine(tmpdir / "quarantine.jsonl") as quarantine:
+            report(f"{customer}: reading logs")
+            events = read_customer_logs(customer_dir, config, quarantine)
+            report(f"{customer}: preprocessing {events.height:,} rows")
+            pre = preprocess(events, params, config, quarantine)
+        if pre.events.height == 0:
+            raise DataError(
+                f"customer {customer}: no usable search event after preprocessing",
+                hint=f"see releases/{version}/quarantine/{customer}.jsonl for why rows were rejected",
+            )
+        if quarantine.counts:
+            store.write_bytes(
+                f"releases/{version}/quarantine/{customer}.jsonl", (tmpdir / "quarantine.jsonl").read_bytes()
+            )
+        report(f"{customer}: training on {pre.events.height:,} events")
+        meta = train_customer(pre.events, params, tmpdir / "artifact", customer=customer)
+        evaluation = None
+        if evaluate:
+            report(f"{customer}: evaluating (time split)")
+            evaluation = evaluate_events(pre.events, params, customer=customer, prefixes_per_query=3, max_test_queries=2000)
+        checksum = meta["checksum"]
+        akey = artifact_key(customer, checksum)
+        if not store.dir_exists(akey):
+            store.upload_dir(tmpdir / "artifact", akey)
+    entry = CustomerEntry(
+        status="trained",
+        input_fingerprint=fingerprint,
+        artifact=checksum,
+        artifact_key=akey,
+        trained_in=version,
+        params=params.model_dump(mode="json"),
+        stats=meta["stats"],
+        ingest={"quarantined": dict(quarantine.counts), "preprocess": pre.stats},
+        evaluation=evaluation,
+    )
+    store.write_bytes(index_key, entry.model_dump_json().encode())
+    return entry
+
+
+def train_release(
+    settings: Settings,
+    store: ArtifactStore,
+    *,
+    timestamp: str,
+    data_dir: Path | None = None,
+    evaluate: bool = True,
+    report: Report = lambda _msg: None,
+) -> TrainOutcome:
+    """Train every customer under the data directory into release ``<model_name>_<timestamp>``.
+
+    One customer's failure (no data, unreadable config) is recorded and the others go on. Re-running
+    with the same timestamp and unchanged inputs rewrites an identical manifest.
+    """
+    started = time.monotonic()
+    version = make_version(settings.model_name, timestamp)
+    data = data_dir or settings.data_dir
+    if not data.is_dir():
+        raise DataError(f"data directory {data} does not exist", hint="pass --data DIR with one folder per customer")
+    customers, problems = list_customers(data)
+    for p in problems:
+        report(f"skipped: {p}")
+    existing: Manifest | None = None
+    try:
+        existing = read_manifest(store, version)
+    except KwrecError:
+        existing = None
+    outcome_entries: dict[str, CustomerEntry] = {}
+    failed: dict[str, str] = {}
+    trained: list[str] = []
+    reused: list[str] = []
+    for customer in customers:
+        try:
+            entry = _train_one(store, data / customer, customer, version, settings.train, evaluate, report)
+        except KwrecError as exc:
+            failed[customer] = str(exc)
+            report(f"{customer}: FAILED: {exc}")
+            continue
+        if existing and customer in existing.customers and existing.customers[customer].artifact == entry.artifact:
+            entry = existing.customers[customer]  # a re-run of this timestamp: keep the record as it was
+        (trained if entry.status == "trained" and entry.trained_in == version else reused).append(customer)
+        outcome_entries[customer] = entry
+    if not outcome_entries:
+        raise DataError(
+            f"no customer could be trained from {data}",
+            hint="; ".join(f"{c}: {r}" for c, r in failed.items()) or "add one folder of logs per customer",
+        )
+    manifest = Manifest(
+        version=version,
+        model_name=settings.model_name,
+        timestamp=timestamp,
+        created=existing.created if existing else now_iso(),
+        code_version=__version__,
+        customers=outcome_entries,
+        failed=failed,
+        problems=problems,
+        image=existing.image if existing else None,
+        deployments=existing.deployments if existing else [],
+    )
+    if existing is None or existing.to_bytes() != manifest.to_bytes():
+        write_manifest(store, manifest)
+    return TrainOutcome(manifest, trained, reused, failed, time.monotonic() - started)
+
+
+def summary_rows(manifest: Manifest) -> list[dict[str, Any]]:
+    rows = []
+    for customer, e in sorted(manifest.customers.items()):
+        ev = (e.evaluation or {}).get("autocomplete", {})
+        rows.append(
+            {
+                "customer": customer,
+                "status": e.status,
+                "keywords": e.stats.get("keywords"),
+                "events": e.stats.get("events"),
+                "quarantined": sum(e.ingest.get("quarantined", {}).values()),
+                "mrr@10": ev.get("kwrec/all", {}).get("mrr@10"),
+                "mpc mrr@10": ev.get("mpc/all", {}).get("mrr@10"),
+                "artifact": e.artifact[:12],
+            }
+        )
+    return rows

@@ -1,0 +1,49 @@
+"""Small builders shared by tests (kept tiny: real data goes through the real pipeline)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from kwrec.models.customer_model import CustomerModel
+from kwrec.models.train import train_customer
+from kwrec.settings import TrainParams
+from kwrec.text.normalize import clean_text, fold
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def events_frame(rows: Iterable[tuple[float, str | None, str | None, str]]) -> pl.DataFrame:
+    """Preprocessed events from (hours after T0, user, session, query) tuples."""
+    data = list(rows)
+    return pl.DataFrame(
+        {
+            "ts": [T0 + timedelta(hours=h) for h, _, _, _ in data],
+            "user": [u for _, u, _, _ in data],
+            "session": [s for _, _, s, _ in data],
+            "display": [clean_text(q) for _, _, _, q in data],
+            "norm": [fold(q) for _, _, _, q in data],
+            "seq": list(range(len(data))),
+        },
+        schema={
+            "ts": pl.Datetime("us", "UTC"),
+            "user": pl.String,
+            "session": pl.String,
+            "display": pl.String,
+            "norm": pl.String,
+            "seq": pl.Int64,
+        },
+    )
+
+
+def popular_by(query: str, users: int, *, hour: float = 0.0, prefix: str = "u") -> list[tuple[float, str, str, str]]:
+    """``users`` distinct users each searching ``query`` once."""
+    return [(hour, f"{prefix}{i}", f"{prefix}{i}-s", query) for i in range(users)]
+
+
+def train_model(tmp: Path, rows: Iterable[tuple[float, str | None, str | None, str]], **params: object) -> CustomerModel:
+    meta = train_customer(events_frame(rows), TrainParams(**params), tmp, customer="t")  # type: ignore[arg-type]
+    return CustomerModel.open(tmp, expected_checksum=meta["checksum"])
