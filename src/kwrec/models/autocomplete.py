@@ -15,7 +15,9 @@ from pathlib import Path
 
 import marisa_trie
 
-from kwrec.models.autocomplete_build import HEAVY_FILE, TRIE_FILE
+from kwrec.models.autocomplete_build import HEAVY_FILE, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
+from kwrec.models.columns import open_column
+from kwrec.models.key_index import KeyIndex
 from kwrec.models.keys import CHO, CHO_WORD, FULL, TAIL, WORD, search_key_of
 from kwrec.models.protocol import Suggestion
 from kwrec.text.hangul import is_choseong_only
@@ -48,29 +50,29 @@ class Autocompleter:
         scores: Sequence[float],
         tails: Sequence[str],
         tail_scores: Sequence[float],
-        alphabet: str,
         options: AutocompleteOptions,
+        topk: int,
     ) -> None:
-        self._trie = marisa_trie.RecordTrie("<I").mmap(str(directory / TRIE_FILE))
-        self._heavy = marisa_trie.BytesTrie().mmap(str(directory / HEAVY_FILE))
+        self._keys = KeyIndex(directory / KEYS_PREFIX)
+        self._heavy = marisa_trie.Trie().mmap(str(directory / HEAVY_FILE))
+        self._heavy_top = open_column(directory / HEAVY_TOP_FILE, "u32")
         self._keywords = keywords
         self._scores = scores
         self._tails = tails
         self._tail_scores = tail_scores
-        self._jamo_alphabet = "".join(c for c in alphabet if "\u3131" <= c <= "\u318e")
-        self._other_alphabet = "".join(c for c in alphabet if not "\u3131" <= c <= "\u318e")
         self._options = options
+        self._topk = topk
 
     # -- primitive: the best ids under one namespaced prefix -------------------------------------
     def _ids(self, ns: str, key: str, limit: int) -> list[int]:
         k = ns + key
-        packed = self._heavy.get(k)
-        if packed:
-            return list(memoryview(packed[0]).cast("I")[:limit])
-        return sorted({rec[1][0] for rec in self._trie.iteritems(k)})[:limit]
-
-    def _exists(self, ns: str, key: str) -> bool:
-        return next(self._trie.iterkeys(ns + key), None) is not None
+        row = self._heavy.get(k)
+        if row is not None:
+            start = row * self._topk
+            ids = self._heavy_top[start : start + min(limit, self._topk)].tolist()
+            return ids if ids[-1] != NO_ID else [i for i in ids if i != NO_ID]
+        lo, hi = self._keys.run(k)
+        return sorted(set(self._keys.ids(lo, hi)))[:limit] if hi > lo else []
 
     # -- public --------------------------------------------------------------------------------
     def complete(self, query: str, limit: int = 10) -> list[Suggestion]:
@@ -80,10 +82,12 @@ class Autocompleter:
         key = search_key_of(folded)
         if not key:
             return []
+        ids = self._ids(FULL, key, limit)
+        if len(ids) >= limit:  # the common case: ids are distinct and already best first
+            kws, scores = self._keywords, self._scores
+            return [Suggestion(kws[i], round(scores[i], 6)) for i in ids]
         ranked = _Ranked(limit, self._keywords, self._scores)
-        ranked.add(self._ids(FULL, key, limit), 1.0)
-        if ranked.full:
-            return ranked.result()
+        ranked.add(ids, 1.0)
         choseong_query = is_choseong_only(folded)
         if choseong_query:
             ranked.add(self._ids(CHO, key, limit), 1.0)
@@ -109,14 +113,12 @@ class Autocompleter:
         key = search_key_of(folded)
         if not key:
             return None
-        for alt in (key, *self._converted_keys(query, folded)):
-            recs = self._trie.get(FULL + alt)
-            if recs:
-                return min(r[0] for r in recs)
-        if is_choseong_only(folded):
-            recs = self._trie.get(CHO + key)
-            if recs:
-                return min(r[0] for r in recs)
+        for ns, alt in ((FULL, key), *((FULL, a) for a in self._converted_keys(query, folded)), (CHO, key)):
+            if ns == CHO and not is_choseong_only(folded):
+                break
+            ids = self._keys.exact(ns + alt)
+            if ids:
+                return min(ids)
         return None
 
     # -- tiers ---------------------------------------------------------------------------------
@@ -145,34 +147,37 @@ class Autocompleter:
                 return
 
     def _fuzzy_ids(self, ns: str, key: str, limit: int) -> list[int]:
+        """Keywords one keystroke edit away from being completions of ``key``.
+
+        A single typo sits at or just before the point where ``key`` stops matching any stored key, so
+        edits are only tried there, and substitutions/insertions only with characters that really
+        follow the matched part in some key.
+        """
         if not MIN_FUZZY_KEY <= len(key) <= MAX_FUZZY_KEY:
             return []
-        # The longest prefix of the key that exists; a single typo must sit at or just before it.
-        lo, hi = 0, len(key)
+        index = self._keys
+        lo, hi = 0, len(key)  # longest prefix of key that exists
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if self._exists(ns, key[:mid]):
+            if index.exists(ns + key[:mid]):
                 lo = mid
             else:
                 hi = mid - 1
         ids: set[int] = set()
-        for variant in self._edits(key, lo):
-            if variant != key and self._exists(ns, variant):
-                ids.update(self._ids(ns, variant, limit))
-        return sorted(ids)[:limit]
-
-    def _edits(self, key: str, fail_at: int) -> Iterable[str]:
-        start = max(0, fail_at - FUZZY_WINDOW + 1)
-        for i in range(start, min(fail_at, len(key) - 1) + 1):
-            alphabet = self._jamo_alphabet if "\u3131" <= key[i] <= "\u318e" else self._other_alphabet
+        for i in range(max(0, lo - FUZZY_WINDOW + 1), min(lo, len(key) - 1) + 1):
             head, rest = key[:i], key[i + 1 :]
-            yield head + rest  # deletion
+            following = index.next_chars(ns + head)
+            variants = {head + rest}  # deletion
             if rest:
-                yield head + rest[0] + key[i] + rest[1:]  # transposition
-            for c in alphabet:
-                yield head + c + rest  # substitution
-                yield head + c + key[i:]  # insertion
-
+                variants.add(head + rest[0] + key[i] + rest[1:])  # transposition
+            for c in following:
+                variants.add(head + c + rest)  # substitution
+                variants.add(head + c + key[i:])  # insertion
+            variants.discard(key)
+            for v in variants:
+                if index.exists(ns + v):
+                    ids.update(self._ids(ns, v, limit))
+        return sorted(ids)[:limit]
 
 class _Ranked:
     """An ordered, de-duplicated answer that fills tier by tier, with non-increasing scores."""

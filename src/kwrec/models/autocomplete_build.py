@@ -1,9 +1,9 @@
-"""Build the autocomplete index: one key trie plus precomputed top-k for every heavy prefix.
+"""Build the autocomplete index: a sorted key table plus precomputed top-k for every heavy prefix.
 
 Look-up cost must not depend on how many keywords share a prefix. A prefix with more than
-``heavy_threshold`` entries ("heavy") gets its top-k ids stored; any other prefix has few enough
-entries to read them straight from the trie. Keyword ids are assigned in descending score order, so
-"top-k" is simply "the k smallest ids", which keeps both paths free of score look-ups.
+``threshold`` entries ("heavy") gets its top-k ids stored; any other prefix has few enough entries to
+read them straight from the key table. Keyword ids are assigned in descending score order, so "top-k"
+is simply "the k smallest ids", which keeps both paths free of score look-ups.
 """
 
 from __future__ import annotations
@@ -15,32 +15,21 @@ import marisa_trie
 import numpy as np
 import polars as pl
 
-from kwrec.models.keys import TAIL, keyword_entries, search_key_of
+from kwrec.models.columns import write_column
+from kwrec.models.key_index import write_key_index
+from kwrec.models.keys import entries_frame
 
-TRIE_FILE = "keys.marisa"
+KEYS_PREFIX = "keys"
 HEAVY_FILE = "heavy.marisa"
+HEAVY_TOP_FILE = "heavy.top"
+NO_ID = 0xFFFFFFFF  # pads a heavy prefix's row of top ids
 
 
 @dataclass(frozen=True)
 class IndexStats:
     entries: int
+    keys: int
     heavy_prefixes: int
-
-
-def _entries(keyword_norms: list[str], tail_norms: list[str]) -> tuple[list[str], list[int]]:
-    keys: list[str] = []
-    ids: list[int] = []
-    for kid, norm in enumerate(keyword_norms):
-        for ns, key in keyword_entries(norm):
-            if key:
-                keys.append(ns + key)
-                ids.append(kid)
-    for tid, norm in enumerate(tail_norms):
-        key = search_key_of(norm)
-        if key:
-            keys.append(TAIL + key)
-            ids.append(tid)
-    return keys, ids
 
 
 def _heavy_prefixes(entries: pl.DataFrame, threshold: int, topk: int) -> pl.DataFrame:
@@ -56,7 +45,7 @@ def _heavy_prefixes(entries: pl.DataFrame, threshold: int, topk: int) -> pl.Data
         cand = cand.filter(pl.col("len") >= length).with_columns(pl.col("key").str.slice(0, length).alias("p"))
         level = (
             cand.group_by("p")
-            .agg(pl.len().alias("n"), pl.col("id").unique().bottom_k(topk).sort().alias("top"))
+            .agg(pl.len().alias("n"), pl.col("id").bottom_k(topk + 8).unique().sort().head(topk).alias("top"))
             .filter(pl.col("n") > threshold)
         )
         if level.height == 0:
@@ -69,14 +58,19 @@ def _heavy_prefixes(entries: pl.DataFrame, threshold: int, topk: int) -> pl.Data
     return pl.concat(found)
 
 
-def build_index(out_dir: Path, keyword_norms: list[str], tail_norms: list[str], *, threshold: int, topk: int) -> IndexStats:
-    keys, ids = _entries(keyword_norms, tail_norms)
-    trie = marisa_trie.RecordTrie("<I", zip(keys, ((i,) for i in ids), strict=True))
-    trie.save(str(out_dir / TRIE_FILE))
-    heavy = _heavy_prefixes(pl.DataFrame({"key": keys, "id": ids}, schema={"key": pl.String, "id": pl.Int64}), threshold, topk)
-    packed = [
-        (p, np.asarray(top, dtype="<u4").tobytes())
-        for p, top in zip(heavy["p"].to_list(), heavy["top"].to_list(), strict=True)
-    ]
-    marisa_trie.BytesTrie(packed).save(str(out_dir / HEAVY_FILE))
-    return IndexStats(entries=len(keys), heavy_prefixes=len(packed))
+def build_index(
+    out_dir: Path, keyword_norms: pl.Series, tail_norms: pl.Series, *, threshold: int, topk: int
+) -> IndexStats:
+    entries = entries_frame(keyword_norms, tail_norms)
+    n_keys = write_key_index(out_dir / KEYS_PREFIX, entries)
+    heavy = _heavy_prefixes(entries, threshold, topk)
+    # A plain Trie maps each heavy prefix to a row number (its key id) of a fixed-width id matrix:
+    # cheap to look up, small (heavy prefixes are few), and the matrix is memory-mapped.
+    prefixes = heavy["p"].to_list()
+    heavy_trie = marisa_trie.Trie(prefixes)
+    heavy_trie.save(str(out_dir / HEAVY_FILE))
+    matrix = np.full((len(prefixes), topk), NO_ID, dtype="<u4")
+    for p, top in zip(prefixes, heavy["top"].to_list(), strict=True):
+        matrix[heavy_trie.key_id(p), : len(top)] = top
+    write_column(out_dir / HEAVY_TOP_FILE, matrix.ravel(), "u32")
+    return IndexStats(entries=entries.height, keys=n_keys, heavy_prefixes=len(prefixes))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
 _TYPECODES = {"u32": ("<u4", "I"), "u64": ("<u8", "Q"), "f32": ("<f4", "f")}
 
@@ -22,13 +23,15 @@ def write_column(path: Path, values: npt.ArrayLike, kind: str) -> None:
     np.ascontiguousarray(np.asarray(values), dtype=dtype).tofile(path)
 
 
-def _map(path: Path) -> memoryview:
-    size = path.stat().st_size
-    if size == 0:
-        return memoryview(b"")
+def _mmap(path: Path) -> mmap.mmap | bytes:
+    if path.stat().st_size == 0:
+        return b""
     with path.open("rb") as fh:
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    return memoryview(mm)
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _map(path: Path) -> memoryview:
+    return memoryview(_mmap(path))
 
 
 def open_column(path: Path, kind: str) -> memoryview:
@@ -38,22 +41,25 @@ def open_column(path: Path, kind: str) -> memoryview:
     return view.cast(code) if len(view) else memoryview(b"").cast(code)
 
 
-def write_strings(prefix: Path, strings: Iterable[str]) -> int:
+def write_strings(prefix: Path, strings: pl.Series | Iterable[str]) -> int:
     """Strings as one UTF-8 blob (``.bin``) plus n+1 byte offsets (``.off``). Returns the count."""
-    encoded = [s.encode("utf-8") for s in strings]
-    offsets = np.zeros(len(encoded) + 1, dtype="<u8")
-    if encoded:
-        np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    prefix.with_suffix(".bin").write_bytes(b"".join(encoded))
+    series = strings if isinstance(strings, pl.Series) else pl.Series(list(strings), dtype=pl.String)
+    offsets = np.zeros(len(series) + 1, dtype="<u8")
+    if len(series):
+        np.cumsum(series.str.len_bytes().to_numpy(), out=offsets[1:])
+        prefix.with_suffix(".bin").write_bytes(series.str.join("").item().encode("utf-8"))
+    else:
+        prefix.with_suffix(".bin").write_bytes(b"")
     offsets.tofile(prefix.with_suffix(".off"))
-    return len(encoded)
+    return len(series)
 
 
 class StringTable(Sequence[str]):
     """Read side of :func:`write_strings`: ``table[i]`` decodes one string from the mapped blob."""
 
     def __init__(self, prefix: Path) -> None:
-        self._blob = _map(prefix.with_suffix(".bin"))
+        # Slicing the mmap itself is the cheapest way to get bytes out (cheaper than a memoryview).
+        self._blob = _mmap(prefix.with_suffix(".bin"))
         self._off = open_column(prefix.with_suffix(".off"), "u64")
         self._n = max(len(self._off) - 1, 0)
 
@@ -64,4 +70,4 @@ class StringTable(Sequence[str]):
         if not 0 <= i < self._n:
             raise IndexError(i)
         off = self._off
-        return str(self._blob[off[i] : off[i + 1]], "utf-8")
+        return self._blob[off[i] : off[i + 1]].decode("utf-8")

@@ -76,8 +76,8 @@ class CustomerModel:
             self._scores,
             StringTable(directory / "tail"),
             open_column(directory / "tail.score", "f32"),
-            meta.get("alphabet", ""),
             AutocompleteOptions(**opts),
+            int(meta["params"]["topk"]),
         )
         self._related = RelatedIndex(directory)
         self._pop = (open_column(directory / "pop.ids", "u32"), open_column(directory / "pop.score", "f32"))

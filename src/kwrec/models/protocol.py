@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class Suggestion:
+class Suggestion(NamedTuple):
+    """A tuple, not a dataclass: tens of them are made per request on the hot path."""
+
     keyword: str
     score: float  # higher is better; lists are ordered best first
 

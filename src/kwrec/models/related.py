@@ -10,6 +10,8 @@ import polars as pl
 
 from kwrec.models.columns import open_column, write_column
 
+PAIR_WINDOW = 5  # searches apart within a session
+
 
 @dataclass(frozen=True)
 class RelatedParams:
@@ -30,24 +32,21 @@ def related_pairs(sessions: pl.DataFrame, n_keywords: int, p: RelatedParams) -> 
         return empty
     per_session = (
         sessions.unique(["session", "id"], keep="first", maintain_order=True)
-        .with_columns(pl.int_range(pl.len()).over("session").alias("pos"))
-        .filter(pl.col("pos") < p.max_session_keywords)
+        .filter(pl.int_range(pl.len()).over("session") < p.max_session_keywords)
         .select("session", "id")
     )
     n_sessions = per_session["session"].n_unique()
     counts = per_session.group_by("id").agg(pl.len().alias("c"))
-    multi = per_session.join(
-        per_session.group_by("session").agg(pl.len().alias("k")).filter(pl.col("k") > 1).select("session"),
-        on="session",
-        how="semi",
-    )
-    pairs = (
-        multi.join(multi, on="session", suffix="_b")
-        .filter(pl.col("id") != pl.col("id_b"))
-        .group_by("id", "id_b")
-        .agg(pl.len().alias("cab"))
-        .filter(pl.col("cab") >= p.min_support)
-    )
+    # Pairs within a window of nearby searches, not all pairs of a session: linear in the number of
+    # searches (a scraper's 1,000-query session must not cost a million pairs), and nearby searches
+    # are the related ones anyway.
+    indexed = per_session.with_columns(pl.int_range(pl.len()).over("session").alias("pos"))
+    hops = []
+    for d in range(1, PAIR_WINDOW + 1):
+        later = indexed.select("session", (pl.col("pos") - d).alias("pos"), pl.col("id").alias("id_b"))
+        hop = indexed.join(later, on=["session", "pos"]).select("id", "id_b")
+        hops += [hop, hop.select(pl.col("id_b").alias("id"), pl.col("id").alias("id_b"))]
+    pairs = pl.concat(hops).group_by("id", "id_b").agg(pl.len().alias("cab")).filter(pl.col("cab") >= p.min_support)
     if pairs.height == 0:
         return empty
     scored = (

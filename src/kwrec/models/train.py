@@ -16,7 +16,6 @@ from kwrec.models import popularity
 from kwrec.models.autocomplete_build import build_index
 from kwrec.models.columns import write_column, write_strings
 from kwrec.models.customer_model import META_FILE, CustomerModel, sha256_file
-from kwrec.models.keys import search_key_of
 from kwrec.models.related import RelatedParams, related_pairs, write_related
 from kwrec.settings import TrainParams
 from kwrec.text.keyboard import hangul_from_latin
@@ -159,18 +158,17 @@ def train_customer(
     events, merged = _merge_layout_mistakes(events)
     min_users = params.min_users if has_users else 1
     keywords = _keyword_table(events, ref, params, min_users)
-    norms = keywords["norm"].to_list()
     tails = _tail_table(keywords) if params.synthesize and keywords.height else pl.DataFrame(
         schema={"tail": pl.String, "score": pl.Float64}
     )
 
-    write_strings(out_dir / "kw", keywords["display"].to_list())
+    write_strings(out_dir / "kw", keywords["display"])
     write_column(out_dir / "kw.score", keywords["score"].to_numpy(), "f32")
     write_column(out_dir / "kw.users", keywords["users"].to_numpy(), "u32")
-    write_strings(out_dir / "tail", tails["tail"].to_list())
+    write_strings(out_dir / "tail", tails["tail"])
     write_column(out_dir / "tail.score", tails["score"].to_numpy(), "f32")
     index = build_index(
-        out_dir, norms, tails["tail"].to_list(), threshold=params.heavy_prefix_threshold, topk=params.topk
+        out_dir, keywords["norm"], tails["tail"], threshold=params.heavy_prefix_threshold, topk=params.topk
     )
 
     ids = events.join(keywords.select("nk", "id"), on="nk")
@@ -189,7 +187,6 @@ def train_customer(
         write_column(out_dir / f"{name}.ids", frame["id"].to_numpy(), "u32")
         write_column(out_dir / f"{name}.score", frame["score"].to_numpy(), "f32")
 
-    alphabet = "".join(sorted(set("".join(search_key_of(n) for n in norms[:200_000]))))
     meta: dict[str, Any] = {
         "format": ARTIFACT_FORMAT,
         "customer": customer,
@@ -198,7 +195,6 @@ def train_customer(
         "options": {"infix": params.infix, "synthesize": params.synthesize, "fuzzy": params.fuzzy},
         "ref_time": ref.isoformat() if ref else None,
         "has_users": has_users,
-        "alphabet": alphabet,
         "stats": {
             "events": events.height,
             "layout_mistakes_merged": merged,
@@ -206,6 +202,7 @@ def train_customer(
             "keywords": keywords.height,
             "tails": tails.height,
             "index_entries": index.entries,
+            "index_keys": index.keys,
             "heavy_prefixes": index.heavy_prefixes,
             "related_pairs": n_related,
             "popular": pop.height,

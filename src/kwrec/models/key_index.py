@@ -1,0 +1,115 @@
+"""A sorted, memory-mapped table of search keys, each with the ids of the keywords found under it.
+
+Why not a trie for every key: building a trie costs microseconds per key in one thread, and a large
+customer has millions of keys; sorting them column-wise takes a second. Prefix look-ups are two binary
+searches: first over an in-memory sample of every ``SAMPLE``-th key (C-speed ``bisect`` on a small
+list), then inside one block of the mapped table. Keys are compared as UTF-8 bytes, whose order is the
+code point order polars sorts by, so a prefix's keys form one contiguous run.
+"""
+
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from kwrec.models.columns import _mmap, open_column, write_column, write_strings
+
+SAMPLE = 32
+_AFTER = b"\xff"  # sorts after every UTF-8 continuation: prefix + _AFTER bounds the prefix's run
+
+
+def write_key_index(prefix: Path, entries: pl.DataFrame) -> int:
+    """``entries``: columns ``key`` (str) and ``id`` (int). Returns the number of distinct keys."""
+    # One sort, then run boundaries: several times cheaper than group_by + sort on string keys.
+    ordered = entries.sort(["key", "id"])
+    new_key = (pl.col("key") != pl.col("key").shift()).fill_null(True)
+    ordered = ordered.with_columns(new_key.alias("new")).filter(
+        pl.col("new") | (pl.col("id") != pl.col("id").shift())
+    )
+    starts = ordered["new"].arg_true().to_numpy()
+    write_strings(prefix, ordered.filter(pl.col("new"))["key"])
+    offsets = np.append(starts, ordered.height).astype(np.uint64)
+    write_column(prefix.with_suffix(".idoff"), offsets, "u64")
+    write_column(prefix.with_suffix(".ids"), ordered["id"].to_numpy(), "u32")
+    return len(starts)
+
+
+class KeyIndex:
+    def __init__(self, prefix: Path) -> None:
+        self._blob = _mmap(prefix.with_suffix(".bin"))
+        self._off = open_column(prefix.with_suffix(".off"), "u64")
+        self._idoff = open_column(prefix.with_suffix(".idoff"), "u64")
+        self._ids = open_column(prefix.with_suffix(".ids"), "u32")
+        self._n = max(len(self._off) - 1, 0)
+        self._sample = [self._key(i) for i in range(0, self._n, SAMPLE)]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _key(self, i: int) -> bytes:
+        return self._blob[self._off[i] : self._off[i + 1]]
+
+    def _lower_bound(self, target: bytes, lo: int = 0, hi: int | None = None) -> int:
+        """First position whose key is >= target (within [lo, hi))."""
+        hi = self._n if hi is None else hi
+        block = bisect.bisect_left(self._sample, target) - 1  # last sampled key < target
+        lo = max(lo, block * SAMPLE) if block >= 0 else lo
+        hi = min(hi, (block + 1) * SAMPLE + 1)
+        key = self._key
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if key(mid) < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def run(self, prefix: str) -> tuple[int, int]:
+        """The [lo, hi) positions of the keys starting with ``prefix``."""
+        p = prefix.encode("utf-8")
+        lo = self._lower_bound(p)
+        if lo >= self._n or not self._key(lo).startswith(p):
+            return lo, lo
+        return lo, self._lower_bound(p + _AFTER)
+
+    def exists(self, prefix: str) -> bool:
+        p = prefix.encode("utf-8")
+        lo = self._lower_bound(p)
+        return lo < self._n and self._key(lo).startswith(p)
+
+    def ids(self, lo: int, hi: int) -> list[int]:
+        """All keyword ids under the keys in [lo, hi), with repeats."""
+        return self._ids[self._idoff[lo] : self._idoff[hi]].tolist()
+
+    def exact(self, key: str) -> list[int]:
+        k = key.encode("utf-8")
+        lo = self._lower_bound(k)
+        if lo < self._n and self._key(lo) == k:
+            return self.ids(lo, lo + 1)
+        return []
+
+    def next_chars(self, prefix: str, limit: int = 64) -> str:
+        """Distinct characters that follow ``prefix`` in some key (for typo candidates).
+
+        Jumps from one child to the next with a binary search each, instead of scanning every key
+        under the prefix (a short prefix can have millions).
+        """
+        p = prefix.encode("utf-8")
+        chars: list[str] = []
+        pos = self._lower_bound(p)
+        while pos < self._n and len(chars) < limit:
+            key = self._key(pos)
+            if not key.startswith(p) or len(key) == len(p):
+                if key.startswith(p):  # the prefix itself is a key: step over it
+                    pos += 1
+                    continue
+                break
+            ch = key[len(p) :].decode("utf-8", "ignore")[:1]
+            if not ch:
+                break
+            chars.append(ch)
+            pos = self._lower_bound(p + ch.encode("utf-8") + _AFTER)
+        return "".join(chars)
