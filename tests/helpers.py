@@ -39,11 +39,15 @@ def events_frame(rows: Iterable[tuple[float, str | None, str | None, str]]) -> p
     )
 
 
-def popular_by(query: str, users: int, *, hour: float = 0.0, prefix: str = "u") -> list[tuple[float, str, str, str]]:
+def popular_by(
+    query: str, users: int, *, hour: float = 0.0, prefix: str = "u"
+) -> list[tuple[float, str, str, str]]:
     """``users`` distinct users each searching ``query`` once."""
     return [(hour, f"{prefix}{i}", f"{prefix}{i}-s", query) for i in range(users)]
 
 
-def train_model(tmp: Path, rows: Iterable[tuple[float, str | None, str | None, str]], **params: object) -> CustomerModel:
+def train_model(
+    tmp: Path, rows: Iterable[tuple[float, str | None, str | None, str]], **params: object
+) -> CustomerModel:
     meta = train_customer(events_frame(rows), TrainParams(**params), tmp, customer="t")  # type: ignore[arg-type]
     return CustomerModel.open(tmp, expected_checksum=meta["checksum"])

@@ -97,7 +97,10 @@ def test_english_case_and_space_insensitive(english: CustomerModel) -> None:
     assert words(english, "  Harry   Potter ")[0] == "harry potter"
 
 
-@pytest.mark.parametrize(("typo", "want"), [("harry poter", "harry potter"), ("pyhton", "python programming"), ("hobbti", "the hobbit")])
+@pytest.mark.parametrize(
+    ("typo", "want"),
+    [("harry poter", "harry potter"), ("pyhton", "python programming"), ("hobbti", "the hobbit")],
+)
 def test_english_small_typos(english: CustomerModel, typo: str, want: str) -> None:
     assert want in words(english, typo)
 
