@@ -47,10 +47,19 @@ class _Acc:
 
 
 def time_split(events: pl.DataFrame, test_fraction: float) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Oldest part for training, newest for testing (by timestamp, else by input order)."""
-    ordered = events.sort(["ts", "seq"], nulls_last=False) if events["ts"].null_count() < events.height else events.sort("seq")
-    cut = int(round(ordered.height * (1 - test_fraction)))
-    return ordered.head(cut), ordered.tail(ordered.height - cut)
+    """Oldest part for training, newest for testing: by timestamp, else by input position.
+
+    Without timestamps the cut is on the input line number (``seq``), so "the last 10% of lines" means
+    exactly that even when preprocessing dropped some lines.
+    """
+    if events["ts"].null_count() < events.height:
+        ordered = events.sort(["ts", "seq"], nulls_last=False)
+        cut = int(round(ordered.height * (1 - test_fraction)))
+        return ordered.head(cut), ordered.tail(ordered.height - cut)
+    first, last = events["seq"].min(), events["seq"].max()
+    assert isinstance(first, int) and isinstance(last, int)
+    boundary = first + (last - first + 1) * (1 - test_fraction)
+    return events.filter(pl.col("seq") < boundary), events.filter(pl.col("seq") >= boundary)
 
 
 class MostPopularCompletion:

@@ -9,6 +9,8 @@ trie look-up.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,10 +84,19 @@ class Autocompleter:
         key = search_key_of(folded)
         if not key:
             return []
-        ids = self._ids(FULL, key, limit)
-        if len(ids) >= limit:  # the common case: ids are distinct and already best first
-            kws, scores = self._keywords, self._scores
-            return [Suggestion(kws[i], round(scores[i], 6)) for i in ids]
+        # A trailing space says the last word is finished: "new " wants "new york", not "newspaper".
+        word_done = query[-1:].isspace() or query[-1:] == "\u3000"
+        if word_done:
+            ids = self._word_done(self._ids(FULL, key, self._topk), folded, limit)
+        else:
+            ids = self._ids(FULL, key, limit)
+            if len(ids) >= limit:  # the common case: ids are distinct and already best first
+                kws, scores = self._keywords, self._scores
+                out = [Suggestion(kws[i], round(scores[i], 6)) for i in ids]
+                if not _HANGUL.search(folded) and not all(_literal(s.keyword, folded) for s in out):
+                    ids = self._spacing_first(self._ids(FULL, key, self._topk), folded, limit)
+                else:
+                    return out
         ranked = _Ranked(limit, self._keywords, self._scores)
         ranked.add(ids, 1.0)
         choseong_query = is_choseong_only(folded)
@@ -94,9 +105,8 @@ class Autocompleter:
         for alt in self._converted_keys(query, folded):
             ranked.add(self._ids(FULL, alt, limit), W_CONVERTED)
         found_exact = bool(ranked.items)
-        # Only for queries nobody typed: a seen query's answer must not depend on its spacing.
-        if not found_exact and self._options.synthesize and " " in folded:
-            self._synthesize(folded, ranked)
+        if not ranked.full and self._options.synthesize:
+            self._synthesize(folded, key, word_done, ranked)
         if not ranked.full and self._options.infix:
             ranked.add(self._ids(WORD, key, limit), W_INFIX)
             if choseong_query:
@@ -134,14 +144,43 @@ class Autocompleter:
             alts.append(latin.lower().replace(" ", ""))
         return alts
 
-    def _synthesize(self, folded: str, ranked: _Ranked) -> None:
-        """Complete an unseen multi-word query: the user's own leading words + a popular suffix."""
-        for b in (i + 1 for i, ch in enumerate(folded) if ch == " "):
-            head, tail = folded[:b], folded[b:]
+    def _spacing_first(self, ids: list[int], folded: str, limit: int) -> list[int]:
+        """Outside Hangul, spaces carry meaning: matches that keep the user's spacing go first."""
+        kws = self._keywords
+        literal = [i for i in ids if _literal(kws[i], folded)]
+        return (literal + [i for i in ids if not _literal(kws[i], folded)])[:limit]
+
+    def _word_done(self, ids: list[int], folded: str, limit: int) -> list[int]:
+        kws = self._keywords
+        head = folded + " "
+        return [i for i in ids if (kws[i].lower() + " ").startswith(head)][:limit]
+
+    def _split_points(self, folded: str) -> list[int]:
+        """Where a query may be cut into the user's own words and a suffix to complete.
+
+        After each space the user typed, and after any part that is itself a known keyword, so that
+        "아이폰케이스" and "아이폰 케이스" are cut in the same places and get the same answers.
+        """
+        points = []
+        for j in range(1, len(folded)):
+            if folded[j - 1] == " ":
+                points.append(j)
+            elif folded[j] != " " and self._keys.exact(FULL + search_key_of(folded[:j])):
+                points.append(j)
+        return points
+
+    def _synthesize(self, folded: str, key: str, word_done: bool, ranked: _Ranked) -> None:
+        """Complete a query nobody typed: the user's own leading words + a popular query suffix."""
+        seen_splits: set[str] = set()
+        for j in self._split_points(folded):
+            head, tail = folded[:j].rstrip(" ") + " ", folded[j:].lstrip(" ")
             tail_key = search_key_of(tail)
-            if not tail_key:
+            if not tail_key or tail_key in seen_splits:
                 continue
-            tids = self._ids(TAIL, tail_key, ranked.limit)
+            seen_splits.add(tail_key)
+            tids = self._ids(TAIL, tail_key, self._topk if word_done else ranked.limit)
+            if word_done:
+                tids = [t for t in tids if (self._tails[t] + " ").startswith(tail + " ")]
             ranked.add_texts(((head + self._tails[t], self._tail_scores[t]) for t in tids), W_SYNTH)
             if ranked.full:
                 return
@@ -178,6 +217,13 @@ class Autocompleter:
                 if index.exists(ns + v):
                     ids.update(self._ids(ns, v, limit))
         return sorted(ids)[:limit]
+
+_HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
+
+
+def _literal(keyword: str, folded: str) -> bool:
+    return keyword.lower().startswith(folded)
+
 
 class _Ranked:
     """An ordered, de-duplicated answer that fills tier by tier, with non-increasing scores."""
