@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from rapidfuzz.distance import OSA
 
 from kwrec import ARTIFACT_FORMAT, __version__
 from kwrec.models import popularity
@@ -18,6 +20,7 @@ from kwrec.models.columns import write_column, write_strings
 from kwrec.models.customer_model import META_FILE, CustomerModel, sha256_file
 from kwrec.models.related import RelatedParams, related_pairs, write_related
 from kwrec.settings import TrainParams
+from kwrec.text.hangul import keystrokes_expr
 from kwrec.text.keyboard import hangul_from_latin
 from kwrec.text.normalize import fold
 
@@ -26,6 +29,13 @@ JAMO_ONLY = r"^[\u3131-\u318e ]+$"  # 초성-only or broken syllables: typing ar
 LATIN_ONLY = r"^[a-zA-Z ]+$"
 DAY_US = 86_400_000_000
 LIST_LEN = 200  # popular / trending entries stored
+TYPO_MIN_KEY = 4  # keystrokes: shorter keywords are too close to each other to call one a typo
+TYPO_MAX_KEY = 24
+TYPO_MIN_TARGET_USERS = 5
+TYPO_POPULARITY_RATIO = 5  # the corrected keyword must have this many times the users
+TYPO_MAX_TARGETS = 20_000
+TYPO_MAX_SOURCES = 200_000
+_DIGITS = re.compile(r"\D")
 
 
 def _effective_events(events: pl.DataFrame, params: TrainParams) -> tuple[pl.DataFrame, datetime | None, bool]:
@@ -56,13 +66,66 @@ def _merge_layout_mistakes(events: pl.DataFrame) -> tuple[pl.DataFrame, int]:
             target = fold(hangul).replace(" ", "")
             if target in known:
                 mapping[nk] = target
+    return _remap(events, mapping)
+
+
+def _deletions(frame: pl.DataFrame, max_len: int) -> pl.DataFrame:
+    """``frame`` (nk, key) -> (nk, v): the key itself and every one-character deletion of it."""
+    parts = [frame.select("nk", pl.col("key").alias("v"))]
+    for p in range(max_len):
+        parts.append(
+            frame.filter(pl.col("key").str.len_chars() > p).select(
+                "nk", (pl.col("key").str.slice(0, p) + pl.col("key").str.slice(p + 1)).alias("v")
+            )
+        )
+    return pl.concat(parts)
+
+
+def _merge_typos(events: pl.DataFrame, min_users: int) -> tuple[pl.DataFrame, int]:
+    """Searches one keystroke away from a far more popular keyword count for that keyword (샴성 -> 삼성).
+
+    Candidates meet on a shared one-deletion variant (symmetric deletes), then the exact distance is
+    checked with rapidfuzz (optimal string alignment, so a swap counts as one). Digits must agree:
+    "아이폰 16" is not a typo of "아이폰 15".
+    """
+    users = events.group_by("nk").agg(pl.col("who").n_unique().alias("u")).filter(pl.col("u") >= min_users)
+    keyed = users.with_columns(keystrokes_expr(pl.col("nk")).alias("key")).filter(
+        pl.col("key").str.len_chars().is_between(TYPO_MIN_KEY, TYPO_MAX_KEY)
+    )
+    targets = keyed.filter(pl.col("u") >= TYPO_MIN_TARGET_USERS).sort("u", descending=True).head(TYPO_MAX_TARGETS)
+    sources = keyed.sort("u", descending=True).head(TYPO_MAX_SOURCES)
+    if targets.height == 0 or sources.height == 0:
+        return events, 0
+    pairs = (
+        _deletions(sources.select("nk", "key"), TYPO_MAX_KEY)
+        .join(_deletions(targets.select("nk", "key"), TYPO_MAX_KEY), on="v", suffix="_t")
+        .filter(pl.col("nk") != pl.col("nk_t"))
+        .unique(["nk", "nk_t"])
+        .join(keyed.select("nk", "key", "u"), on="nk")
+        .join(keyed.select(pl.col("nk").alias("nk_t"), pl.col("key").alias("key_t"), pl.col("u").alias("u_t")), on="nk_t")
+        .filter(pl.col("u_t") >= TYPO_POPULARITY_RATIO * pl.col("u"))
+        .sort(["nk", "u_t", "nk_t"], descending=[False, True, False])
+    )
+    mapping: dict[str, str] = {}
+    for nk, key, nk_t, key_t in pairs.select("nk", "key", "nk_t", "key_t").iter_rows():
+        if nk in mapping or nk in mapping.values():
+            continue
+        if _DIGITS.sub("", key) == _DIGITS.sub("", key_t) and OSA.distance(key, key_t) == 1:
+            mapping[nk] = nk_t
+    # A chain (a -> b -> c) resolves to its end, so nothing is merged into a keyword that itself merges.
+    mapping = {a: mapping.get(b, b) for a, b in mapping.items()}
+    return _remap(events, mapping)
+
+
+def _remap(events: pl.DataFrame, mapping: dict[str, str]) -> tuple[pl.DataFrame, int]:
+    """Move events of the mapped keywords to their targets, which keep their own display form."""
     if not mapping:
         return events, 0
-    moved = events.filter(pl.col("nk").is_in(list(mapping)))
-    fixed = moved.with_columns(pl.col("nk").replace(mapping)).drop("display", "norm")
-    canon = events.filter(pl.col("nk").is_in(list(mapping.values()))).select("nk", "display", "norm").unique("nk")
-    fixed = fixed.join(canon, on="nk").select(events.columns)
-    return pl.concat([events.filter(~pl.col("nk").is_in(list(mapping))), fixed]), moved.height
+    sources = list(mapping)
+    moved = events.filter(pl.col("nk").is_in(sources))
+    canon = events.filter(pl.col("nk").is_in(list(set(mapping.values())))).select("nk", "display", "norm").unique("nk")
+    fixed = moved.with_columns(pl.col("nk").replace(mapping)).drop("display", "norm").join(canon, on="nk")
+    return pl.concat([events.filter(~pl.col("nk").is_in(sources)), fixed.select(events.columns)]), moved.height
 
 
 def _keyword_table(events: pl.DataFrame, ref: datetime | None, params: TrainParams, min_users: int) -> pl.DataFrame:
@@ -157,6 +220,7 @@ def train_customer(
     events, ref, has_users = _effective_events(events, params)
     events, merged = _merge_layout_mistakes(events)
     min_users = params.min_users if has_users else 1
+    events, typos = _merge_typos(events, min_users) if params.fuzzy else (events, 0)
     keywords = _keyword_table(events, ref, params, min_users)
     tails = _tail_table(keywords) if params.synthesize and keywords.height else pl.DataFrame(
         schema={"tail": pl.String, "score": pl.Float64}
@@ -198,6 +262,7 @@ def train_customer(
         "stats": {
             "events": events.height,
             "layout_mistakes_merged": merged,
+            "typos_merged": typos,
             "min_users_effective": min_users,
             "keywords": keywords.height,
             "tails": tails.height,
