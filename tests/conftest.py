@@ -11,6 +11,8 @@ from kwrec.settings import Settings
 from kwrec.stores import open_store
 from kwrec.training import TrainOutcome, train_release
 
+pytest_plugins = ["tests.fixtures_moto"]
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
 SHARED = REPO.parent / "shared"

@@ -72,7 +72,7 @@ def _train_one(
         tmpdir = Path(tmp)
         with Quarantine(tmpdir / "quarantine.jsonl") as quarantine:
             report(f"{customer}: reading logs")
-            events = read_customer_logs(customer_dir, config, quarantine)
+            events = read_customer_logs(customer_dir, config, quarantine, params=params)
             report(f"{customer}: preprocessing {events.height:,} rows")
             pre = preprocess(events, params, config, quarantine)
         if pre.events.height == 0:

@@ -174,7 +174,7 @@ def evaluate(
         cfg = load_customer_config(root / c)
         params = cfg.train_params(settings.train)
         with Quarantine(Path(settings.cache_dir) / "evaluate" / f"{c}.quarantine.jsonl") as q:
-            pre = preprocess(read_customer_logs(root / c, cfg, q), params, cfg, q)
+            pre = preprocess(read_customer_logs(root / c, cfg, q, params=params), params, cfg, q)
         with Progress(console=console, disable=not console.is_terminal) as progress:
             task = progress.add_task(f"evaluating {c}", total=None)
 

@@ -12,8 +12,9 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True)
-stdout = Console(soft_wrap=True)
+# Not a terminal (CI logs, pipes): a wide fixed width, so tables are not folded into 80 columns.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def print_json(data: Any) -> None:

@@ -1,0 +1,146 @@
+"""A customer's own ``kwrec.toml`` (column mapping, CSV dialect, timezone, bans, training overrides).
+
+Example::
+
+    delimiter = ";"
+    timezone = "Asia/Seoul"
+    ban = ["성인", "도박"]
+    [columns]
+    query = "keyword"
+    timestamp = "ts"
+    [train]
+    min_users = 3
+
+``banned.txt`` next to it (one term per line) is merged into ``ban``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kwrec.errors import ConfigError
+from kwrec.settings import TrainParams
+
+CONFIG_NAME: Final = "kwrec.toml"
+BAN_NAME: Final = "banned.txt"
+CANONICAL: Final = ("timestamp", "user_id", "session_id", "query", "result_count", "clicked")
+
+
+class ColumnMap(BaseModel):
+    """Source column (or JSON key) for each canonical field; ``None`` means "the canonical name"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timestamp: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    query: str | None = None
+    result_count: str | None = None
+    clicked: str | None = None
+
+    def source(self, canonical: str) -> str:
+        value: str | None = getattr(self, canonical)
+        return value if value is not None else canonical
+
+    def explicit(self, canonical: str) -> bool:
+        return getattr(self, canonical) is not None
+
+
+class CustomerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    columns: ColumnMap = Field(default_factory=ColumnMap)
+    names: list[str] | None = Field(None, description="column names for files without a header line")
+    delimiter: str | None = Field(None, description="default ',' for .csv and tab for .tsv")
+    quote: str | None = Field(None, description="CSV quote character; default '\"' for .csv, none for .tsv")
+    has_header: bool = True
+    timestamp_format: str | None = Field(None, description="strftime format; default ISO 8601 or epoch")
+    timezone: str = Field("Asia/Seoul", description="zone of timestamps written without an offset")
+    encoding: Literal["auto", "utf-8", "cp949", "euc-kr"] = "auto"
+    ban: list[str] = Field(default_factory=list)
+    train: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) != 1 or v in "\n\r"):
+            raise ValueError("must be a single character other than a line break")
+        return v
+
+    @field_validator("quote")
+    @classmethod
+    def _quote(cls, v: str | None) -> str | None:
+        if v is not None and len(v) > 1:
+            raise ValueError("must be one character, or '' for no quoting")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Asia/Seoul')") from None
+        return v
+
+    @field_validator("train")
+    @classmethod
+    def _train_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(v) - set(TrainParams.model_fields))
+        if unknown:
+            raise ValueError(f"unknown training parameter(s) {', '.join(unknown)}")
+        TrainParams.model_validate(v)  # value errors surface at load time, not mid-training
+        return v
+
+    def train_params(self, base: TrainParams) -> TrainParams:
+        """``base`` (global settings) with this customer's ``[train]`` overrides applied."""
+        try:
+            return TrainParams.model_validate({**base.model_dump(), **self.train})
+        except ValidationError as exc:
+            raise ConfigError(f"invalid [train] overrides: {_problems(exc)}") from None
+
+    @property
+    def python_encoding(self) -> str | None:
+        """Forced codec, or ``None`` to detect per file. EUC-KR files are read as CP949 (its superset)."""
+        return {"auto": None, "utf-8": "utf-8", "cp949": "cp949", "euc-kr": "cp949"}[self.encoding]
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+        for e in exc.errors(include_input=False)
+    )
+
+
+def load_customer_config(customer_dir: Path) -> CustomerConfig:
+    """Read ``kwrec.toml`` and ``banned.txt`` of a customer directory (both optional)."""
+    path = customer_dir / CONFIG_NAME
+    raw: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}", hint="fix the file or remove it") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        config = CustomerConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"invalid customer config {path}: {_problems(exc)}",
+            hint=f"valid keys: {', '.join(CustomerConfig.model_fields)}; [train] keys are TrainParams fields",
+        ) from None
+    ban_path = customer_dir / BAN_NAME
+    if ban_path.is_file():
+        try:
+            text = ban_path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{ban_path} is not UTF-8", hint="save the ban list as UTF-8") from None
+        extra = [t.strip() for t in text.splitlines() if t.strip() and not t.lstrip().startswith("#")]
+        config = config.model_copy(update={"ban": [*config.ban, *extra]})
+    return config

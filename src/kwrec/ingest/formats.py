@@ -1,0 +1,411 @@
+"""File formats: decoding bytes to lines, and lines (or Parquet) to a frame of source fields.
+
+Text formats are handled line by line in columns: the file is validated/transcoded to UTF-8 in bulk,
+split into a ``(line, text)`` frame by polars, and every line-level problem (encoding, NUL bytes, length)
+is found with expressions. One search event never spans lines, so a CSV record that would (an open
+quote) is rejected instead of silently swallowing the lines after it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import re
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Final, Literal
+
+import duckdb
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+
+# Quarantine reasons (the keys of ``Quarantine.counts``).
+BAD_ENCODING: Final = "bad encoding"
+NUL_BYTES: Final = "NUL bytes"
+LINE_TOO_LONG: Final = "line too long"
+MISSING_COLUMNS: Final = "missing columns"
+TOO_MANY_COLUMNS: Final = "too many columns"
+BAD_QUOTING: Final = "bad quoting"
+MISSING_QUERY: Final = "missing query"
+BAD_TIMESTAMP: Final = "bad timestamp"
+INVALID_JSON: Final = "invalid JSON"
+UNREADABLE: Final = "unreadable file"
+CORRUPT_GZIP: Final = "corrupt gzip"
+CORRUPT_PARQUET: Final = "corrupt parquet"
+UNSUPPORTED: Final = "unsupported file type"
+
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+_CHUNK: Final = 1 << 20
+
+
+class Format(StrEnum):
+    CSV = "csv"
+    TSV = "tsv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+    TEXT = "text"
+
+
+_SUFFIXES: Final = {
+    ".csv": Format.CSV,
+    ".tsv": Format.TSV,
+    ".jsonl": Format.JSONL,
+    ".ndjson": Format.JSONL,
+    ".parquet": Format.PARQUET,
+    ".txt": Format.TEXT,
+    ".log": Format.TEXT,
+}
+
+
+class FileRejected(Exception):
+    """The whole file is unusable; the reader quarantines it with ``reason`` and goes on."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def detect_format(path: Path) -> Format | None:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return _SUFFIXES.get(Path(name).suffix)
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's content, gunzipped when it ends in ``.gz``. Raises :class:`FileRejected`."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FileRejected(UNREADABLE, exc.strerror or str(exc)) from None
+    if path.name.lower().endswith(".gz"):
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FileRejected(CORRUPT_GZIP, str(exc) or type(exc).__name__) from None
+    return data
+
+
+# --------------------------------------------------------------------------------------------- decoding
+
+
+@dataclass(frozen=True)
+class Decoded:
+    data: bytes  # valid UTF-8, no BOM
+    encoding: str
+    bad_lines: frozenset[int]  # 1-based numbers of lines that had bytes invalid in ``encoding``
+
+
+_marks = threading.local()
+
+
+def _mark_error(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    _marks.positions.append(exc.start)
+    # Resume one byte later, never past a newline the codec lumped into the bad sequence.
+    return "\ufffd", exc.start + 1
+
+
+codecs.register_error("kwrec-mark", _mark_error)
+
+
+def _decode_marking(data: bytes, encoding: str) -> tuple[str, list[int]]:
+    _marks.positions = []
+    try:
+        return data.decode(encoding, errors="kwrec-mark"), list(_marks.positions)
+    finally:
+        _marks.positions = []
+
+
+def _utf8_valid(buf: pa.Buffer) -> bool:
+    # Arrow's validator (SIMD, builds no Python str) instead of bytes.decode, ~10x slower on Hangul.
+    offsets = pa.py_buffer(struct.pack("<qq", 0, buf.size))
+    arr = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, buf])
+    try:
+        arr.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _chunks(data: bytes) -> Iterator[tuple[int, int]]:
+    """Spans of about ``_CHUNK`` bytes, each ending just after a newline (or at the end)."""
+    start, n = 0, len(data)
+    while start < n:
+        end = data.find(b"\n", min(start + _CHUNK, n - 1))
+        end = n if end < 0 else end + 1
+        yield start, end
+        start = end
+
+
+def _prefers_cp949(data: bytes, bad: list[tuple[int, int]]) -> bool:
+    """Whether CP949 explains the non-ASCII lines of the first bad chunks better than UTF-8 does."""
+    utf8_bad = cp949_bad = 0
+    for s, e in bad[:4]:
+        for line in data[s:e].split(b"\n"):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                utf8_bad += 1
+            try:
+                line.decode("cp949")
+            except UnicodeDecodeError:
+                cp949_bad += 1
+    return cp949_bad < utf8_bad
+
+
+def _line_numbers(data: bytes, positions: list[int]) -> set[int]:
+    lines: set[int] = set()
+    line, prev = 1, 0
+    for p in sorted(positions):
+        line += data.count(b"\n", prev, p)
+        prev = p
+        lines.add(line)
+    return lines
+
+
+def decode(data: bytes, forced: str | None) -> Decoded:
+    """Detect UTF-8 (with or without BOM) or CP949 for the whole file and return UTF-8 bytes in which
+    every byte invalid in that encoding became U+FFFD; the lines where that happened are listed."""
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM) :]
+        forced = forced or "utf-8"
+    if forced != "cp949":
+        whole = pa.py_buffer(data)
+        if _utf8_valid(whole):
+            return Decoded(data, "utf-8", frozenset())
+        bad = [(s, e) for s, e in _chunks(data) if not _utf8_valid(whole.slice(s, e - s))]
+        if forced == "utf-8" or not _prefers_cp949(data, bad):
+            parts: list[bytes] = []
+            positions: list[int] = []
+            pos = 0
+            for s, e in bad:
+                parts.append(data[pos:s])
+                text, marks = _decode_marking(data[s:e], "utf-8")
+                parts.append(text.encode("utf-8"))
+                positions.extend(s + m for m in marks)
+                pos = e
+            parts.append(data[pos:])
+            return Decoded(b"".join(parts), "utf-8", frozenset(_line_numbers(data, positions)))
+    text, marks = _decode_marking(data, "cp949")
+    return Decoded(text.encode("utf-8"), "cp949", frozenset(_line_numbers(data, marks)))
+
+
+# ------------------------------------------------------------------------------------------------ lines
+
+
+def split_lines(decoded: Decoded, max_line_bytes: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``(good, rejected)``: good has ``line`` (1-based) and ``text``, without blank lines (they are not
+    events); rejected has ``line``, ``reason``, ``raw``."""
+    lines = pl.read_lines(decoded.data, name="text", row_index_name="line", row_index_offset=1).with_columns(
+        pl.col("line").cast(pl.Int64)
+    )
+    text = pl.col("text")
+    reason = (
+        pl.when(pl.col("line").is_in(sorted(decoded.bad_lines)))
+        .then(pl.lit(BAD_ENCODING))
+        .when(text.str.len_bytes() > max_line_bytes)
+        .then(pl.lit(LINE_TOO_LONG))
+        .when(text.str.contains("\x00", literal=True))
+        .then(pl.lit(NUL_BYTES))
+    )
+    lines = lines.with_columns(reason.alias("reason"))
+    rejected = lines.filter(pl.col("reason").is_not_null()).select(
+        "line", "reason", pl.col("text").alias("raw")
+    )
+    good = lines.filter(pl.col("reason").is_null() & (text.str.strip_chars() != "")).select("line", "text")
+    return good, rejected
+
+
+def first_reason(rules: list[tuple[pl.Expr, str]]) -> pl.Expr:
+    """The reason of the first rule whose condition holds, else null."""
+    return pl.coalesce([pl.when(cond).then(pl.lit(reason)) for cond, reason in rules])
+
+
+def _rejected(frame: pl.DataFrame, reason: str | pl.Expr) -> pl.DataFrame:
+    r = pl.lit(reason) if isinstance(reason, str) else reason
+    return frame.select("line", r.alias("reason"), pl.col("text").alias("raw"))
+
+
+def _empty_rejected() -> pl.DataFrame:
+    return pl.DataFrame(schema={"line": pl.Int64, "reason": pl.String, "raw": pl.String})
+
+
+# ------------------------------------------------------------------------------------------- delimited
+
+
+def _find(names: list[str], wanted: str) -> int | None:
+    stripped = [n.strip() for n in names]
+    if wanted in stripped:
+        return stripped.index(wanted)
+    folded = [n.casefold() for n in stripped]
+    return folded.index(wanted.casefold()) if wanted.casefold() in folded else None
+
+
+def resolve_fields(names: list[str], fields: dict[str, str], explicit: set[str]) -> dict[str, int]:
+    """Canonical field -> column index. A missing query column, or a missing column the customer mapped
+    explicitly, rejects the file."""
+    found: dict[str, int] = {}
+    missing: list[str] = []
+    for canonical, source in fields.items():
+        idx = _find(names, source)
+        if idx is not None:
+            found[canonical] = idx
+        elif canonical == "query" or canonical in explicit:
+            missing.append(f"{source!r} ({canonical})")
+    if missing:
+        raise FileRejected(MISSING_COLUMNS, f"no column {', '.join(missing)} among {names}")
+    return found
+
+
+def parse_delimited(
+    good: pl.DataFrame,
+    *,
+    delimiter: str,
+    quote: str | None,
+    names: list[str] | None,
+    fields: dict[str, str],
+    explicit: set[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """CSV/TSV lines -> ``(rows, rejected)``; rows has ``line`` and one String column per found field.
+    ``names`` None means the first line is the header."""
+    if names is None:
+        if good.height == 0:
+            return pl.DataFrame(schema={"line": pl.Int64}), _empty_rejected()
+        header = good["text"][0]
+        names = next(
+            csv.reader([header], delimiter=delimiter, quotechar=quote or '"', quoting=_quoting(quote))
+        )
+        good = good.slice(1)
+    index = resolve_fields(names, fields, explicit)
+    n = len(names)
+    text = pl.col("text")
+    if quote:
+        quoted = re.escape(quote)
+        unquoted = text.str.replace_all(f"{quoted}[^{quoted}]*{quoted}", "")
+        odd = text.str.count_matches(quote, literal=True) % 2 == 1
+        has_quote = text.str.contains(quote, literal=True)
+        with_q = good.filter(has_quote).with_columns(
+            pl.when(odd)
+            .then(-1)
+            .otherwise(unquoted.str.count_matches(delimiter, literal=True) + 1)
+            .alias("n")
+        )
+        without_q = good.filter(~has_quote).with_columns(
+            (text.str.count_matches(delimiter, literal=True).cast(pl.Int64) + 1).alias("n")
+        )
+        counted = pl.concat([with_q, without_q]).sort("line")
+    else:
+        counted = good.with_columns(
+            (text.str.count_matches(delimiter, literal=True).cast(pl.Int64) + 1).alias("n")
+        )
+    nf = pl.col("n")
+    reason = (
+        pl.when(nf < 0)
+        .then(pl.lit(BAD_QUOTING))
+        .when(nf < n)
+        .then(pl.lit(MISSING_COLUMNS))
+        .when(nf > n)
+        .then(pl.lit(TOO_MANY_COLUMNS))
+    )
+    counted = counted.with_columns(reason.alias("reason"))
+    rejected = _rejected(counted.filter(pl.col("reason").is_not_null()), pl.col("reason"))
+    ok = counted.filter(pl.col("reason").is_null()).select("line", "text")
+    cells = _parse_cells(ok, delimiter=delimiter, quote=quote, n=n)
+    rows = pl.concat(
+        [ok.select("line"), cells.select(pl.col(f"c{i}").alias(f) for f, i in index.items())],
+        how="horizontal",
+    )
+    return rows, rejected
+
+
+def _quoting(quote: str | None) -> Literal[0, 3]:
+    return csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
+
+
+def _parse_cells(ok: pl.DataFrame, *, delimiter: str, quote: str | None, n: int) -> pl.DataFrame:
+    """Cells ``c0..c{n-1}`` of lines already known to have ``n`` fields, by polars' CSV parser."""
+    schema = {f"c{i}": pl.String for i in range(n)}
+    if ok.height == 0:
+        return pl.DataFrame(schema=schema)
+    buf = io.BytesIO()
+    # A lone CR would end a record for the CSV parser; inside a query it is noise anyway.
+    ok.select(pl.col("text").str.replace_all("\r", " ", literal=True)).write_csv(
+        buf, include_header=False, quote_style="never"
+    )
+    cells = pl.read_csv(
+        buf.getvalue(), has_header=False, separator=delimiter, quote_char=quote or None, schema=schema,
+        raise_if_empty=False,
+    )  # fmt: skip
+    if cells.height == ok.height:
+        return cells
+    # Quotes in odd places can make polars see records differently from our field count: parse those
+    # files line by line instead (slow, but only ever for strangely quoted files).
+    reader = csv.reader(
+        ok["text"].to_list(), delimiter=delimiter, quotechar=quote or '"', quoting=_quoting(quote)
+    )
+    rows = [(r + [""] * n)[:n] for r in reader]
+    return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.all().replace("", None))
+
+
+# ----------------------------------------------------------------------------------------------- JSONL
+
+
+def parse_jsonl(good: pl.DataFrame, fields: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """JSON lines -> ``(rows, rejected)``; a line must be a JSON object. Values come out as text."""
+    names = list(fields)
+    select = ", ".join(f"text->>${i + 1} AS {_ident(n)}" for i, n in enumerate(names))
+    con = duckdb.connect()
+    try:
+        con.register("lines", good)
+        valid = con.sql("SELECT line, json_valid(text) AS ok FROM lines").pl()
+        flagged = good.join(valid, on="line", how="left", maintain_order="left")
+        con.register("candidates", flagged.filter(pl.col("ok")).select("line", "text"))
+        # json_type only on valid JSON: duckdb evaluates both sides of AND/CASE and would raise.
+        extracted = con.sql(
+            f"SELECT line, json_type(text) = 'OBJECT' AS is_object, {select} FROM candidates",  # noqa: S608
+            params=[fields[n] for n in names],
+        ).pl()
+    finally:
+        con.close()
+    not_object = extracted.filter(~pl.col("is_object")).select("line")
+    bad = pl.concat([flagged.filter(~pl.col("ok")).select("line"), not_object])
+    rejected = _rejected(good.join(bad, on="line", how="semi", maintain_order="left"), INVALID_JSON)
+    rows = extracted.filter(pl.col("is_object")).drop("is_object")
+    return rows.sort("line"), rejected
+
+
+def _ident(name: str) -> str:
+    # Canonical field names only (fixed in code), quoted anyway.
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --------------------------------------------------------------------------------------------- Parquet
+
+
+def read_parquet(data: bytes, fields: dict[str, str], explicit: set[str]) -> pl.DataFrame:
+    """Parquet -> rows with ``line`` (1-based row number) and the found fields in their stored types."""
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except Exception as exc:
+        raise FileRejected(CORRUPT_PARQUET, f"{type(exc).__name__}: {str(exc)[:200]}") from None
+    index = resolve_fields(frame.columns, fields, explicit)
+    out = frame.select(pl.nth(i).alias(f) for f, i in index.items())
+    for f in ("query", "user_id", "session_id"):
+        if f in out.columns and out[f].dtype != pl.String:
+            try:
+                out = out.with_columns(pl.col(f).cast(pl.String))
+            except pl.exceptions.PolarsError:
+                raise FileRejected(BAD_ENCODING, f"column {fields[f]!r} is not text") from None
+    return out.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64))
