@@ -38,7 +38,12 @@ def run(prefixes_per_query: int | None, seed: int) -> dict[str, object]:
         with Quarantine(Path(tmp) / "quarantine.jsonl") as q:
             pre = preprocess(read_customer_logs(customer, config, q, params=params), params, config, q)
         result = evaluate_events(
-            pre.events, params, customer="aol", test_fraction=0.1, prefixes_per_query=prefixes_per_query, seed=seed
+            pre.events,
+            params,
+            customer="aol",
+            test_fraction=0.1,
+            prefixes_per_query=prefixes_per_query,
+            seed=seed,
         )
         result["seconds"] = round(time.monotonic() - started, 1)
         result["quarantined"] = dict(q.counts)
@@ -48,12 +53,16 @@ def run(prefixes_per_query: int | None, seed: int) -> dict[str, object]:
 def table(result: dict[str, object]) -> str:
     auto = result["autocomplete"]
     assert isinstance(auto, dict)
-    lines = ["| system / part | prefixes | MRR@10 | success@1 | success@5 | success@10 |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| system / part | prefixes | MRR@10 | success@1 | success@5 | success@10 |",
+        "|---|---|---|---|---|---|",
+    ]
     for key in ("kwrec/all", "mpc/all", "kwrec/seen", "mpc/seen", "kwrec/unseen", "mpc/unseen"):
         r = auto[key]
-        lines.append(
-            f"| {key} | {r['prefixes']} | {r['mrr@10']:.4f} | {r['success@1']:.4f} | {r['success@5']:.4f} | {r['success@10']:.4f} |"
-        )
+        cells = [str(r["prefixes"])] + [
+            f"{r[m]:.4f}" for m in ("mrr@10", "success@1", "success@5", "success@10")
+        ]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -72,8 +81,10 @@ def main() -> None:
         print(json.dumps(result, indent=1))
         return
     sampled = "all prefixes" if args.all_prefixes else f"{args.prefixes_per_query} sampled prefixes per query"
-    print(f"AOL QAC, {result['test_queries']} test queries ({result['unseen_share']:.0%} unseen), {sampled}, "
-          f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()}, {result['seconds']} s")
+    print(
+        f"AOL QAC, {result['test_queries']} test queries ({result['unseen_share']:.0%} unseen), {sampled}, "
+        f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()}, {result['seconds']} s"
+    )
     print(table(result))
 
 

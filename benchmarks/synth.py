@@ -12,16 +12,53 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-_SYLLABLES = list("가나다라마바사아자차카타파하고노도로모보소오조초코토포호구누두루무부수우주추쿠투푸후기니디리미비시이지치키티피히")
+_SYLLABLES = list(
+    "가나다라마바사아자차카타파하고노도로모보소오조초코토포호"
+    "구누두루무부수우주추쿠투푸후기니디리미비시이지치키티피히"
+)
 _SYLLABLES += list("강남동서울삼성전자폰케이스노트북가방운동화신발패딩니트원피스청바지모자향수크림선물세트")
-_LATIN = (
-    "apple galaxy iphone nike adidas case pro max mini air buds watch book cook light black white red blue "
-    "shoes bag cream phone laptop mouse keyboard monitor chair desk lamp coffee tea water juice"
-).split()
+_LATIN = [
+    "apple",
+    "galaxy",
+    "iphone",
+    "nike",
+    "adidas",
+    "case",
+    "pro",
+    "max",
+    "mini",
+    "air",
+    "buds",
+    "watch",
+    "book",
+    "cook",
+    "light",
+    "black",
+    "white",
+    "red",
+    "blue",
+    "shoes",
+    "bag",
+    "cream",
+    "phone",
+    "laptop",
+    "mouse",
+    "keyboard",
+    "monitor",
+    "chair",
+    "desk",
+    "lamp",
+    "coffee",
+    "tea",
+    "water",
+    "juice",
+]
 
 
 def _vocabulary(distinct: int, rng: np.random.Generator) -> list[str]:
-    words_ko = {"".join(rng.choice(_SYLLABLES, size=int(n))) for n in rng.integers(2, 5, size=distinct // 2 + 5000)}
+    words_ko = {
+        "".join(rng.choice(_SYLLABLES, size=int(n))) for n in rng.integers(2, 5, size=distinct // 2 + 5000)
+    }
     words = sorted(words_ko) + _LATIN + [f"{w}{i}" for w in _LATIN for i in range(1, 60)]
     pool = np.array(words)
     seen: set[str] = set()
@@ -44,7 +81,7 @@ def write_synthetic_logs(out_dir: Path, rows: int, distinct: int, seed: int = 0,
     """Write ``customer-dir/events.csv`` (header timestamp,user_id,session_id,query) and return the dir."""
     rng = np.random.default_rng(seed)
     vocab = np.array(_vocabulary(distinct, rng))
-    base = np.repeat(np.arange(distinct), 2)[: rows]  # two users per query where rows allow
+    base = np.repeat(np.arange(distinct), 2)[:rows]  # two users per query where rows allow
     rest = rows - len(base)
     zipf = (rng.pareto(1.1, size=max(rest, 0)) * distinct / 50).astype(np.int64) % distinct
     idx = np.concatenate([base, zipf])

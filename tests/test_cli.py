@@ -37,7 +37,11 @@ def test_suggest_json_matches_the_api_contract(sample_store: tuple[Settings, Tra
 def test_suggest_batch(sample_store: tuple[Settings, TrainOutcome], tmp_path: Path) -> None:
     settings, _ = sample_store
     batch = tmp_path / "queries.txt"
-    batch.write_text("아이ㅍ\nharry\n\n샴성\n" + "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace") + "\n")
+    batch.write_text(
+        "아이ㅍ\nharry\n\n샴성\n"
+        + "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        + "\n"
+    )
     code, out, _ = run("suggest", "shop-kr", "--batch", str(batch), "--store", settings.store)
     assert code == 0
     answers = [json.loads(line) for line in out.splitlines()]
@@ -56,7 +60,9 @@ def test_suggest_batch(sample_store: tuple[Settings, TrainOutcome], tmp_path: Pa
         (("suggest", "shop-kr", "--kind", "related"), "needs a QUERY"),
     ],
 )
-def test_user_mistakes_get_one_clear_line(sample_store: tuple[Settings, TrainOutcome], args: tuple[str, ...], needle: str) -> None:
+def test_user_mistakes_get_one_clear_line(
+    sample_store: tuple[Settings, TrainOutcome], args: tuple[str, ...], needle: str
+) -> None:
     settings, _ = sample_store
     code, out, err = run(*args, "--store", settings.store)
     assert code != 0
@@ -67,9 +73,21 @@ def test_train_json_and_bad_timestamp(tmp_path: Path) -> None:
     data = tmp_path / "data" / "tiny"
     data.mkdir(parents=True)
     (data / "q.txt").write_text("apple\napple pie\napple\n")
-    code, out, _ = run("train", "--data", str(tmp_path / "data"), "--store", str(tmp_path / "s"), "--timestamp", "2611270100", "--json", "--no-evaluate")
+    code, out, _ = run(
+        "train",
+        "--data",
+        str(tmp_path / "data"),
+        "--store",
+        str(tmp_path / "s"),
+        "--timestamp",
+        "2611270100",
+        "--json",
+        "--no-evaluate",
+    )
     assert code == 0 and json.loads(out)["trained"] == ["tiny"]
-    code, _, err = run("train", "--data", str(tmp_path / "data"), "--store", str(tmp_path / "s"), "--timestamp", "2613990100")
+    code, _, err = run(
+        "train", "--data", str(tmp_path / "data"), "--store", str(tmp_path / "s"), "--timestamp", "2613990100"
+    )
     assert code == 2 and "not a real date" in err
     code, _, err = run("train", "--data", str(tmp_path / "nowhere"), "--store", str(tmp_path / "s"))
     assert code != 0 and "does not exist" in err
@@ -78,7 +96,9 @@ def test_train_json_and_bad_timestamp(tmp_path: Path) -> None:
 def test_evaluate_json(tmp_path: Path) -> None:
     data = tmp_path / "data" / "tiny"
     data.mkdir(parents=True)
-    (data / "q.txt").write_text("\n".join(["apple pie", "apple juice", "banana", "apple pie", "apricot"] * 20))
+    (data / "q.txt").write_text(
+        "\n".join(["apple pie", "apple juice", "banana", "apple pie", "apricot"] * 20)
+    )
     code, out, _ = run("evaluate", "--data", str(tmp_path / "data"), "--json")
     assert code == 0
     report = json.loads(out)[0]
@@ -87,5 +107,7 @@ def test_evaluate_json(tmp_path: Path) -> None:
 
 
 def test_console_script_entry_point() -> None:
-    done = subprocess.run([sys.executable, "-m", "kwrec.cli.main", "--help"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "kwrec.cli.main", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0 and "train" in done.stdout

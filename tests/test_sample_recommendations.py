@@ -34,7 +34,9 @@ def test_one_jamo_typo_finds_samsung(sample_release: OpenedRelease) -> None:
 
 def test_nfd_equals_nfc(sample_release: OpenedRelease) -> None:
     for q in ("아이폰", "삼성 냉", "갤럭시", "롱패"):
-        assert ac(sample_release, "shop-kr", unicodedata.normalize("NFD", q)) == ac(sample_release, "shop-kr", q)
+        assert ac(sample_release, "shop-kr", unicodedata.normalize("NFD", q)) == ac(
+            sample_release, "shop-kr", q
+        )
 
 
 def test_single_user_keyword_is_never_suggested(sample_release: OpenedRelease) -> None:
@@ -75,7 +77,13 @@ def test_plain_text_customer_without_users(sample_release: OpenedRelease) -> Non
 
 
 def test_tenant_isolation(sample_release: OpenedRelease) -> None:
-    en = {s.keyword for q in ("a", "h", "p", "t") for s in sample_release.models["books-en"].autocomplete(q, 50)}
-    ko = {s.keyword for q in ("아", "ㅅ", "갤", "a", "i") for s in sample_release.models["shop-kr"].autocomplete(q, 50)}
+    en = {
+        s.keyword for q in ("a", "h", "p", "t") for s in sample_release.models["books-en"].autocomplete(q, 50)
+    }
+    ko = {
+        s.keyword
+        for q in ("아", "ㅅ", "갤", "a", "i")
+        for s in sample_release.models["shop-kr"].autocomplete(q, 50)
+    }
     assert en and ko and not (en & ko & {"harry potter", "아이폰"})
     assert "harry potter" not in ko and "아이폰" not in en

@@ -21,15 +21,22 @@ HEADER = "timestamp,user_id,session_id,query\n"
 def write_customer(root: Path, name: str, queries: list[tuple[str, str]]) -> Path:
     d = root / name
     d.mkdir(parents=True, exist_ok=True)
-    rows = [f"2026-11-2{i % 5}T10:{i % 60:02d}:00+09:00,{user},{user}-s,{q}\n" for i, (user, q) in enumerate(queries)]
+    rows = [
+        f"2026-11-2{i % 5}T10:{i % 60:02d}:00+09:00,{user},{user}-s,{q}\n"
+        for i, (user, q) in enumerate(queries)
+    ]
     (d / "events.csv").write_text(HEADER + "".join(rows), encoding="utf-8")
     return d
 
 
 def small_data(root: Path) -> Path:
     data = root / "data"
-    write_customer(data, "alpha", [(f"u{i}", "apple pie") for i in range(5)] + [(f"v{i}", "apricot") for i in range(3)])
-    write_customer(data, "beta", [(f"u{i}", "바나나") for i in range(4)] + [(f"v{i}", "바나나 우유") for i in range(3)])
+    write_customer(
+        data, "alpha", [(f"u{i}", "apple pie") for i in range(5)] + [(f"v{i}", "apricot") for i in range(3)]
+    )
+    write_customer(
+        data, "beta", [(f"u{i}", "바나나") for i in range(4)] + [(f"v{i}", "바나나 우유") for i in range(3)]
+    )
     return data
 
 
@@ -109,7 +116,9 @@ def test_s3_store(tmp_path: Path, s3_bucket: str, moto_endpoint: str) -> None:
     from kwrec.settings import S3Settings
 
     settings = Settings(
-        store=f"s3://{s3_bucket}/kwrec", cache_dir=tmp_path / "cache", data_dir=small_data(tmp_path),
+        store=f"s3://{s3_bucket}/kwrec",
+        cache_dir=tmp_path / "cache",
+        data_dir=small_data(tmp_path),
         s3=S3Settings(endpoint_url=moto_endpoint),
     )
     store = open_store(settings.store, settings.s3)
@@ -122,7 +131,9 @@ def test_s3_store(tmp_path: Path, s3_bucket: str, moto_endpoint: str) -> None:
     assert release.models["alpha"].autocomplete("app", 5)[0].keyword == "apple pie"
 
 
-def test_sample_copy_is_untouched_by_training(sample_store: tuple[Settings, TrainOutcome], tmp_path: Path) -> None:
+def test_sample_copy_is_untouched_by_training(
+    sample_store: tuple[Settings, TrainOutcome], tmp_path: Path
+) -> None:
     # training reads the data dir, never writes into it
     copy = tmp_path / "sample"
     shutil.copytree(SAMPLE, copy)

@@ -10,7 +10,9 @@ Kind = Literal["autocomplete", "related", "popular", "trending"]
 KINDS: tuple[Kind, ...] = ("autocomplete", "related", "popular", "trending")
 
 
-def answer(model: Recommender, model_version: str, kind: Kind, query: str | None, limit: int) -> dict[str, Any]:
+def answer(
+    model: Recommender, model_version: str, kind: Kind, query: str | None, limit: int
+) -> dict[str, Any]:
     if kind == "autocomplete":
         suggestions = model.autocomplete(query or "", limit)
     elif kind == "related":

@@ -40,7 +40,10 @@ class _Acc:
                     self.hits[k] += 1
 
     def report(self) -> dict[str, float | int]:
-        out: dict[str, float | int] = {"prefixes": self.n, "mrr@10": round(self.rr / self.n, 4) if self.n else 0.0}
+        out: dict[str, float | int] = {
+            "prefixes": self.n,
+            "mrr@10": round(self.rr / self.n, 4) if self.n else 0.0,
+        }
         for k in SUCCESS_AT:
             out[f"success@{k}"] = round(self.hits[k] / self.n, 4) if self.n else 0.0
         return out
@@ -54,7 +57,7 @@ def time_split(events: pl.DataFrame, test_fraction: float) -> tuple[pl.DataFrame
     """
     if events["ts"].null_count() < events.height:
         ordered = events.sort(["ts", "seq"], nulls_last=False)
-        cut = int(round(ordered.height * (1 - test_fraction)))
+        cut = round(ordered.height * (1 - test_fraction))
         return ordered.head(cut), ordered.tail(ordered.height - cut)
     first, last = events["seq"].min(), events["seq"].max()
     assert isinstance(first, int) and isinstance(last, int)
@@ -85,12 +88,7 @@ class MostPopularCompletion:
                 .with_columns(pl.col("q").str.slice(0, n).alias("p"))
                 .join(wanted, on="p", how="semi")
             )
-        answers = (
-            pl.concat(parts)
-            .sort("rank")
-            .group_by("p", maintain_order=True)
-            .agg(pl.col("q").head(K))
-        )
+        answers = pl.concat(parts).sort("rank").group_by("p", maintain_order=True).agg(pl.col("q").head(K))
         self._by_prefix = dict(zip(answers["p"].to_list(), answers["q"].to_list(), strict=True))
 
     def complete(self, prefix: str) -> list[str]:
@@ -124,7 +122,7 @@ def evaluate_events(
 ) -> dict[str, Any]:
     """Train on the older part of preprocessed ``events``, evaluate on the newer part."""
     train, test = time_split(events, test_fraction)
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
     test_norms: list[str] = test["norm"].to_list()
     if max_test_queries is not None and len(test_norms) > max_test_queries:
         test_norms = rng.sample(test_norms, max_test_queries)
@@ -153,7 +151,9 @@ def evaluate_events(
         "train_events": train.height,
         "test_events": test.height,
         "test_queries": len(cases),
-        "unseen_share": round(sum(1 for q, _ in cases if q not in train_set) / len(cases), 4) if cases else 0.0,
+        "unseen_share": round(sum(1 for q, _ in cases if q not in train_set) / len(cases), 4)
+        if cases
+        else 0.0,
         "autocomplete": {f"{s}/{p}": a.report() for (s, p), a in acc.items()},
         "related": related,
     }

@@ -79,7 +79,9 @@ def write_manifest(store: ArtifactStore, manifest: Manifest) -> None:
 
 def list_versions(store: ArtifactStore) -> list[str]:
     """Stored release versions that have a manifest, oldest first (by timestamp, then name)."""
-    versions = [v for v in store.list_dirs("releases") if VERSION_RE.fullmatch(v) and store.exists(manifest_key(v))]
+    versions = [
+        v for v in store.list_dirs("releases") if VERSION_RE.fullmatch(v) and store.exists(manifest_key(v))
+    ]
     return sorted(versions, key=lambda v: (v.rsplit("_", 1)[1], v))
 
 
@@ -114,6 +116,8 @@ def open_release(store: ArtifactStore, version: str | None, cache_dir: Path) -> 
         try:
             local = store.fetch_dir(entry.artifact_key, cache_dir)
         except StoreError as exc:
-            raise ArtifactError(f"release {manifest.version}: artifact of {customer} unavailable: {exc}") from None
+            raise ArtifactError(
+                f"release {manifest.version}: artifact of {customer} unavailable: {exc}"
+            ) from None
         models[customer] = CustomerModel.open(local, expected_checksum=entry.artifact)
     return OpenedRelease(manifest, models)

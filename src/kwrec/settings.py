@@ -36,20 +36,28 @@ class TrainParams(BaseModel):
     repeat_collapse_seconds: int = Field(60, ge=0, description="same user, same query within this: one event")
     session_gap_minutes: int = Field(30, ge=1)
     bot_max_events_per_day: int = Field(2000, ge=1, description="a user above this on any day is a bot")
-    bot_max_distinct_per_minute: int = Field(30, ge=1, description="distinct queries a minute above this: bot")
+    bot_max_distinct_per_minute: int = Field(
+        30, ge=1, description="distinct queries a minute above this: bot"
+    )
     topk: int = Field(50, ge=1, le=200, description="suggestions stored per prefix (the API's max limit)")
-    heavy_prefix_threshold: int = Field(64, ge=1, description="prefixes with more entries get precomputed top-k")
+    heavy_prefix_threshold: int = Field(
+        64, ge=1, description="prefixes with more entries get precomputed top-k"
+    )
     infix: bool = Field(True, description="match the start of any word (케이스 -> 아이폰 케이스)")
     synthesize: bool = Field(True, description="complete unseen queries from popular word-level suffixes")
     fuzzy: bool = Field(True, description="tolerate one typo (counted in jamo) when exact matches run short")
     related_min_support: int = Field(2, ge=1, description="sessions a pair must share")
     related_max_per_keyword: int = Field(50, ge=1)
-    related_max_session_keywords: int = Field(30, ge=2, description="longer sessions are cut (bots, scrapers)")
+    related_max_session_keywords: int = Field(
+        30, ge=2, description="longer sessions are cut (bots, scrapers)"
+    )
     popular_days: float = Field(7.0, gt=0)
     trending_recent_days: float = Field(1.0, gt=0)
     trending_previous_days: float = Field(7.0, gt=0)
     trending_min_users: int = Field(3, ge=1)
-    golden_per_kind: int = Field(3, ge=1, le=20, description="golden queries recorded per kind for verification")
+    golden_per_kind: int = Field(
+        3, ge=1, le=20, description="golden queries recorded per kind for verification"
+    )
 
 
 class S3Settings(BaseModel):

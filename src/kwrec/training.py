@@ -15,7 +15,13 @@ from kwrec import ARTIFACT_FORMAT, __version__
 from kwrec.errors import DataError, KwrecError
 from kwrec.evaluation import evaluate_events
 from kwrec.ids import make_version
-from kwrec.ingest import Quarantine, fingerprint_inputs, list_customers, load_customer_config, read_customer_logs
+from kwrec.ingest import (
+    Quarantine,
+    fingerprint_inputs,
+    list_customers,
+    load_customer_config,
+    read_customer_logs,
+)
 from kwrec.models.train import train_customer
 from kwrec.preprocess import preprocess
 from kwrec.releases import (
@@ -44,7 +50,8 @@ class TrainOutcome:
 def input_key(fingerprint: str, params: TrainParams) -> str:
     """What decides whether an artifact can be reused: inputs, parameters and artifact format."""
     blob = json.dumps(
-        {"inputs": fingerprint, "params": params.model_dump(mode="json"), "format": ARTIFACT_FORMAT}, sort_keys=True
+        {"inputs": fingerprint, "params": params.model_dump(mode="json"), "format": ARTIFACT_FORMAT},
+        sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -85,11 +92,13 @@ def _train_one(
                 f"releases/{version}/quarantine/{customer}.jsonl", (tmpdir / "quarantine.jsonl").read_bytes()
             )
         report(f"{customer}: training on {pre.events.height:,} events")
-        meta = train_customer(pre.events, params, tmpdir / "artifact", customer=customer)
+        meta = train_customer(pre.events, params, tmpdir / "artifact", customer=customer, report=report)
         evaluation = None
         if evaluate:
             report(f"{customer}: evaluating (time split)")
-            evaluation = evaluate_events(pre.events, params, customer=customer, prefixes_per_query=3, max_test_queries=2000)
+            evaluation = evaluate_events(
+                pre.events, params, customer=customer, prefixes_per_query=3, max_test_queries=2000
+            )
         checksum = meta["checksum"]
         akey = artifact_key(customer, checksum)
         if not store.dir_exists(akey):
@@ -127,7 +136,9 @@ def train_release(
     version = make_version(settings.model_name, timestamp)
     data = data_dir or settings.data_dir
     if not data.is_dir():
-        raise DataError(f"data directory {data} does not exist", hint="pass --data DIR with one folder per customer")
+        raise DataError(
+            f"data directory {data} does not exist", hint="pass --data DIR with one folder per customer"
+        )
     customers, problems = list_customers(data)
     for p in problems:
         report(f"skipped: {p}")
@@ -147,7 +158,11 @@ def train_release(
             failed[customer] = str(exc)
             report(f"{customer}: FAILED: {exc}")
             continue
-        if existing and customer in existing.customers and existing.customers[customer].artifact == entry.artifact:
+        if (
+            existing
+            and customer in existing.customers
+            and existing.customers[customer].artifact == entry.artifact
+        ):
             entry = existing.customers[customer]  # a re-run of this timestamp: keep the record as it was
         (trained if entry.status == "trained" and entry.trained_in == version else reused).append(customer)
         outcome_entries[customer] = entry

@@ -18,13 +18,19 @@ from kwrec.releases import list_versions, open_release, read_manifest
 from kwrec.settings import Settings, load_settings
 from kwrec.stores import open_store
 
-app = typer.Typer(help="kwrec: search-keyword recommendations, trained and released daily.", no_args_is_help=True)
+app = typer.Typer(
+    help="kwrec: search-keyword recommendations, trained and released daily.", no_args_is_help=True
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="kwrec.toml (default: $KWREC_CONFIG or ./kwrec.toml)")]
-StoreOpt = Annotated[str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="kwrec.toml (default: $KWREC_CONFIG or ./kwrec.toml)")
+]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
 
 
@@ -51,9 +57,13 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
 def train(
     data: Annotated[Path | None, typer.Option("--data", help="one folder of logs per customer")] = None,
     store: StoreOpt = None,
-    timestamp: Annotated[str | None, typer.Option("--timestamp", help="release timestamp YYMMDDHHMM (UTC now)")] = None,
+    timestamp: Annotated[
+        str | None, typer.Option("--timestamp", help="release timestamp YYMMDDHHMM (UTC now)")
+    ] = None,
     model_name: Annotated[str | None, typer.Option("--model-name")] = None,
-    evaluate: Annotated[bool, typer.Option("--evaluate/--no-evaluate", help="time-split metrics per customer")] = True,
+    evaluate: Annotated[
+        bool, typer.Option("--evaluate/--no-evaluate", help="time-split metrics per customer")
+    ] = True,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -101,18 +111,24 @@ def _read_batch(path: Path) -> list[str]:
 def suggest(
     customer: Annotated[str, typer.Argument(help="customer id")],
     query: Annotated[str | None, typer.Argument(help="what the user typed")] = None,
-    kind: Annotated[str, typer.Option("--kind", help="autocomplete | related | popular | trending")] = "autocomplete",
+    kind: Annotated[
+        str, typer.Option("--kind", help="autocomplete | related | popular | trending")
+    ] = "autocomplete",
     limit: Annotated[int, typer.Option("--limit", min=1, max=50)] = 10,
     store: StoreOpt = None,
-    version: Annotated[str | None, typer.Option("--version", help="release version (default: newest)")] = None,
-    batch: Annotated[Path | None, typer.Option("--batch", help="answer every line of FILE (JSON lines)")] = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="release version (default: newest)")
+    ] = None,
+    batch: Annotated[
+        Path | None, typer.Option("--batch", help="answer every line of FILE (JSON lines)")
+    ] = None,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Suggestions from a stored release, without a server."""
     if kind not in KINDS:
         raise ConfigError(f"unknown --kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
-    k: Kind = kind  # type: ignore[assignment]
+    k: Kind = kind
     validate_customer(customer)
     if version:
         validate_version(version)
@@ -135,8 +151,14 @@ def suggest(
     if json_out:
         print_json(body)
         return
-    rows = [{"#": i, "keyword": s["keyword"], "score": s["score"]} for i, s in enumerate(body["suggestions"], 1)]
-    title = f"{k} {customer} {query!r} ({release.version})" if needs_query else f"{k} {customer} ({release.version})"
+    rows = [
+        {"#": i, "keyword": s["keyword"], "score": s["score"]} for i, s in enumerate(body["suggestions"], 1)
+    ]
+    title = (
+        f"{k} {customer} {query!r} ({release.version})"
+        if needs_query
+        else f"{k} {customer} ({release.version})"
+    )
     print_table(title, rows)
 
 
@@ -178,10 +200,12 @@ def evaluate(
         with Progress(console=console, disable=not console.is_terminal) as progress:
             task = progress.add_task(f"evaluating {c}", total=None)
 
-            def tick(done: int, total: int, task: Any = task, progress: Any = progress) -> None:
+            def tick(
+                done: int, total: int, task: Any = task, progress: Any = progress, name: str = c
+            ) -> None:
                 progress.update(task, completed=done, total=total)
                 if not console.is_terminal:
-                    report(f"{c}: {done}/{total} test queries")
+                    report(f"{name}: {done}/{total} test queries")
 
             results.append(
                 evaluate_events(
@@ -200,11 +224,12 @@ def evaluate(
         return
     for r in results:
         rows = [{"system/part": key, **vals} for key, vals in r["autocomplete"].items()]
-        print_table(
-            f"{r['customer']}: autocomplete ({r['test_queries']} test queries, {r['unseen_share']:.0%} unseen)", rows
-        )
+        share = f"{r['test_queries']} test queries, {r['unseen_share']:.0%} unseen"
+        print_table(f"{r['customer']}: autocomplete ({share})", rows)
         rel = r["related"]
-        console.print(f"{r['customer']}: related hit rate@10 = {rel['hit_rate@10']} over {rel['pairs']} next-query pairs")
+        console.print(
+            f"{r['customer']}: related hit rate@10 = {rel['hit_rate@10']} over {rel['pairs']} pairs"
+        )
 
 
 @app.command()

@@ -10,7 +10,6 @@ trie look-up.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,9 +162,9 @@ class Autocompleter:
         """
         points = []
         for j in range(1, len(folded)):
-            if folded[j - 1] == " ":
-                points.append(j)
-            elif folded[j] != " " and self._keys.exact(FULL + search_key_of(folded[:j])):
+            if folded[j - 1] == " " or (
+                folded[j] != " " and self._keys.exact(FULL + search_key_of(folded[:j]))
+            ):
                 points.append(j)
         return points
 
@@ -218,6 +217,7 @@ class Autocompleter:
                     ids.update(self._ids(ns, v, limit))
         return sorted(ids)[:limit]
 
+
 _HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
 
 
@@ -267,4 +267,3 @@ class _Ranked:
 
     def result(self) -> list[Suggestion]:
         return self.items
-

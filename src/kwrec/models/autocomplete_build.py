@@ -42,7 +42,9 @@ def _heavy_prefixes(entries: pl.DataFrame, threshold: int, topk: int) -> pl.Data
     cand = entries.with_columns(pl.col("key").str.len_chars().alias("len"))
     length = 2  # namespace marker + one character
     while cand.height > threshold:
-        cand = cand.filter(pl.col("len") >= length).with_columns(pl.col("key").str.slice(0, length).alias("p"))
+        cand = cand.filter(pl.col("len") >= length).with_columns(
+            pl.col("key").str.slice(0, length).alias("p")
+        )
         level = (
             cand.group_by("p")
             .agg(pl.len().alias("n"), pl.col("id").bottom_k(topk + 8).unique().sort().head(topk).alias("top"))

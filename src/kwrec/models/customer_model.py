@@ -81,7 +81,10 @@ class CustomerModel:
         )
         self._related = RelatedIndex(directory)
         self._pop = (open_column(directory / "pop.ids", "u32"), open_column(directory / "pop.score", "f32"))
-        self._trend = (open_column(directory / "trend.ids", "u32"), open_column(directory / "trend.score", "f32"))
+        self._trend = (
+            open_column(directory / "trend.ids", "u32"),
+            open_column(directory / "trend.score", "f32"),
+        )
 
     @classmethod
     def open(cls, directory: Path, expected_checksum: str | None = None) -> CustomerModel:

@@ -32,7 +32,9 @@ def _word_keys(words: pl.DataFrame, full_ns: str, word_ns: str) -> list[pl.DataF
         later = words.filter(pl.col("w").list.len() > i)
         if later.height == 0:
             break
-        parts.append(later.select((pl.lit(word_ns) + pl.col("w").list.slice(i).list.join("")).alias("key"), "id"))
+        parts.append(
+            later.select((pl.lit(word_ns) + pl.col("w").list.slice(i).list.join("")).alias("key"), "id")
+        )
     return parts
 
 
@@ -42,9 +44,14 @@ def entries_frame(keyword_norms: pl.Series, tail_norms: pl.Series) -> pl.DataFra
     parts = _word_keys(kw.select(keystrokes_expr(pl.col("norm")).str.split(" ").alias("w"), "id"), FULL, WORD)
     hangul = kw.filter(pl.col("norm").str.contains(HANGUL))
     if hangul.height:
-        parts += _word_keys(hangul.select(choseong_expr(pl.col("norm")).str.split(" ").alias("w"), "id"), CHO, CHO_WORD)
+        parts += _word_keys(
+            hangul.select(choseong_expr(pl.col("norm")).str.split(" ").alias("w"), "id"), CHO, CHO_WORD
+        )
     tails = pl.DataFrame({"t": tail_norms}).with_row_index("id").with_columns(pl.col("id").cast(pl.Int64))
     parts.append(
-        tails.select((pl.lit(TAIL) + keystrokes_expr(pl.col("t")).str.replace_all(" ", "", literal=True)).alias("key"), "id")
+        tails.select(
+            (pl.lit(TAIL) + keystrokes_expr(pl.col("t")).str.replace_all(" ", "", literal=True)).alias("key"),
+            "id",
+        )
     )
     return pl.concat(parts).filter(pl.col("key").str.len_chars() > 1)

@@ -27,7 +27,12 @@ def popular(events: pl.DataFrame, ref: datetime | None, days: float, limit: int)
 
 
 def trending(
-    events: pl.DataFrame, ref: datetime | None, recent_days: float, previous_days: float, min_users: int, limit: int
+    events: pl.DataFrame,
+    ref: datetime | None,
+    recent_days: float,
+    previous_days: float,
+    min_users: int,
+    limit: int,
 ) -> pl.DataFrame:
     empty = pl.DataFrame(schema={"id": pl.Int64, "score": pl.Float64})
     if ref is None:
@@ -43,7 +48,8 @@ def trending(
         counts.filter(pl.col("ur") >= min_users)
         .with_columns(
             (
-                (pl.col("ur") / recent_days + LIFT_SMOOTHING) / (pl.col("up") / previous_days + LIFT_SMOOTHING)
+                (pl.col("ur") / recent_days + LIFT_SMOOTHING)
+                / (pl.col("up") / previous_days + LIFT_SMOOTHING)
             ).alias("score")
         )
         .filter(pl.col("score") > 1.0)

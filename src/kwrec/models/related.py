@@ -46,7 +46,12 @@ def related_pairs(sessions: pl.DataFrame, n_keywords: int, p: RelatedParams) -> 
         later = indexed.select("session", (pl.col("pos") - d).alias("pos"), pl.col("id").alias("id_b"))
         hop = indexed.join(later, on=["session", "pos"]).select("id", "id_b")
         hops += [hop, hop.select(pl.col("id_b").alias("id"), pl.col("id").alias("id_b"))]
-    pairs = pl.concat(hops).group_by("id", "id_b").agg(pl.len().alias("cab")).filter(pl.col("cab") >= p.min_support)
+    pairs = (
+        pl.concat(hops)
+        .group_by("id", "id_b")
+        .agg(pl.len().alias("cab"))
+        .filter(pl.col("cab") >= p.min_support)
+    )
     if pairs.height == 0:
         return empty
     scored = (
@@ -54,8 +59,7 @@ def related_pairs(sessions: pl.DataFrame, n_keywords: int, p: RelatedParams) -> 
         .join(counts.rename({"id": "id_b", "c": "cb"}), on="id_b")
         .with_columns(
             (
-                (pl.col("cab") * n_sessions / (pl.col("c") * pl.col("cb"))).log()
-                * (1 + pl.col("cab")).log()
+                (pl.col("cab") * n_sessions / (pl.col("c") * pl.col("cb"))).log() * (1 + pl.col("cab")).log()
             ).alias("score")
         )
         .filter(pl.col("score") > 0)

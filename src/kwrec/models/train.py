@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,16 @@ TYPO_MAX_SOURCES = 200_000
 _DIGITS = re.compile(r"\D")
 
 
-def _effective_events(events: pl.DataFrame, params: TrainParams) -> tuple[pl.DataFrame, datetime | None, bool]:
+def _effective_events(
+    events: pl.DataFrame, params: TrainParams
+) -> tuple[pl.DataFrame, datetime | None, bool]:
     has_ts = events["ts"].null_count() < events.height
     has_users = events["user"].null_count() < events.height
     ref: datetime | None = events["ts"].max() if has_ts else None  # type: ignore[assignment]
     if ref is not None and params.window_days is not None:
-        events = events.filter(pl.col("ts").is_null() | (pl.col("ts") > ref - timedelta(days=params.window_days)))
+        events = events.filter(
+            pl.col("ts").is_null() | (pl.col("ts") > ref - timedelta(days=params.window_days))
+        )
     # Without user ids each event stands for one person: there is no better evidence.
     who = pl.col("user") if has_users else pl.format("#{}", pl.col("seq"))
     events = events.with_columns(
@@ -92,7 +97,9 @@ def _merge_typos(events: pl.DataFrame, min_users: int) -> tuple[pl.DataFrame, in
     keyed = users.with_columns(keystrokes_expr(pl.col("nk")).alias("key")).filter(
         pl.col("key").str.len_chars().is_between(TYPO_MIN_KEY, TYPO_MAX_KEY)
     )
-    targets = keyed.filter(pl.col("u") >= TYPO_MIN_TARGET_USERS).sort("u", descending=True).head(TYPO_MAX_TARGETS)
+    targets = (
+        keyed.filter(pl.col("u") >= TYPO_MIN_TARGET_USERS).sort("u", descending=True).head(TYPO_MAX_TARGETS)
+    )
     sources = keyed.sort("u", descending=True).head(TYPO_MAX_SOURCES)
     if targets.height == 0 or sources.height == 0:
         return events, 0
@@ -102,7 +109,10 @@ def _merge_typos(events: pl.DataFrame, min_users: int) -> tuple[pl.DataFrame, in
         .filter(pl.col("nk") != pl.col("nk_t"))
         .unique(["nk", "nk_t"])
         .join(keyed.select("nk", "key", "u"), on="nk")
-        .join(keyed.select(pl.col("nk").alias("nk_t"), pl.col("key").alias("key_t"), pl.col("u").alias("u_t")), on="nk_t")
+        .join(
+            keyed.select(pl.col("nk").alias("nk_t"), pl.col("key").alias("key_t"), pl.col("u").alias("u_t")),
+            on="nk_t",
+        )
         .filter(pl.col("u_t") >= TYPO_POPULARITY_RATIO * pl.col("u"))
         .sort(["nk", "u_t", "nk_t"], descending=[False, True, False])
     )
@@ -123,12 +133,20 @@ def _remap(events: pl.DataFrame, mapping: dict[str, str]) -> tuple[pl.DataFrame,
         return events, 0
     sources = list(mapping)
     moved = events.filter(pl.col("nk").is_in(sources))
-    canon = events.filter(pl.col("nk").is_in(list(set(mapping.values())))).select("nk", "display", "norm").unique("nk")
+    canon = (
+        events.filter(pl.col("nk").is_in(list(set(mapping.values()))))
+        .select("nk", "display", "norm")
+        .unique("nk")
+    )
     fixed = moved.with_columns(pl.col("nk").replace(mapping)).drop("display", "norm").join(canon, on="nk")
-    return pl.concat([events.filter(~pl.col("nk").is_in(sources)), fixed.select(events.columns)]), moved.height
+    return pl.concat(
+        [events.filter(~pl.col("nk").is_in(sources)), fixed.select(events.columns)]
+    ), moved.height
 
 
-def _keyword_table(events: pl.DataFrame, ref: datetime | None, params: TrainParams, min_users: int) -> pl.DataFrame:
+def _keyword_table(
+    events: pl.DataFrame, ref: datetime | None, params: TrainParams, min_users: int
+) -> pl.DataFrame:
     """One row per keyword (spacing-insensitive), in descending score order: id = row number.
 
     score = sum over distinct (user, day) of 0.5 ** (age / half-life): each person counts once a day,
@@ -137,13 +155,19 @@ def _keyword_table(events: pl.DataFrame, ref: datetime | None, params: TrainPara
     if ref is not None:
         age_days = (pl.lit(ref) - pl.col("ts")).dt.total_microseconds() / DAY_US
         weighted = events.with_columns(
-            pl.when(pl.col("ts").is_null()).then(1.0).otherwise((0.5) ** (age_days / params.half_life_days)).alias("w"),
+            pl.when(pl.col("ts").is_null())
+            .then(1.0)
+            .otherwise((0.5) ** (age_days / params.half_life_days))
+            .alias("w"),
             pl.col("ts").dt.date().alias("day"),
         )
     else:
         weighted = events.with_columns(pl.lit(1.0).alias("w"), pl.lit(None, pl.Date).alias("day"))
-    score = weighted.group_by("nk", "who", "day").agg(pl.col("w").max()).group_by("nk").agg(
-        pl.col("w").sum().alias("score"), pl.col("who").n_unique().alias("users")
+    score = (
+        weighted.group_by("nk", "who", "day")
+        .agg(pl.col("w").max())
+        .group_by("nk")
+        .agg(pl.col("w").sum().alias("score"), pl.col("who").n_unique().alias("users"))
     )
     display = (
         events.group_by("nk", "display", "norm")
@@ -212,19 +236,56 @@ def _golden(model: CustomerModel, keywords: pl.DataFrame, per_kind: int) -> list
     return golden
 
 
+class _StepTimes:
+    """Wall time per training step, for one progress line ("shop-kr: keywords 1.2s, index 3.4s, ...").
+
+    Timing a step costs one clock read, so it is always on; only the report is optional.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float]] = []
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps.append((name, now - self._last))
+        self._last = now
+
+    def summary(self, customer: str) -> str:
+        total = sum(s for _, s in self.steps)
+        parts = ", ".join(f"{name} {s:.1f}s" for name, s in self.steps)
+        return f"{customer}: {parts} (training {total:.1f}s)"
+
+
 def train_customer(
-    events: pl.DataFrame, params: TrainParams, out_dir: Path, *, customer: str, extra_meta: dict[str, Any] | None = None
+    events: pl.DataFrame,
+    params: TrainParams,
+    out_dir: Path,
+    *,
+    customer: str,
+    extra_meta: dict[str, Any] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Train from preprocessed events (``kwrec.preprocess``) into ``out_dir``; return the artifact meta."""
+    """Train from preprocessed events (``kwrec.preprocess``) into ``out_dir``; return the artifact meta.
+
+    ``report``, when given, receives one line with the time each training step took.
+    """
+    timer = _StepTimes()
     out_dir.mkdir(parents=True, exist_ok=True)
     events, ref, has_users = _effective_events(events, params)
     events, merged = _merge_layout_mistakes(events)
+    timer.lap("events")
     min_users = params.min_users if has_users else 1
     events, typos = _merge_typos(events, min_users) if params.fuzzy else (events, 0)
+    timer.lap("typos")
     keywords = _keyword_table(events, ref, params, min_users)
-    tails = _tail_table(keywords) if params.synthesize and keywords.height else pl.DataFrame(
-        schema={"tail": pl.String, "score": pl.Float64}
+    timer.lap("keywords")
+    tails = (
+        _tail_table(keywords)
+        if params.synthesize and keywords.height
+        else pl.DataFrame(schema={"tail": pl.String, "score": pl.Float64})
     )
+    timer.lap("tails")
 
     write_strings(out_dir / "kw", keywords["display"])
     write_column(out_dir / "kw.score", keywords["score"].to_numpy(), "f32")
@@ -234,22 +295,32 @@ def train_customer(
     index = build_index(
         out_dir, keywords["norm"], tails["tail"], threshold=params.heavy_prefix_threshold, topk=params.topk
     )
+    timer.lap("index")
 
     ids = events.join(keywords.select("nk", "id"), on="nk")
     sessions = ids.filter(pl.col("session").is_not_null()).sort("seq").select("session", "id")
     pairs = related_pairs(
         sessions,
         keywords.height,
-        RelatedParams(params.related_min_support, params.related_max_per_keyword, params.related_max_session_keywords),
+        RelatedParams(
+            params.related_min_support, params.related_max_per_keyword, params.related_max_session_keywords
+        ),
     )
     n_related = write_related(out_dir, pairs, keywords.height)
+    timer.lap("related")
     pop = popularity.popular(ids, ref, params.popular_days, LIST_LEN)
     trend = popularity.trending(
-        ids, ref, params.trending_recent_days, params.trending_previous_days, params.trending_min_users, LIST_LEN
+        ids,
+        ref,
+        params.trending_recent_days,
+        params.trending_previous_days,
+        params.trending_min_users,
+        LIST_LEN,
     )
     for name, frame in (("pop", pop), ("trend", trend)):
         write_column(out_dir / f"{name}.ids", frame["id"].to_numpy(), "u32")
         write_column(out_dir / f"{name}.score", frame["score"].to_numpy(), "f32")
+    timer.lap("popular")
 
     meta: dict[str, Any] = {
         "format": ARTIFACT_FORMAT,
@@ -275,11 +346,14 @@ def train_customer(
         },
         **(extra_meta or {}),
     }
-    meta["golden"] = _golden(CustomerModel(out_dir, meta), keywords, params.golden_per_kind) if keywords.height else []
+    meta["golden"] = (
+        _golden(CustomerModel(out_dir, meta), keywords, params.golden_per_kind) if keywords.height else []
+    )
     meta["files"] = {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name != META_FILE}
     data = json.dumps(meta, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
     (out_dir / META_FILE).write_bytes(data)
     meta["checksum"] = hashlib.sha256(data).hexdigest()
+    timer.lap("golden+checksums")
+    if report is not None:
+        report(timer.summary(customer))
     return meta
-
-
