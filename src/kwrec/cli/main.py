@@ -12,6 +12,7 @@ import typer
 
 from kwrec.answers import KINDS, Kind, answer
 from kwrec.cli.output import console, print_json, print_table, report, step
+from kwrec.cli.serve import serve
 from kwrec.errors import ConfigError, KwrecError, UnknownCustomerError
 from kwrec.ids import timestamp_now, validate_customer, validate_timestamp, validate_version
 from kwrec.releases import list_versions, open_release, read_manifest
@@ -267,6 +268,9 @@ def sample_data(out: Annotated[Path, typer.Argument(help="output directory")] = 
 
     counts = generate(out)
     print_table(f"sample data in {out}", [{"customer": c, "rows": n} for c, n in counts.items()])
+
+
+app.command()(serve)
 
 
 def main() -> None:  # pragma: no cover - console entry point

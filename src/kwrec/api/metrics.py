@@ -1,0 +1,124 @@
+"""Prometheus metrics of the serving API.
+
+With several uvicorn workers, each worker is its own process with its own counters, and a scrape reaches
+only one of them. So when ``PROMETHEUS_MULTIPROC_DIR`` is set (``kwrec serve --workers N`` sets it), every
+worker writes its samples to memory-mapped files there and ``/metrics`` aggregates all workers' files.
+The variable must be set before ``prometheus_client`` is first imported in the worker, which is why the
+server sets it in the parent process, before it spawns the workers.
+
+Label values are bounded: ``customer`` is only ever a customer of the served release (anything else is
+counted as ``"-"``), and ``endpoint`` is a route template, never a raw path, so a scanner cannot blow up
+the number of time series.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prom_multiprocess
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+NO_CUSTOMER = "-"
+
+# Autocomplete answers in well under a millisecond; the low buckets are where the interesting changes are.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.5)
+
+REQUESTS = Counter(
+    "kwrec_http_requests_total",
+    "HTTP requests answered, by route template, customer and status code",
+    ["endpoint", "customer", "status"],
+)
+LATENCY = Histogram(
+    "kwrec_http_request_duration_seconds",
+    "Time from receiving a request to sending the last byte of its answer",
+    ["endpoint", "customer"],
+    buckets=LATENCY_BUCKETS,
+)
+ANSWER_CACHE = Counter(
+    "kwrec_answer_cache_total",
+    "Suggestion answers served from the per-worker cache (hit) or computed (miss)",
+    ["result"],
+)
+# Info metrics are not supported in multiprocess mode: a gauge fixed at 1 carries the labels instead.
+MODEL_INFO = Gauge(
+    "kwrec_model_info",
+    "The served release (value 1 while it is loaded)",
+    ["model_version", "code_version"],
+    multiprocess_mode="max",
+)
+READY = Gauge("kwrec_ready", "1 when every customer's model is loaded and checked", multiprocess_mode="min")
+LOAD_SECONDS = Gauge(
+    "kwrec_model_load_seconds", "Seconds from worker start to ready", multiprocess_mode="max"
+)
+CUSTOMER_KEYWORDS = Gauge(
+    "kwrec_customer_keywords", "Keywords in each customer's model", ["customer"], multiprocess_mode="max"
+)
+
+
+def multiprocess_dir() -> Path | None:
+    value = os.environ.get(MULTIPROC_ENV)
+    return Path(value) if value else None
+
+
+def prepare_multiprocess_dir(directory: Path) -> None:
+    """Create the directory and remove samples a previous server left there (they would be summed in)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text: every worker's samples in multiprocess mode, this process's otherwise."""
+    if multiprocess_dir() is not None:
+        registry = CollectorRegistry()
+        prom_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (no per-request task or body buffering, unlike ``BaseHTTPMiddleware``).
+
+    It reads the matched route from the scope after the app ran: Starlette's router writes ``route`` and
+    ``path_params`` into the same scope dict, so the label is the template, e.g. ``/v1/{customer}/related``.
+    """
+
+    def __init__(self, app: ASGIApp, known_customers: Callable[[], frozenset[str]]) -> None:
+        self.app = app
+        self.known_customers = known_customers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "unmatched"
+            customer = scope.get("path_params", {}).get("customer", NO_CUSTOMER)
+            if customer not in self.known_customers():
+                customer = NO_CUSTOMER
+            REQUESTS.labels(endpoint, customer, str(status)).inc()
+            LATENCY.labels(endpoint, customer).observe(time.perf_counter() - started)

@@ -1,0 +1,103 @@
+"""`kwrec build` and `kwrec push`: the release image commands (pipeline in ``kwrec.publish``).
+
+Registered in ``kwrec.cli.main`` with ``app.command()(build)`` and ``app.command()(push)``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kwrec.cli.output import console, print_json, report
+from kwrec.errors import KwrecError
+from kwrec.settings import load_settings
+from kwrec.stores import open_store
+
+_STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+
+VersionOpt = Annotated[
+    str | None, typer.Option("--version", help="release version, e.g. gs_2611270900 (default: newest)")
+]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="kwrec.toml (default: $KWREC_CONFIG or ./kwrec.toml)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+
+
+def _fail(exc: KwrecError) -> typer.Exit:
+    # Messages quote build logs and registry paths like [127.0.0.1:5000/...]: never read them as markup.
+    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+    return typer.Exit(exc.exit_code)
+
+
+def build(
+    version: VersionOpt = None,
+    store: StoreOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="rebuild every layer")] = False,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build the container image of a stored release through the Docker Engine API."""
+    from kwrec.publish import build_release_image
+
+    try:
+        settings = load_settings(config, store=store)
+        st = open_store(settings.store, settings.s3)
+        if console.is_terminal:
+            # A live bar over the Dockerfile steps; the step lines still scroll above it.
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("build", total=None)
+
+                def sink(line: str) -> None:
+                    m = _STEP_RE.match(line)
+                    if m:
+                        progress.update(task, completed=int(m[1]) - 1, total=int(m[2]), description=m[3][:60])
+                    progress.console.print(line, highlight=False, markup=False)
+
+                result = build_release_image(settings, st, version, sink, nocache=no_cache)
+        else:
+            result = build_release_image(settings, st, version, _plain, nocache=no_cache)
+    except KwrecError as exc:
+        raise _fail(exc) from None
+    if json_out:
+        print_json({k: v for k, v in result.items() if k != "steps"})
+
+
+def push(
+    version: VersionOpt = None,
+    store: StoreOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="replace a tag that has another digest")] = False,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Push a release's image to the configured registry (v2 or ECR) and confirm its digest there."""
+    from kwrec.publish import push_release_image
+
+    try:
+        settings = load_settings(config, store=store)
+        result: dict[str, Any] = push_release_image(
+            settings, open_store(settings.store, settings.s3), version, report, force=force
+        )
+    except KwrecError as exc:
+        raise _fail(exc) from None
+    if json_out:
+        print_json(result)
+
+
+def _plain(line: str) -> None:
+    # Not a terminal (CI, Airflow logs): one plain line per build log line, no markup.
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
