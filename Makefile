@@ -22,13 +22,13 @@ demo: venv
 	bash scripts/demo.sh
 
 test: setup
-	$(BIN)/ruff check src tests benchmarks dags
+	$(BIN)/ruff check src tests benchmarks $(wildcard dags)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks dags
-	$(BIN)/ruff format --check src tests benchmarks dags
+	$(BIN)/ruff check src tests benchmarks $(wildcard dags)
+	$(BIN)/ruff format --check src tests benchmarks $(wildcard dags)
 	$(BIN)/mypy
 
 clean:
