@@ -29,7 +29,8 @@ def validate_customer(customer: str) -> str:
 def validate_model_name(name: str) -> str:
     if not MODEL_NAME_RE.fullmatch(name):
         raise InvalidIdentifierError(
-            f"invalid model name {name!r}", hint="use 1-16 lowercase letters or digits, starting with a letter"
+            f"invalid model name {name!r}",
+            hint="use 1-16 lowercase letters or digits, starting with a letter",
         )
     return name
 

@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from kwrec.errors import ConfigError
 from kwrec.ids import validate_model_name
+from kwrec.image.settings import ImageSettings
 
 
 class TrainParams(BaseModel):
@@ -88,6 +89,7 @@ class Settings(BaseSettings):
     train: TrainParams = TrainParams()
     s3: S3Settings = S3Settings()
     serve: ServeSettings = ServeSettings()
+    image: ImageSettings = ImageSettings()
 
     @field_validator("model_name")
     @classmethod

@@ -11,6 +11,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from kwrec.answers import KINDS, Kind, answer
+from kwrec.cli.image import build, push
 from kwrec.cli.output import console, print_json, print_table, report, step
 from kwrec.cli.serve import serve
 from kwrec.errors import ConfigError, KwrecError, UnknownCustomerError
@@ -271,6 +272,8 @@ def sample_data(out: Annotated[Path, typer.Argument(help="output directory")] = 
 
 
 app.command()(serve)
+app.command()(build)
+app.command()(push)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,1 @@
+"""Release images: build context, Dockerfile, wheels and image settings (issue 4)."""

@@ -1,0 +1,265 @@
+"""Build and push the container image of a release: the pipeline steps the CLI and the DAG call.
+
+Both record what they did in the release manifest (``Manifest.image``) only after they succeeded;
+a failure leaves the manifest as it was.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kwrec import __version__, engine
+from kwrec.errors import ConfigError, KwrecError
+from kwrec.ids import validate_version
+from kwrec.image.context import assemble
+from kwrec.image.errors import PushError, RegistryUnavailableError, TagConflictError
+from kwrec.image.settings import ImageSettings
+from kwrec.image.wheels import collect_wheels, project_dir
+from kwrec.registries import RegistryCredentials
+from kwrec.registries.ecr import EcrLogin
+from kwrec.registries.v2 import RegistryClient
+from kwrec.releases import Manifest, latest_version, now_iso, read_manifest, write_manifest
+from kwrec.settings import Settings
+from kwrec.stores import ArtifactStore
+
+Report = Callable[[str], None]
+T = TypeVar("T")
+
+MANIFEST_DIGEST_LABEL = "kwrec.release.manifest-digest"
+
+
+class _ImageEnv(BaseSettings):
+    # Same variables (KWREC_IMAGE__*) as Settings.image, for a Settings class that lacks the field.
+    model_config = SettingsConfigDict(env_prefix="KWREC_", env_nested_delimiter="__", extra="ignore")
+
+    image: ImageSettings = ImageSettings()
+
+
+def image_settings(settings: Settings) -> ImageSettings:
+    """``settings.image``; read from the ``KWREC_IMAGE__*`` environment if Settings has no such field."""
+    value = getattr(settings, "image", None)
+    return value if isinstance(value, ImageSettings) else _ImageEnv().image
+
+
+def _resolve(store: ArtifactStore, version: str | None) -> Manifest:
+    return read_manifest(store, validate_version(version) if version else latest_version(store))
+
+
+def image_tag(version: str) -> str:
+    return version.rsplit("_", 1)[1]  # YYMMDDHHMM, as in the original keyword-dev:<TIMESTAMP>
+
+
+def git_revision(root: Path) -> str:
+    try:
+        proc = subprocess.run(  # noqa: S603 - fixed argument list
+            ["git", "-C", str(root), "rev-parse", "HEAD"],  # noqa: S607 - git from PATH
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    rev = proc.stdout.strip()
+    return rev if proc.returncode == 0 and len(rev) == 40 else "unknown"
+
+
+def _record(store: ArtifactStore, version: str, update: dict[str, Any]) -> Manifest:
+    # Read again right before writing: other steps (deploy, a concurrent push) may have written meanwhile.
+    manifest = read_manifest(store, version)
+    manifest.image = {**(manifest.image or {}), **update}
+    write_manifest(store, manifest)
+    return manifest
+
+
+def build_release_image(
+    settings: Settings, store: ArtifactStore, version: str | None, report: Report, *, nocache: bool = False
+) -> dict[str, Any]:
+    """Build ``REPOSITORY:YYMMDDHHMM`` for a stored release and record it in the release manifest."""
+    img = image_settings(settings)
+    manifest = _resolve(store, version)
+    tag = image_tag(manifest.version)
+    client = engine.connect(img.engine_timeout_seconds)
+    if engine.inspect_image(client, img.base_image) is None:
+        raise ConfigError(
+            f"base image {img.base_image} is not in the Docker Engine (kwrec never pulls)",
+            hint="run bash scripts/ensure-base-image.sh, or set KWREC_IMAGE__BASE_IMAGE to an image it has",
+        )
+    report(f"collecting wheels (cache {img.wheel_cache})")
+    wheels = collect_wheels(img.wheel_cache, img.project_dir)
+    ctx = assemble(store, manifest, wheels, img.base_image, Path(settings.cache_dir), img.user_id)
+    labels = {
+        "org.opencontainers.image.title": "kwrec",
+        "org.opencontainers.image.version": manifest.version,
+        "org.opencontainers.image.created": now_iso(),
+        "org.opencontainers.image.revision": _revision(img),
+        MANIFEST_DIGEST_LABEL: ctx.manifest_digest,
+        "kwrec.code-version": __version__,
+    }
+    ref = f"{img.repository}:{tag}"
+    report(
+        f"building {ref} from {img.base_image} ({len(ctx.data) / 1e6:.1f} MB context, {len(ctx.files)} files)"
+    )
+    started = time.monotonic()
+    result = engine.build(client, ctx.data, ref, labels, report)
+    seconds = time.monotonic() - started
+    tags = [ref]
+    if img.moving_tag:
+        engine.tag(client, result.image_id, img.repository, img.moving_tag)
+        tags.append(f"{img.repository}:{img.moving_tag}")
+    cached = sum(1 for _, hit in result.steps if hit)
+    report(f"built {result.image_id[:19]} as {', '.join(tags)} in {seconds:.1f}s")
+    report(f"{cached} of {len(result.steps)} build steps came from the cache")
+    record = {
+        "repository": img.repository,
+        "tag": tag,
+        "tags": tags,
+        "id": result.image_id,
+        "built": labels["org.opencontainers.image.created"],
+        "base_image": img.base_image,
+        "labels": labels,
+        "build_seconds": round(seconds, 2),
+    }
+    _record(store, manifest.version, {**record, "pushes": []})
+    return {**record, "steps": result.steps, "uncached_steps": result.uncached_steps}
+
+
+def _revision(img: ImageSettings) -> str:
+    try:
+        return git_revision(project_dir(img.project_dir))
+    except KwrecError:
+        return "unknown"
+
+
+def _credentials_source(img: ImageSettings) -> Callable[[], RegistryCredentials]:
+    reg = img.registry
+    if reg.kind == "ecr":
+        login = EcrLogin(reg.ecr_region, reg.ecr_registry_id, reg.ecr_endpoint_url, reg.url)
+        return login.credentials
+    if not reg.url:
+        raise ConfigError(
+            "no registry to push to", hint="set KWREC_IMAGE__REGISTRY__URL, e.g. 127.0.0.1:5000"
+        )
+    password = reg.password.get_secret_value() if reg.password is not None else None
+    if (reg.username is None) != (password is None):
+        raise ConfigError(
+            "registry username and password must be set together",
+            hint="KWREC_IMAGE__REGISTRY__USERNAME and KWREC_IMAGE__REGISTRY__PASSWORD (environment only)",
+        )
+    creds = RegistryCredentials(server=reg.url, username=reg.username, password=password)
+    return lambda: creds
+
+
+def _with_retries(what: str, fn: Callable[[], T], img: ImageSettings, report: Report) -> T:
+    delay = img.registry.backoff_seconds
+    attempts = img.registry.retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except RegistryUnavailableError as exc:
+            if attempt == attempts:
+                raise RegistryUnavailableError(
+                    f"{exc.message} (gave up after {attempts} attempts)", hint=exc.hint
+                ) from None
+            report(f"{what}: {exc.message}; retrying in {delay:.1f}s ({attempt}/{attempts - 1})")
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def _served_digest(get_creds: Callable[[], RegistryCredentials], img: ImageSettings, tag: str) -> str | None:
+    with RegistryClient(get_creds(), img.registry.timeout_seconds) as reg:
+        return reg.manifest_digest(img.repository, tag)
+
+
+def push_release_image(
+    settings: Settings, store: ArtifactStore, version: str | None, report: Report, *, force: bool = False
+) -> dict[str, Any]:
+    """Push the release's built image and confirm the registry serves the pushed digest for its tag.
+
+    The same tag with the same digest already in the registry counts as success (a retried task);
+    the same tag with another digest is refused unless ``force``.
+    """
+    img = image_settings(settings)
+    manifest = _resolve(store, version)
+    built = manifest.image or {}
+    if not built.get("id"):
+        raise KwrecError(
+            f"release {manifest.version} has no built image",
+            hint=f"run `kwrec build --version {manifest.version}` first",
+        )
+    client = engine.connect(img.engine_timeout_seconds)
+    local = f"{built['repository']}:{built['tag']}"
+    attrs = engine.inspect_image(client, str(built["id"]))
+    if attrs is None:
+        raise KwrecError(
+            f"image {local} ({str(built['id'])[:19]}) of release {manifest.version} is not in the engine",
+            hint=f"build it again: kwrec build --version {manifest.version}",
+        )
+    get_creds = _credentials_source(img)
+    creds = _with_retries("registry login", get_creds, img, report)
+    remote = f"{creds.server}/{img.repository}"
+    tags = [str(built["tag"])] + ([img.moving_tag] if img.moving_tag else [])
+
+    def login() -> RegistryCredentials:
+        fresh = get_creds()  # ECR: a new token once the old one nears expiry
+        with RegistryClient(fresh, img.registry.timeout_seconds) as reg:
+            reg.check_login()
+        return fresh
+
+    creds = _with_retries(f"registry {creds.server}", login, img, report)
+    with RegistryClient(creds, img.registry.timeout_seconds) as reg:
+        existing = _with_retries(
+            "manifest look-up", lambda: reg.manifest_digest(img.repository, tags[0]), img, report
+        )
+    known = {d.split("@", 1)[1] for d in attrs.get("RepoDigests") or [] if d.startswith(remote + "@")}
+    if existing is not None and existing not in known and not force:
+        raise TagConflictError(
+            f"{remote}:{tags[0]} already exists with digest {existing}, "
+            f"which is not image {str(built['id'])[:19]}",
+            hint="tags are not overwritten; pass --force to replace it",
+        )
+    digest = ""
+    for tag_name in tags:
+        engine.tag(client, str(built["id"]), remote, tag_name)
+
+        def attempt(tag_name: str = tag_name) -> str:
+            fresh = get_creds()
+            return engine.push(client, remote, tag_name, fresh.auth_config(), fresh.describe(), report)
+
+        started = time.monotonic()
+        pushed = _with_retries(f"push {remote}:{tag_name}", attempt, img, report)
+        served = _with_retries(
+            "manifest check", partial(_served_digest, get_creds, img, tag_name), img, report
+        )
+        if served != pushed:
+            raise PushError(
+                f"registry {creds.server} serves {served or 'nothing'} for {img.repository}:{tag_name}, "
+                f"but the push reported {pushed}"
+            )
+        report(
+            f"pushed {remote}:{tag_name} {pushed} in {time.monotonic() - started:.1f}s (registry confirms)"
+        )
+        digest = digest or pushed
+    push_record = {
+        "registry": creds.server,
+        "kind": img.registry.kind,
+        "reference": f"{remote}@{digest}",
+        "tags": [f"{remote}:{t}" for t in tags],
+        "digest": digest,
+        "pushed": now_iso(),
+    }
+    previous = [p for p in (built.get("pushes") or []) if p.get("registry") != creds.server]
+    _record(
+        store,
+        manifest.version,
+        {"digest": digest, "reference": push_record["reference"], "pushes": [*previous, push_record]},
+    )
+    return push_record
