@@ -161,11 +161,16 @@ class Autocompleter:
         "아이폰케이스" and "아이폰 케이스" are cut in the same places and get the same answers.
         """
         points = []
+        heads_exist = True  # once no key starts with the head, no longer head can be a keyword
         for j in range(1, len(folded)):
-            if folded[j - 1] == " " or (
-                folded[j] != " " and self._keys.exact(FULL + search_key_of(folded[:j]))
-            ):
+            if folded[j - 1] == " ":
                 points.append(j)
+            elif heads_exist and folded[j] != " ":
+                head_key = FULL + search_key_of(folded[:j])
+                if self._keys.exact(head_key):
+                    points.append(j)
+                elif not self._keys.exists(head_key):
+                    heads_exist = False
         return points
 
     def _synthesize(self, folded: str, key: str, word_done: bool, ranked: _Ranked) -> None:
