@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from kwrec.errors import StoreError
 from kwrec.settings import S3Settings
 from kwrec.stores.base import ArtifactStore, StoreNotFound, validate_key, validate_prefix
 from kwrec.stores.local import LocalStore
-from kwrec.stores.s3 import S3Store
+
+if TYPE_CHECKING:
+    from kwrec.stores.s3 import S3Store
 
 __all__ = [
     "ArtifactStore",
@@ -25,6 +28,15 @@ __all__ = [
     "validate_prefix",
 ]
 
+def __getattr__(name: str) -> Any:
+    # boto3 takes a second to import: only a store that is really on S3 pays for it (API start-up).
+    if name == "S3Store":
+        from kwrec.stores.s3 import S3Store
+
+        return S3Store
+    raise AttributeError(name)
+
+
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -35,6 +47,8 @@ def open_store(url: str, s3: S3Settings | None = None) -> ArtifactStore:
     if scheme == "s3":
         bucket, _, prefix = url[len("s3://") :].partition("/")
         settings = s3 or S3Settings()
+        from kwrec.stores.s3 import S3Store
+
         return S3Store(bucket, prefix.rstrip("/"), endpoint_url=settings.endpoint_url, region=settings.region)
     if scheme == "file":
         parts = urlsplit(url)
