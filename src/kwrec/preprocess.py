@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+import numpy as np
 import polars as pl
 
 from kwrec.ingest.customer_config import CustomerConfig
@@ -66,15 +67,8 @@ def preprocess(
 ) -> Preprocessed:
     """Normalise, filter and sessionise the events read by ``kwrec.ingest.read_customer_logs``."""
     stats = {"rows_in": events.height, **dict.fromkeys(REASONS, 0)}
-    events = events.sort("seq")  # input order: the tie-break of every later sort
-    # Search logs repeat the same queries over and over: normalise and classify each distinct query once.
-    queries = (
-        events.select(pl.col("query").unique())
-        .with_columns(clean_text_expr(pl.col("query")).alias("display"))
-        # fold(s) is clean_text(s).lower(); reusing the display form halves the normalisation work.
-        .with_columns(pl.col("display").str.to_lowercase().alias("norm"))
-        .with_columns(_reason_expr(params, config).alias("_reason"))
-    )
+    if not events["seq"].is_sorted():
+        events = events.sort("seq")  # input order: the tie-break of every later sort
     df = events.select(
         "ts",
         pl.col("user_id").alias("user"),
@@ -82,14 +76,17 @@ def preprocess(
         "session_id",
         "seq",
         "query",
-    ).join(queries, on="query", how="left", maintain_order="left")
+    )
+    del events  # the caller's frame may still hold it, but this function no longer needs its other columns
+    df = _with_query_forms(df, params, config)
     df = df.with_columns(
         # Users and (user, query) pairs are grouped by 64-bit hashes: sorting integers is several times
         # faster than sorting strings. Two different users with the same hash, next to each other in
-        # time, could be mistaken for one: a 2**-64 chance.
+        # time, could be mistaken for one: a 2**-64 chance. The pair hash combines per-user and
+        # per-query hashes (the latter computed once per distinct query) instead of hashing both strings
+        # on every row.
         pl.col("user").hash(seed=0).alias("_uid"),
-        pl.struct("user", "norm").hash(seed=0).alias("_pid"),
-    )
+    ).with_columns(pl.struct("_uid", "_nh").hash(seed=0).alias("_pid"))
     by_time = (
         df.select("_uid", "_pid", "ts", "_has_user")
         .with_row_index("_i")
@@ -123,6 +120,53 @@ def preprocess(
     return Preprocessed(out, stats)
 
 
+def _with_query_forms(df: pl.DataFrame, params: TrainParams, config: CustomerConfig) -> pl.DataFrame:
+    """``df`` with ``display``, ``norm``, ``_nh`` (hash of norm) and ``_reason`` of its ``query``.
+
+    Search logs repeat the same queries over and over: each distinct query is normalised and classified
+    once. Rows find their query's forms through a 64-bit hash of the query (joining integers is several
+    times cheaper than joining strings); the joined query text is compared with the row's own, so a
+    hash collision is detected and handled by the exact string join instead.
+    """
+
+    def forms(distinct: pl.DataFrame) -> pl.DataFrame:
+        return (
+            distinct.with_columns(_display_expr(pl.col("_q")).alias("display"))
+            # fold(s) is clean_text(s).lower(); reusing the display form halves the normalisation work.
+            .with_columns(pl.col("display").str.to_lowercase().alias("norm"))
+            .with_columns(
+                _reason_expr(params, config).alias("_reason"), pl.col("norm").hash(seed=0).alias("_nh")
+            )
+        )
+
+    df = df.with_columns(pl.col("query").hash(seed=0).alias("_qh"))
+    queries = forms(df.group_by("_qh").agg(pl.col("query").first().alias("_q")))
+    joined = df.join(queries, on="_qh", how="left", maintain_order="left")
+    if joined.select(pl.col("query").eq_missing(pl.col("_q")).all()).item():
+        return joined.drop("_qh", "_q")
+    del joined, queries
+    by_text = forms(df.select(pl.col("query").unique().alias("_q"))).rename({"_q": "query"})
+    return df.drop("_qh").join(by_text, on="query", how="left", maintain_order="left")
+
+
+# Printable ASCII and precomposed Hangul syllables: NFKC, the jamo tables and the invisible-character
+# rules leave such a string as it is, so only its spaces need folding. Most queries are like this.
+_PLAIN_TEXT: Final = r"^[ -~\uac00-\ud7a3]*$"
+# Every PII pattern needs an ASCII digit or an "@": other strings skip the costly PII regex.
+_PII_HINT: Final = r"[0-9@]"
+
+
+def _display_expr(e: pl.Expr) -> pl.Expr:
+    """``clean_text_expr(e)``, with the full normalisation run only on strings that can need it (the
+    others reach it as null, which costs nothing: ``when/then`` evaluates every branch on every row)."""
+    plain = e.str.contains(_PLAIN_TEXT)
+    return (
+        pl.when(plain)
+        .then(e.str.replace_all(" {2,}", " ").str.strip_chars(" "))
+        .otherwise(clean_text_expr(pl.when(~plain).then(e)))
+    )
+
+
 def _ban_expr(terms: list[str]) -> pl.Expr | None:
     folded = sorted({f for f in (fold(t) for t in terms) if f})
     if not folded:
@@ -140,7 +184,7 @@ def _reason_expr(params: TrainParams, config: CustomerConfig) -> pl.Expr:
     rules = [
         (display.str.len_chars() > params.max_query_chars, TOO_LONG),
         (display == "", EMPTY),
-        (display.str.contains(PII_RE), PII),
+        (pl.when(display.str.contains(_PII_HINT)).then(display).str.contains(PII_RE), PII),
     ]
     banned = _ban_expr(config.ban)
     if banned is not None:
@@ -149,8 +193,13 @@ def _reason_expr(params: TrainParams, config: CustomerConfig) -> pl.Expr:
 
 
 def _back(sorted_keys: pl.DataFrame, expr: pl.Expr) -> pl.Series:
-    """``expr`` evaluated on key columns in some sorted order, returned in the frame's own row order."""
-    return sorted_keys.select("_i", expr.alias("_v")).sort("_i")["_v"]
+    """``expr`` (never null) evaluated on key columns in some sorted order, returned in the frame's own
+    row order. Scattering by row index is linear; sorting back by it was a second full sort."""
+    out = sorted_keys.select("_i", expr.alias("_v"))
+    values = out["_v"].to_numpy()
+    back = np.empty_like(values)
+    back[out["_i"].to_numpy()] = values
+    return pl.Series("_v", back)
 
 
 def _session_number(params: TrainParams) -> pl.Expr:
@@ -186,7 +235,10 @@ def _bot_users(
     # same user and day as the row N places earlier; the same shift finds more than ``limit`` events
     # within 60 s. Rows without a time sort last and count as one day of their own.
     n_day, limit = params.bot_max_events_per_day, params.bot_max_distinct_per_minute
-    day = ts.dt.convert_time_zone(config.timezone).dt.date()
+    # Time zone conversion is costly per row, and only rows with the same user N places away (a user
+    # with more than N events at all) can be part of a flood: every other row reaches it as null.
+    paired = (uid == uid.shift(n_day)).fill_null(False) | (uid == uid.shift(-n_day)).fill_null(False)
+    day = pl.when(paired).then(ts).dt.convert_time_zone(config.timezone).dt.date()
     flood = (uid == uid.shift(n_day)) & day.eq_missing(day.shift(n_day))
     crowded = (uid == uid.shift(limit)) & (ts - ts.shift(limit) < pl.duration(seconds=60))
     flags = by_user.filter(pl.col("_has_user")).select(

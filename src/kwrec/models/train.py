@@ -60,10 +60,13 @@ def _effective_events(
 
 def _merge_layout_mistakes(events: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """Latin queries that are Hangul typed on the wrong layout (dkdlvhs) count for their Hangul keyword."""
-    latin = events.filter(pl.col("nk").str.contains(LATIN_ONLY)).select("nk", "display").unique("nk")
-    if latin.height == 0 or not events["nk"].str.contains(r"[\uac00-\ud7a3]").any():
+    # The regexes run once per keyword, not once per event: logs repeat the same keywords over and over.
+    distinct = events.select("nk", "display").unique("nk")
+    latin = distinct.filter(pl.col("nk").str.contains(LATIN_ONLY))
+    korean = distinct.filter(pl.col("nk").str.contains(r"[\uac00-\ud7a3]"))
+    if latin.height == 0 or korean.height == 0:
         return events, 0
-    known = set(events.filter(pl.col("nk").str.contains(r"[\uac00-\ud7a3]"))["nk"].unique().to_list())
+    known = set(korean["nk"].to_list())
     mapping: dict[str, str] = {}
     for nk, display in zip(latin["nk"].to_list(), latin["display"].to_list(), strict=True):
         hangul = hangul_from_latin(display)
