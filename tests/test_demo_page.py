@@ -55,10 +55,13 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 
 def _suggestions(driver: webdriver.Chrome, list_id: str) -> list[str]:
-    return [
-        li.get_attribute("data-keyword") or ""
-        for li in driver.find_elements(By.CSS_SELECTOR, f"#{list_id} li")
-    ]
+    # One script call reads the whole list at once: the page re-renders it while the user types, and
+    # element handles taken one by one can go stale in between.
+    keywords = driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(li => li.dataset.keyword || '')",
+        f"#{list_id} li",
+    )
+    return [str(k) for k in keywords]
 
 
 def test_typing_shows_suggestions(server: Server, browser: webdriver.Chrome, tmp_path: Path) -> None:

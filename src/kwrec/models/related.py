@@ -30,21 +30,34 @@ def related_pairs(sessions: pl.DataFrame, n_keywords: int, p: RelatedParams) -> 
     empty = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "score": pl.Float64})
     if sessions.height == 0:
         return empty
+    # Sessions as 64-bit hashes, grouped by one stable sort (searches keep their order inside a
+    # session); neighbours are then plain shifts, with no string joins or window group-bys.
     per_session = (
-        sessions.unique(["session", "id"], keep="first", maintain_order=True)
-        .filter(pl.int_range(pl.len()).over("session") < p.max_session_keywords)
-        .select("session", "id")
+        sessions.select(pl.col("session").hash().alias("s"), "id")
+        .sort("s", maintain_order=True)
+        .unique(["s", "id"], keep="first", maintain_order=True)
+        .with_row_index("i")
     )
-    n_sessions = per_session["session"].n_unique()
+    first = (pl.col("s") != pl.col("s").shift(1)).fill_null(True)
+    per_session = per_session.filter(
+        pl.col("i") - pl.when(first).then(pl.col("i")).forward_fill() < p.max_session_keywords
+    ).select("s", "id")
+    n_sessions = per_session["s"].n_unique()
     counts = per_session.group_by("id").agg(pl.len().alias("c"))
     # Pairs within a window of nearby searches, not all pairs of a session: linear in the number of
     # searches (a scraper's 1,000-query session must not cost a million pairs), and nearby searches
     # are the related ones anyway.
-    indexed = per_session.with_columns(pl.int_range(pl.len()).over("session").alias("pos"))
     hops = []
     for d in range(1, PAIR_WINDOW + 1):
-        later = indexed.select("session", (pl.col("pos") - d).alias("pos"), pl.col("id").alias("id_b"))
-        hop = indexed.join(later, on=["session", "pos"]).select("id", "id_b")
+        hop = (
+            per_session.select(
+                "id",
+                pl.col("id").shift(-d).alias("id_b"),
+                (pl.col("s") == pl.col("s").shift(-d)).alias("same"),
+            )
+            .filter(pl.col("same"))
+            .select("id", "id_b")
+        )
         hops += [hop, hop.select(pl.col("id_b").alias("id"), pl.col("id").alias("id_b"))]
     pairs = (
         pl.concat(hops)

@@ -41,7 +41,14 @@ _DIGITS = re.compile(r"\D")
 
 def _effective_events(
     events: pl.DataFrame, params: TrainParams
-) -> tuple[pl.DataFrame, datetime | None, bool]:
+) -> tuple[pl.DataFrame, pl.DataFrame, datetime | None, bool]:
+    """Events reduced to integer codes, and the vocabulary that gives the codes their text.
+
+    Every later group-by and join runs on 64-bit hashes instead of strings: tens of millions of rows
+    carry a handful of distinct texts, so text is looked at once per distinct display form.
+    Returns (events: ts, who, session, seq, dh, k), (vocab: dh, display, norm, nk, k), ref, has_users;
+    ``dh`` codes the display form, ``k`` the keyword (folded, spaces removed).
+    """
     has_ts = events["ts"].null_count() < events.height
     has_users = events["user"].null_count() < events.height
     ref: datetime | None = events["ts"].max() if has_ts else None  # type: ignore[assignment]
@@ -49,56 +56,69 @@ def _effective_events(
         events = events.filter(
             pl.col("ts").is_null() | (pl.col("ts") > ref - timedelta(days=params.window_days))
         )
+    if has_users:
+        events = events.filter(pl.col("user").is_not_null())
+    events = events.with_columns(pl.col("display").hash().alias("dh"))
+    vocab = (
+        events.select("dh", "display", "norm")
+        .unique("dh")
+        .with_columns(pl.col("norm").str.replace_all(" ", "", literal=True).alias("nk"))
+        .with_columns(pl.col("nk").hash().alias("k"))
+    )
     # Without user ids each event stands for one person: there is no better evidence.
-    who = pl.col("user") if has_users else pl.format("#{}", pl.col("seq"))
-    events = events.with_columns(
+    who = pl.col("user").hash() if has_users else pl.col("seq").cast(pl.UInt64)
+    coded = events.select(
+        "ts",
         who.alias("who"),
-        pl.col("norm").str.replace_all(" ", "", literal=True).alias("nk"),
-    ).filter(pl.col("who").is_not_null())
-    return events, ref, has_users
+        pl.when(pl.col("session").is_not_null()).then(pl.col("session").hash()).alias("session"),
+        "seq",
+        "dh",
+    ).join(vocab.select("dh", "k"), on="dh", how="left")
+    return coded, vocab, ref, has_users
 
 
-def _merge_layout_mistakes(events: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+def _merge_layout_mistakes(events: pl.DataFrame, vocab: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """Latin queries that are Hangul typed on the wrong layout (dkdlvhs) count for their Hangul keyword."""
-    # The regexes run once per keyword, not once per event: logs repeat the same keywords over and over.
-    distinct = events.select("nk", "display").unique("nk")
+    distinct = vocab.unique("k")
     latin = distinct.filter(pl.col("nk").str.contains(LATIN_ONLY))
     korean = distinct.filter(pl.col("nk").str.contains(r"[\uac00-\ud7a3]"))
     if latin.height == 0 or korean.height == 0:
         return events, 0
-    known = set(korean["nk"].to_list())
-    mapping: dict[str, str] = {}
-    for nk, display in zip(latin["nk"].to_list(), latin["display"].to_list(), strict=True):
+    known = dict(zip(korean["nk"].to_list(), korean["k"].to_list(), strict=True))
+    mapping: dict[int, int] = {}
+    for k, display in zip(latin["k"].to_list(), latin["display"].to_list(), strict=True):
         hangul = hangul_from_latin(display)
         if hangul:
-            target = fold(hangul).replace(" ", "")
-            if target in known:
-                mapping[nk] = target
+            target = known.get(fold(hangul).replace(" ", ""))
+            if target is not None:
+                mapping[k] = target
     return _remap(events, mapping)
 
 
 def _deletions(frame: pl.DataFrame, max_len: int) -> pl.DataFrame:
-    """``frame`` (nk, key) -> (nk, v): the key itself and every one-character deletion of it."""
-    parts = [frame.select("nk", pl.col("key").alias("v"))]
+    """``frame`` (k, key) -> (k, v): the key itself and every one-character deletion of it."""
+    parts = [frame.select("k", pl.col("key").alias("v"))]
     for p in range(max_len):
         parts.append(
             frame.filter(pl.col("key").str.len_chars() > p).select(
-                "nk", (pl.col("key").str.slice(0, p) + pl.col("key").str.slice(p + 1)).alias("v")
+                "k", (pl.col("key").str.slice(0, p) + pl.col("key").str.slice(p + 1)).alias("v")
             )
         )
     return pl.concat(parts)
 
 
-def _merge_typos(events: pl.DataFrame, min_users: int) -> tuple[pl.DataFrame, int]:
+def _merge_typos(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> tuple[pl.DataFrame, int]:
     """Searches one keystroke away from a far more popular keyword count for that keyword (샴성 -> 삼성).
 
     Candidates meet on a shared one-deletion variant (symmetric deletes), then the exact distance is
     checked with rapidfuzz (optimal string alignment, so a swap counts as one). Digits must agree:
     "아이폰 16" is not a typo of "아이폰 15".
     """
-    users = events.group_by("nk").agg(pl.col("who").n_unique().alias("u")).filter(pl.col("u") >= min_users)
-    keyed = users.with_columns(keystrokes_expr(pl.col("nk")).alias("key")).filter(
-        pl.col("key").str.len_chars().is_between(TYPO_MIN_KEY, TYPO_MAX_KEY)
+    users = events.group_by("k").agg(pl.col("who").n_unique().alias("u")).filter(pl.col("u") >= min_users)
+    keyed = (
+        users.join(vocab.select("k", "nk").unique("k"), on="k")
+        .with_columns(keystrokes_expr(pl.col("nk")).alias("key"))
+        .filter(pl.col("key").str.len_chars().is_between(TYPO_MIN_KEY, TYPO_MAX_KEY))
     )
     targets = (
         keyed.filter(pl.col("u") >= TYPO_MIN_TARGET_USERS).sort("u", descending=True).head(TYPO_MAX_TARGETS)
@@ -107,48 +127,53 @@ def _merge_typos(events: pl.DataFrame, min_users: int) -> tuple[pl.DataFrame, in
     if targets.height == 0 or sources.height == 0:
         return events, 0
     pairs = (
-        _deletions(sources.select("nk", "key"), TYPO_MAX_KEY)
-        .join(_deletions(targets.select("nk", "key"), TYPO_MAX_KEY), on="v", suffix="_t")
-        .filter(pl.col("nk") != pl.col("nk_t"))
-        .unique(["nk", "nk_t"])
-        .join(keyed.select("nk", "key", "u"), on="nk")
+        _deletions(sources.select("k", "key"), TYPO_MAX_KEY)
+        .join(_deletions(targets.select("k", "key"), TYPO_MAX_KEY), on="v", suffix="_t")
+        .filter(pl.col("k") != pl.col("k_t"))
+        .unique(["k", "k_t"])
+        .join(keyed.select("k", "nk", "key", "u"), on="k")
         .join(
-            keyed.select(pl.col("nk").alias("nk_t"), pl.col("key").alias("key_t"), pl.col("u").alias("u_t")),
-            on="nk_t",
+            keyed.select(
+                pl.col("k").alias("k_t"),
+                pl.col("nk").alias("nk_t"),
+                pl.col("key").alias("key_t"),
+                pl.col("u").alias("u_t"),
+            ),
+            on="k_t",
         )
         .filter(pl.col("u_t") >= TYPO_POPULARITY_RATIO * pl.col("u"))
         .sort(["nk", "u_t", "nk_t"], descending=[False, True, False])
     )
-    mapping: dict[str, str] = {}
-    for nk, key, nk_t, key_t in pairs.select("nk", "key", "nk_t", "key_t").iter_rows():
-        if nk in mapping or nk in mapping.values():
+    mapping: dict[int, int] = {}
+    for k, key, k_t, key_t in pairs.select("k", "key", "k_t", "key_t").iter_rows():
+        if k in mapping or k in mapping.values():
             continue
         if _DIGITS.sub("", key) == _DIGITS.sub("", key_t) and OSA.distance(key, key_t) == 1:
-            mapping[nk] = nk_t
+            mapping[k] = k_t
     # A chain (a -> b -> c) resolves to its end, so nothing is merged into a keyword that itself merges.
     mapping = {a: mapping.get(b, b) for a, b in mapping.items()}
     return _remap(events, mapping)
 
 
-def _remap(events: pl.DataFrame, mapping: dict[str, str]) -> tuple[pl.DataFrame, int]:
-    """Move events of the mapped keywords to their targets, which keep their own display form."""
+def _remap(events: pl.DataFrame, mapping: dict[int, int]) -> tuple[pl.DataFrame, int]:
+    """Move events of the mapped keywords to their targets.
+
+    The moved events lose their display code, so a target keeps its own display form (a typo or a
+    layout mistake never becomes the way a keyword is shown).
+    """
     if not mapping:
         return events, 0
-    sources = list(mapping)
-    moved = events.filter(pl.col("nk").is_in(sources))
-    canon = (
-        events.filter(pl.col("nk").is_in(list(set(mapping.values()))))
-        .select("nk", "display", "norm")
-        .unique("nk")
+    moved = pl.col("k").is_in(list(mapping))
+    count = events.select(moved.sum()).item()
+    remapped = events.with_columns(
+        pl.when(moved).then(None).otherwise(pl.col("dh")).alias("dh"),
+        pl.col("k").replace(mapping),
     )
-    fixed = moved.with_columns(pl.col("nk").replace(mapping)).drop("display", "norm").join(canon, on="nk")
-    return pl.concat(
-        [events.filter(~pl.col("nk").is_in(sources)), fixed.select(events.columns)]
-    ), moved.height
+    return remapped, int(count)
 
 
 def _keyword_table(
-    events: pl.DataFrame, ref: datetime | None, params: TrainParams, min_users: int
+    events: pl.DataFrame, vocab: pl.DataFrame, ref: datetime | None, params: TrainParams, min_users: int
 ) -> pl.DataFrame:
     """One row per keyword (spacing-insensitive), in descending score order: id = row number.
 
@@ -157,7 +182,9 @@ def _keyword_table(
     """
     if ref is not None:
         age_days = (pl.lit(ref) - pl.col("ts")).dt.total_microseconds() / DAY_US
-        weighted = events.with_columns(
+        weighted = events.select(
+            "k",
+            "who",
             pl.when(pl.col("ts").is_null())
             .then(1.0)
             .otherwise((0.5) ** (age_days / params.half_life_days))
@@ -165,23 +192,27 @@ def _keyword_table(
             pl.col("ts").dt.date().alias("day"),
         )
     else:
-        weighted = events.with_columns(pl.lit(1.0).alias("w"), pl.lit(None, pl.Date).alias("day"))
+        weighted = events.select("k", "who", pl.lit(1.0).alias("w"), pl.lit(None, pl.Date).alias("day"))
     score = (
-        weighted.group_by("nk", "who", "day")
+        weighted.group_by("k", "who", "day")
         .agg(pl.col("w").max())
-        .group_by("nk")
+        .group_by("k")
         .agg(pl.col("w").sum().alias("score"), pl.col("who").n_unique().alias("users"))
+        .filter(pl.col("users") >= min_users)
     )
+    # The display form is the one typed most often (ties: the smallest string, for determinism).
     display = (
-        events.group_by("nk", "display", "norm")
+        events.filter(pl.col("dh").is_not_null())
+        .group_by("k", "dh")
         .agg(pl.len().alias("n"))
-        .sort(["nk", "n", "display"], descending=[False, True, False])
-        .unique("nk", keep="first")
-        .select("nk", "display", "norm")
+        .join(score.select("k"), on="k", how="semi")
+        .join(vocab.select("dh", "display", "norm", "nk"), on="dh")
+        .sort(["k", "n", "display"], descending=[False, True, False])
+        .unique("k", keep="first", maintain_order=True)
+        .select("k", "display", "norm", "nk")
     )
     return (
-        score.filter(pl.col("users") >= min_users)
-        .join(display, on="nk")
+        score.join(display, on="k")
         .filter(~pl.col("norm").str.contains(JAMO_ONLY))
         .sort(["score", "nk"], descending=[True, False])
         .with_row_index("id")
@@ -275,13 +306,13 @@ def train_customer(
     """
     timer = _StepTimes()
     out_dir.mkdir(parents=True, exist_ok=True)
-    events, ref, has_users = _effective_events(events, params)
-    events, merged = _merge_layout_mistakes(events)
+    events, vocab, ref, has_users = _effective_events(events, params)
+    events, merged = _merge_layout_mistakes(events, vocab)
     timer.lap("events")
     min_users = params.min_users if has_users else 1
-    events, typos = _merge_typos(events, min_users) if params.fuzzy else (events, 0)
+    events, typos = _merge_typos(events, vocab, min_users) if params.fuzzy else (events, 0)
     timer.lap("typos")
-    keywords = _keyword_table(events, ref, params, min_users)
+    keywords = _keyword_table(events, vocab, ref, params, min_users)
     timer.lap("keywords")
     tails = (
         _tail_table(keywords)
@@ -300,7 +331,7 @@ def train_customer(
     )
     timer.lap("index")
 
-    ids = events.join(keywords.select("nk", "id"), on="nk")
+    ids = events.select("ts", "who", "session", "seq", "k").join(keywords.select("k", "id"), on="k")
     sessions = ids.filter(pl.col("session").is_not_null()).sort("seq").select("session", "id")
     pairs = related_pairs(
         sessions,
