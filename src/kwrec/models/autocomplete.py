@@ -16,10 +16,10 @@ from pathlib import Path
 
 import marisa_trie
 
-from kwrec.models.autocomplete_build import HEAVY_FILE, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
 from kwrec.models.columns import open_column
 from kwrec.models.key_index import KeyIndex
 from kwrec.models.keys import CHO, CHO_WORD, FULL, TAIL, WORD, search_key_of
+from kwrec.models.layout import HEAVY_FILE, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
 from kwrec.models.protocol import Suggestion
 from kwrec.text.hangul import is_choseong_only
 from kwrec.text.keyboard import jamo_to_latin, latin_to_jamo

@@ -15,14 +15,58 @@ import marisa_trie
 import numpy as np
 import polars as pl
 
-from kwrec.models.columns import write_column
-from kwrec.models.key_index import write_key_index
-from kwrec.models.keys import entries_frame
+from kwrec.models.columns import write_column, write_strings
+from kwrec.models.keys import CHO, CHO_WORD, FULL, HANGUL, MAX_WORD_STARTS, TAIL, WORD
+from kwrec.models.layout import HEAVY_FILE, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
+from kwrec.text.hangul import choseong_expr, keystrokes_expr
 
-KEYS_PREFIX = "keys"
-HEAVY_FILE = "heavy.marisa"
-HEAVY_TOP_FILE = "heavy.top"
-NO_ID = 0xFFFFFFFF  # pads a heavy prefix's row of top ids
+
+def _word_keys(words: pl.DataFrame, full_ns: str, word_ns: str) -> list[pl.DataFrame]:
+    """``words``: columns ``w`` (list of per-word keys) and ``id``."""
+    parts = [words.select((pl.lit(full_ns) + pl.col("w").list.join("")).alias("key"), "id")]
+    for i in range(1, MAX_WORD_STARTS + 1):
+        later = words.filter(pl.col("w").list.len() > i)
+        if later.height == 0:
+            break
+        parts.append(
+            later.select((pl.lit(word_ns) + pl.col("w").list.slice(i).list.join("")).alias("key"), "id")
+        )
+    return parts
+
+
+def entries_frame(keyword_norms: pl.Series, tail_norms: pl.Series) -> pl.DataFrame:
+    """Every (namespaced key, id) under which a keyword (or, in TAIL, a tail) is found."""
+    kw = pl.DataFrame({"norm": keyword_norms}).with_row_index("id").with_columns(pl.col("id").cast(pl.Int64))
+    parts = _word_keys(kw.select(keystrokes_expr(pl.col("norm")).str.split(" ").alias("w"), "id"), FULL, WORD)
+    hangul = kw.filter(pl.col("norm").str.contains(HANGUL))
+    if hangul.height:
+        parts += _word_keys(
+            hangul.select(choseong_expr(pl.col("norm")).str.split(" ").alias("w"), "id"), CHO, CHO_WORD
+        )
+    tails = pl.DataFrame({"t": tail_norms}).with_row_index("id").with_columns(pl.col("id").cast(pl.Int64))
+    parts.append(
+        tails.select(
+            (pl.lit(TAIL) + keystrokes_expr(pl.col("t")).str.replace_all(" ", "", literal=True)).alias("key"),
+            "id",
+        )
+    )
+    return pl.concat(parts).filter(pl.col("key").str.len_chars() > 1)
+
+
+def write_key_index(prefix: Path, entries: pl.DataFrame) -> int:
+    """``entries``: columns ``key`` (str) and ``id`` (int). Returns the number of distinct keys."""
+    # One sort, then run boundaries: several times cheaper than group_by + sort on string keys.
+    ordered = entries.sort(["key", "id"])
+    new_key = (pl.col("key") != pl.col("key").shift()).fill_null(True)
+    ordered = ordered.with_columns(new_key.alias("new")).filter(
+        pl.col("new") | (pl.col("id") != pl.col("id").shift())
+    )
+    starts = ordered["new"].arg_true().to_numpy()
+    write_strings(prefix, ordered.filter(pl.col("new"))["key"])
+    offsets = np.append(starts, ordered.height).astype(np.uint64)
+    write_column(prefix.with_suffix(".idoff"), offsets, "u64")
+    write_column(prefix.with_suffix(".ids"), ordered["id"].to_numpy(), "u32")
+    return len(starts)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import mmap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
+
+if TYPE_CHECKING:
+    import polars as pl
 
 _TYPECODES = {"u32": ("<u4", "I"), "u64": ("<u8", "Q"), "f32": ("<f4", "f")}
 
@@ -45,6 +47,8 @@ def open_column(path: Path, kind: str) -> memoryview:
 
 def write_strings(prefix: Path, strings: pl.Series | Iterable[str]) -> int:
     """Strings as one UTF-8 blob (``.bin``) plus n+1 byte offsets (``.off``). Returns the count."""
+    import polars as pl  # training only: serving never writes
+
     series = strings if isinstance(strings, pl.Series) else pl.Series(list(strings), dtype=pl.String)
     offsets = np.zeros(len(series) + 1, dtype="<u8")
     if len(series):

@@ -12,7 +12,7 @@ from kwrec.errors import ArtifactError
 from kwrec.models.autocomplete import AutocompleteOptions, Autocompleter
 from kwrec.models.columns import StringTable, open_column
 from kwrec.models.protocol import Suggestion
-from kwrec.models.related import RelatedIndex
+from kwrec.models.related_index import RelatedIndex
 
 META_FILE = "meta.json"
 

@@ -12,29 +12,10 @@ from __future__ import annotations
 import bisect
 from pathlib import Path
 
-import numpy as np
-import polars as pl
-
-from kwrec.models.columns import _mmap, open_column, write_column, write_strings
+from kwrec.models.columns import _mmap, open_column
 
 SAMPLE = 32
 _AFTER = b"\xff"  # sorts after every UTF-8 continuation: prefix + _AFTER bounds the prefix's run
-
-
-def write_key_index(prefix: Path, entries: pl.DataFrame) -> int:
-    """``entries``: columns ``key`` (str) and ``id`` (int). Returns the number of distinct keys."""
-    # One sort, then run boundaries: several times cheaper than group_by + sort on string keys.
-    ordered = entries.sort(["key", "id"])
-    new_key = (pl.col("key") != pl.col("key").shift()).fill_null(True)
-    ordered = ordered.with_columns(new_key.alias("new")).filter(
-        pl.col("new") | (pl.col("id") != pl.col("id").shift())
-    )
-    starts = ordered["new"].arg_true().to_numpy()
-    write_strings(prefix, ordered.filter(pl.col("new"))["key"])
-    offsets = np.append(starts, ordered.height).astype(np.uint64)
-    write_column(prefix.with_suffix(".idoff"), offsets, "u64")
-    write_column(prefix.with_suffix(".ids"), ordered["id"].to_numpy(), "u32")
-    return len(starts)
 
 
 class KeyIndex:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from kwrec.models.columns import open_column, write_column
+from kwrec.models.columns import write_column
 
 PAIR_WINDOW = 5  # searches apart within a session
 
@@ -93,17 +93,3 @@ def write_related(out_dir: Path, pairs: pl.DataFrame, n_keywords: int) -> int:
     write_column(out_dir / "rel.ids", pairs["b"].to_numpy(), "u32")
     write_column(out_dir / "rel.score", pairs["score"].to_numpy(), "f32")
     return pairs.height
-
-
-class RelatedIndex:
-    def __init__(self, directory: Path) -> None:
-        self._off = open_column(directory / "rel.off", "u64")
-        self._ids = open_column(directory / "rel.ids", "u32")
-        self._score = open_column(directory / "rel.score", "f32")
-
-    def of(self, kid: int, limit: int) -> list[tuple[int, float]]:
-        if not 0 <= kid < len(self._off) - 1:
-            return []
-        lo, hi = self._off[kid], self._off[kid + 1]
-        hi = min(hi, lo + limit)
-        return [(self._ids[i], self._score[i]) for i in range(lo, hi)]

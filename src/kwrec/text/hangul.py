@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import unicodedata
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "CHOSEONG",

@@ -16,9 +16,10 @@ import re
 import sys
 import unicodedata
 from collections.abc import Iterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 from kwrec.text.hangul import CONJOINING_TO_COMPAT, keystrokes
 

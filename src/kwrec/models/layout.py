@@ -1,0 +1,11 @@
+"""File names inside a customer's artifact directory, shared by the builders and the readers.
+
+Kept apart from the builders so that serving never imports the training stack (polars).
+"""
+
+from __future__ import annotations
+
+KEYS_PREFIX = "keys"  # sorted key table: keys.bin/.off/.idoff/.ids
+HEAVY_FILE = "heavy.marisa"  # heavy prefixes -> row of heavy.top
+HEAVY_TOP_FILE = "heavy.top"
+NO_ID = 0xFFFFFFFF  # pads a heavy prefix's row of top ids
