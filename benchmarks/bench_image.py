@@ -25,7 +25,7 @@ from benchmarks.synth import write_synthetic_logs
 from kwrec import engine
 from kwrec.image.context import TarWriter
 from kwrec.image.wheels import collect_wheels
-from kwrec.publish import build_release_image, image_settings, push_release_image
+from kwrec.publish import build_release_image, push_release_image
 from kwrec.releases import read_manifest
 from kwrec.settings import Settings
 from kwrec.stores import open_store
@@ -109,7 +109,7 @@ def main() -> None:
 
         os.environ["KWREC_IMAGE__REPOSITORY"] = f"bench/kwrec-{run_id}"
         os.environ["KWREC_IMAGE__REGISTRY__URL"] = args.registry
-        img = image_settings(settings)
+        img = settings.image
         client = engine.connect()
         results: dict[str, dict[str, float]] = {}
 

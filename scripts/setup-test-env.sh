@@ -7,7 +7,7 @@
 #                            (user kwrec-test, password generated once into var/registry-test-password)
 #   4. browser               scripts/ensure-browser.sh
 # Writes var/test-env (KEY=VALUE lines, no secrets) for the tests. Skip steps with
-# KWREC_SETUP_SKIP="browser base-image ..." (names as above: engine base-image registry browser).
+# KWREC_SETUP_SKIP="browser base-image ..." (names as above: engine base-image registry browser nginx).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -63,6 +63,7 @@ step engine ensure-docker-engine.sh
 step base-image ensure-base-image.sh
 step registry ensure-registry.sh
 step browser ensure-browser.sh
+step nginx ensure-nginx.sh
 
 base=$(cat "$KWREC_VAR/base-image" 2>/dev/null || true)
 new_env="# written by scripts/setup-test-env.sh; no secrets here

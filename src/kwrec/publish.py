@@ -13,8 +13,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from kwrec import __version__, engine
 from kwrec.errors import ConfigError, KwrecError
 from kwrec.ids import validate_version
@@ -33,19 +31,6 @@ Report = Callable[[str], None]
 T = TypeVar("T")
 
 MANIFEST_DIGEST_LABEL = "kwrec.release.manifest-digest"
-
-
-class _ImageEnv(BaseSettings):
-    # Same variables (KWREC_IMAGE__*) as Settings.image, for a Settings class that lacks the field.
-    model_config = SettingsConfigDict(env_prefix="KWREC_", env_nested_delimiter="__", extra="ignore")
-
-    image: ImageSettings = ImageSettings()
-
-
-def image_settings(settings: Settings) -> ImageSettings:
-    """``settings.image``; read from the ``KWREC_IMAGE__*`` environment if Settings has no such field."""
-    value = getattr(settings, "image", None)
-    return value if isinstance(value, ImageSettings) else _ImageEnv().image
 
 
 def _resolve(store: ArtifactStore, version: str | None) -> Manifest:
@@ -83,7 +68,7 @@ def build_release_image(
     settings: Settings, store: ArtifactStore, version: str | None, report: Report, *, nocache: bool = False
 ) -> dict[str, Any]:
     """Build ``REPOSITORY:YYMMDDHHMM`` for a stored release and record it in the release manifest."""
-    img = image_settings(settings)
+    img = settings.image
     manifest = _resolve(store, version)
     tag = image_tag(manifest.version)
     client = engine.connect(img.engine_timeout_seconds)
@@ -187,7 +172,7 @@ def push_release_image(
     The same tag with the same digest already in the registry counts as success (a retried task);
     the same tag with another digest is refused unless ``force``.
     """
-    img = image_settings(settings)
+    img = settings.image
     manifest = _resolve(store, version)
     built = manifest.image or {}
     if not built.get("id"):

@@ -19,9 +19,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from kwrec.deploy.settings import DeploySettings
 from kwrec.errors import ConfigError
 from kwrec.ids import validate_model_name
 from kwrec.image.settings import ImageSettings
+from kwrec.run_settings import RunSettings
 
 
 class TrainParams(BaseModel):
@@ -90,6 +92,8 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     serve: ServeSettings = ServeSettings()
     image: ImageSettings = ImageSettings()
+    deploy: DeploySettings = DeploySettings()
+    run: RunSettings = RunSettings()
 
     @field_validator("model_name")
     @classmethod

@@ -84,9 +84,10 @@ def train_customer_entry(
         tmpdir = Path(tmp)
         with Quarantine(tmpdir / "quarantine.jsonl") as quarantine:
             report(f"{customer}: reading logs")
-            events = read_customer_logs(customer_dir, config, quarantine, params=params)
-            report(f"{customer}: preprocessing {events.height:,} rows")
-            pre = preprocess(events, params, config, quarantine)
+            raw = read_customer_logs(customer_dir, config, quarantine, params=params)
+            report(f"{customer}: preprocessing {raw.height:,} rows")
+            pre = preprocess(raw, params, config, quarantine)
+            del raw  # peak memory: the raw frame is not needed once preprocessed
         if pre.events.height == 0:
             raise DataError(
                 f"customer {customer}: no usable search event after preprocessing",
@@ -96,14 +97,18 @@ def train_customer_entry(
             store.write_bytes(
                 f"releases/{version}/quarantine/{customer}.jsonl", (tmpdir / "quarantine.jsonl").read_bytes()
             )
-        report(f"{customer}: training on {pre.events.height:,} events")
-        meta = train_customer(pre.events, params, tmpdir / "artifact", customer=customer, report=report)
         evaluation = None
         if evaluate:
             report(f"{customer}: evaluating (time split)")
             evaluation = evaluate_events(
                 pre.events, params, customer=customer, prefixes_per_query=3, max_test_queries=2000
             )
+        report(f"{customer}: training on {pre.events.height:,} events")
+        # Hand the frame over instead of keeping a reference: training turns it into integer codes
+        # early, and the string columns can then be freed (peak memory on large customers).
+        stats, handover = pre.stats, [pre.events]
+        del pre
+        meta = train_customer(handover.pop(), params, tmpdir / "artifact", customer=customer, report=report)
         checksum = meta["checksum"]
         akey = artifact_key(customer, checksum)
         if not store.dir_exists(akey):
@@ -116,7 +121,7 @@ def train_customer_entry(
         trained_in=version,
         params=params.model_dump(mode="json"),
         stats=meta["stats"],
-        ingest={"quarantined": dict(quarantine.counts), "preprocess": pre.stats},
+        ingest={"quarantined": dict(quarantine.counts), "preprocess": stats},
         evaluation=evaluation,
     )
     store.write_bytes(index_key, entry.model_dump_json().encode())

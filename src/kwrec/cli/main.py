@@ -11,12 +11,14 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from kwrec.answers import KINDS, Kind, answer
+from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
 from kwrec.cli.image import build, push
 from kwrec.cli.output import console, print_json, print_table, report, step
+from kwrec.cli.run import run
 from kwrec.cli.serve import serve
 from kwrec.errors import ConfigError, KwrecError, UnknownCustomerError
 from kwrec.ids import timestamp_now, validate_customer, validate_timestamp, validate_version
-from kwrec.releases import list_versions, open_release, read_manifest
+from kwrec.releases import open_release
 from kwrec.settings import Settings, load_settings
 from kwrec.stores import open_store
 
@@ -234,33 +236,6 @@ def evaluate(
         )
 
 
-@app.command()
-@user_errors
-def releases(store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
-    """The stored releases, oldest first."""
-    settings = _settings(config, store=store)
-    st = open_store(settings.store, settings.s3)
-    rows = []
-    for v in list_versions(st):
-        m = read_manifest(st, v)
-        trained = [c for c, e in m.customers.items() if e.trained_in == v]
-        rows.append(
-            {
-                "version": v,
-                "created": m.created,
-                "customers": len(m.customers),
-                "trained": len(trained),
-                "reused": len(m.customers) - len(trained),
-                "failed": len(m.failed),
-                "image": (m.image or {}).get("digest"),
-            }
-        )
-    if json_out:
-        print_json(rows)
-    else:
-        print_table(f"releases in {st.url}", rows)
-
-
 @app.command("sample-data")
 @user_errors
 def sample_data(out: Annotated[Path, typer.Argument(help="output directory")] = Path("data/sample")) -> None:
@@ -274,6 +249,12 @@ def sample_data(out: Annotated[Path, typer.Argument(help="output directory")] = 
 app.command()(serve)
 app.command()(build)
 app.command()(push)
+app.command()(deploy)
+app.command()(verify)
+app.command()(rollback)
+app.command()(releases)
+app.command()(gc)
+app.command()(run)
 
 
 def main() -> None:  # pragma: no cover - console entry point

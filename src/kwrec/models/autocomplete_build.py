@@ -53,10 +53,10 @@ def entries_frame(keyword_norms: pl.Series, tail_norms: pl.Series) -> pl.DataFra
     return pl.concat(parts).filter(pl.col("key").str.len_chars() > 1)
 
 
-def write_key_index(prefix: Path, entries: pl.DataFrame) -> int:
-    """``entries``: columns ``key`` (str) and ``id`` (int). Returns the number of distinct keys."""
-    # One sort, then run boundaries: several times cheaper than group_by + sort on string keys.
-    ordered = entries.sort(["key", "id"])
+def write_key_index(prefix: Path, ordered: pl.DataFrame) -> int:
+    """``ordered``: columns ``key`` (str) and ``id`` (int), sorted by (key, id). Returns distinct keys."""
+    # One sort (shared with the heavy prefixes), then run boundaries: several times cheaper than
+    # group_by + sort on string keys.
     new_key = (pl.col("key") != pl.col("key").shift()).fill_null(True)
     ordered = ordered.with_columns(new_key.alias("new")).filter(
         pl.col("new") | (pl.col("id") != pl.col("id").shift())
@@ -76,28 +76,34 @@ class IndexStats:
     heavy_prefixes: int
 
 
-def _heavy_prefixes(entries: pl.DataFrame, threshold: int, topk: int) -> pl.DataFrame:
+def _heavy_prefixes(ordered: pl.DataFrame, threshold: int, topk: int) -> pl.DataFrame:
     """Every prefix with more than ``threshold`` entries and its ``topk`` smallest distinct ids.
 
+    ``ordered`` is sorted by key, so the entries under one prefix are one contiguous run: runs are
+    numbered by a linear scan (``rle_id``) and aggregated on that integer, never by hashing strings.
     Level by level: a prefix can only be heavy if its parent is, so each level only looks at the
     entries under the previous level's heavy prefixes, and the work shrinks fast.
     """
     found: list[pl.DataFrame] = []
-    cand = entries.with_columns(pl.col("key").str.len_chars().alias("len"))
+    cand = ordered.select("key", "id", pl.col("key").str.len_chars().alias("len"))
     length = 2  # namespace marker + one character
     while cand.height > threshold:
         cand = cand.filter(pl.col("len") >= length).with_columns(
-            pl.col("key").str.slice(0, length).alias("p")
+            pl.col("key").str.slice(0, length).rle_id().alias("run")
         )
         level = (
-            cand.group_by("p")
-            .agg(pl.len().alias("n"), pl.col("id").bottom_k(topk + 8).unique().sort().head(topk).alias("top"))
+            cand.group_by("run")
+            .agg(
+                pl.len().alias("n"),
+                pl.col("key").first().str.slice(0, length).alias("p"),
+                pl.col("id").bottom_k(topk + 8).unique().sort().head(topk).alias("top"),
+            )
             .filter(pl.col("n") > threshold)
         )
         if level.height == 0:
             break
         found.append(level.select("p", "top"))
-        cand = cand.join(level.select("p"), on="p", how="semi").drop("p")
+        cand = cand.filter(pl.col("run").is_in(level["run"].implode())).drop("run")
         length += 1
     if not found:
         return pl.DataFrame({"p": [], "top": []}, schema={"p": pl.String, "top": pl.List(pl.Int64)})
@@ -107,9 +113,9 @@ def _heavy_prefixes(entries: pl.DataFrame, threshold: int, topk: int) -> pl.Data
 def build_index(
     out_dir: Path, keyword_norms: pl.Series, tail_norms: pl.Series, *, threshold: int, topk: int
 ) -> IndexStats:
-    entries = entries_frame(keyword_norms, tail_norms)
-    n_keys = write_key_index(out_dir / KEYS_PREFIX, entries)
-    heavy = _heavy_prefixes(entries, threshold, topk)
+    ordered = entries_frame(keyword_norms, tail_norms).sort(["key", "id"])
+    n_keys = write_key_index(out_dir / KEYS_PREFIX, ordered)
+    heavy = _heavy_prefixes(ordered, threshold, topk)
     # A plain Trie maps each heavy prefix to a row number (its key id) of a fixed-width id matrix:
     # cheap to look up, small (heavy prefixes are few), and the matrix is memory-mapped.
     prefixes = heavy["p"].to_list()
@@ -119,4 +125,4 @@ def build_index(
     for p, top in zip(prefixes, heavy["top"].to_list(), strict=True):
         matrix[heavy_trie.key_id(p), : len(top)] = top
     write_column(out_dir / HEAVY_TOP_FILE, matrix.ravel(), "u32")
-    return IndexStats(entries=entries.height, keys=n_keys, heavy_prefixes=len(prefixes))
+    return IndexStats(entries=ordered.height, keys=n_keys, heavy_prefixes=len(prefixes))

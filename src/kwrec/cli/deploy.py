@@ -1,0 +1,180 @@
+"""`kwrec deploy`, `verify`, `rollback`, `releases` and `gc` (pipeline in ``kwrec.deploying``).
+
+Registered in ``kwrec.cli.main`` with ``app.command()(deploy)`` etc.; ``releases`` replaces the
+simple table there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from kwrec.cli.output import console, print_json, print_table, report
+from kwrec.errors import KwrecError
+from kwrec.ids import validate_version
+from kwrec.settings import Settings, load_settings
+from kwrec.stores import ArtifactStore, open_store
+
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="kwrec.toml (default: $KWREC_CONFIG or ./kwrec.toml)")
+]
+TargetOpt = Annotated[
+    str | None, typer.Option("--target", help="docker | ecs (default: KWREC_DEPLOY__TARGET, docker)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+
+
+def _fail(exc: KwrecError) -> typer.Exit:
+    # Messages quote URLs and registry paths like [127.0.0.1:5000/...]: never read them as markup.
+    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+    return typer.Exit(exc.exit_code)
+
+
+def _open(config: Path | None, store: str | None) -> tuple[Settings, ArtifactStore]:
+    settings = load_settings(config, store=store)
+    return settings, open_store(settings.store, settings.s3)
+
+
+def deploy(
+    version: Annotated[str | None, typer.Option("--version", help="release (default: newest)")] = None,
+    target: TargetOpt = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Deploy a release, verify it live, and roll back automatically when anything fails."""
+    from kwrec.deploying import deploy_release
+    from kwrec.releases import latest_version
+
+    try:
+        settings, st = _open(config, store)
+        v = validate_version(version) if version else latest_version(st)
+        outcome = deploy_release(settings, st, v, report, target=target)
+    except KwrecError as exc:
+        raise _fail(exc) from None
+    if json_out:
+        print_json(
+            {
+                "target": outcome.target,
+                "version": outcome.version,
+                "previous": outcome.previous,
+                "url": outcome.url,
+                "verification": [r.to_dict() for r in outcome.reports],
+            }
+        )
+
+
+def verify(
+    version: Annotated[str | None, typer.Option("--version", help="expected release (default: live)")] = None,
+    target: TargetOpt = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check the live API against a release: version, golden queries, latency, demo page, metrics."""
+    from kwrec.deploying import verify_live
+
+    try:
+        settings, st = _open(config, store)
+        result = verify_live(settings, st, report, target=target, version=version)
+    except KwrecError as exc:
+        raise _fail(exc) from None
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        for check in result.checks:
+            if not check.ok:
+                console.print(escape(check.line()), highlight=False)
+        console.print(escape(result.summary()), highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def rollback(
+    to: Annotated[str | None, typer.Option("--to", help="release (default: the previous live one)")] = None,
+    target: TargetOpt = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Make the previous live release (or --to VERSION) live again, then verify it."""
+    from kwrec.deploying import rollback as do_rollback
+
+    try:
+        settings, st = _open(config, store)
+        do_rollback(settings, st, report, target=target, to=validate_version(to) if to else None)
+    except KwrecError as exc:
+        raise _fail(exc) from None
+
+
+def releases(
+    target: Annotated[str | None, typer.Option("--target", help="only where live on this target")] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Stored releases, oldest first: customers trained vs reused, metrics, image digest, where live."""
+    from kwrec.deploy.records import list_aliases
+    from kwrec.deploying import releases_rows
+
+    try:
+        _, st = _open(config, store)
+        rows = releases_rows(st, target)
+        aliases = list_aliases(st)
+    except KwrecError as exc:
+        raise _fail(exc) from None
+    if json_out:
+        print_json({"releases": rows, "targets": [a.model_dump(mode="json") for a in aliases]})
+        return
+    table = [
+        {
+            "version": r["version"],
+            "created": r["created"],
+            "trained": ", ".join(r["trained"]) or "-",
+            "reused": ", ".join(r["reused"]) or "-",
+            "mrr@10": " ".join(f"{c}={m}" for c, m in r["mrr@10"].items()) or "-",
+            "image": (r["image"] or "-")[:19],
+            "live": ", ".join(r["live"]) or "-",
+            "last deploy": r["last_deploy"] or "-",
+        }
+        for r in rows
+    ]
+    print_table(f"releases in {st.url}", table)
+    for a in aliases:
+        busy = f"; BUSY: {a.lease.describe()}" if a.lease else ""
+        console.print(
+            escape(f"target {a.target} ({a.kind}): live {a.live or '-'}, previous {a.previous or '-'}{busy}"),
+            highlight=False,
+        )
+
+
+def gc(
+    keep: Annotated[int, typer.Option("--keep", min=1, help="newest releases to keep")] = 7,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only say what would be deleted")] = False,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete old releases, their unshared artifacts and registry images (never live or rollback ones)."""
+    from kwrec.deploying import gc as do_gc
+
+    try:
+        settings, st = _open(config, store)
+        result = do_gc(settings, st, keep, report, dry_run=dry_run)
+    except KwrecError as exc:
+        raise _fail(exc) from None
+    if json_out:
+        print_json(dataclasses.asdict(result))
+    else:
+        console.print(
+            f"kept {len(result.kept)}, deleted {len(result.deleted)} releases, "
+            f"{len(result.artifacts)} artifacts, {len(result.images)} images"
+            + (" (dry run)" if dry_run else ""),
+            highlight=False,
+        )

@@ -1,0 +1,86 @@
+"""`kwrec run`: the whole daily release chain on one machine (pipeline in ``kwrec.chain``).
+
+Registered in ``kwrec.cli.main`` with ``app.command()(run)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from kwrec.cli.output import console, print_json, print_table, report
+from kwrec.errors import KwrecError
+from kwrec.ids import timestamp_now, validate_timestamp
+from kwrec.settings import load_settings
+
+
+def run(
+    timestamp: Annotated[
+        str | None,
+        typer.Option("--timestamp", help="release timestamp YYMMDDHHMM (default: UTC now); repeat to resume"),
+    ] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="one folder of logs per customer")] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="kwrec.toml (default: $KWREC_CONFIG or ./kwrec.toml)")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable summary on stdout")] = False,
+) -> None:
+    """Train, gate, release, build, push, deploy and verify: the daily release in one command."""
+    from kwrec.chain import ChainOutcome, ChainStepError, run_chain
+
+    outcome: ChainOutcome | None = None
+    try:
+        settings = load_settings(config, store=store, data_dir=data)
+        ts = validate_timestamp(timestamp) if timestamp else timestamp_now()
+        report(f"release chain {settings.model_name}_{ts}: store {settings.store}, data {settings.data_dir}")
+        outcome = run_chain(settings, ts, report)
+    except ChainStepError as exc:
+        # The message names the step; the hint says what keeps serving and how to resume.
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        if json_out:
+            print_json({"ok": False, "failed_step": exc.step, "error": exc.cause, "hint": exc.hint})
+        raise typer.Exit(exc.exit_code) from None
+    except KwrecError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        if json_out:
+            print_json({"ok": False, "failed_step": None, "error": exc.message, "hint": exc.hint})
+        raise typer.Exit(exc.exit_code) from None
+    if json_out:
+        print_json({"ok": True, **outcome.to_dict()})
+        return
+    print_table(
+        f"release chain {outcome.version}",
+        [
+            {"step": s.name, "status": s.status, "seconds": s.seconds, "detail": s.detail}
+            for s in outcome.steps
+        ],
+    )
+    held = ", ".join(
+        f"{c} (new {d.get('new_mrr')} < live {d.get('live_mrr')})" for c, d in outcome.held_back.items()
+    )
+    print_table(
+        "summary",
+        [
+            {"": "version", "value": outcome.version},
+            {"": "trained", "value": ", ".join(outcome.trained) or "-"},
+            {"": "reused", "value": ", ".join(outcome.reused) or "-"},
+            {"": "held back by the gate", "value": held or "-"},
+            {"": "failed customers", "value": ", ".join(outcome.failed) or "-"},
+            {"": "image digest", "value": outcome.reference or outcome.digest or "-"},
+            {"": "target", "value": f"{outcome.target} at {outcome.url}" if outcome.target else "-"},
+            {"": "previous release", "value": outcome.previous or "-"},
+            {"": "verification", "value": outcome.verification or "-"},
+            {"": "resumed from", "value": outcome.resumed_from or "-"},
+            {"": "total time", "value": f"{outcome.seconds:.1f}s"},
+        ],
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m kwrec.cli.run`, with or without `kwrec run`
+    typer.run(run)

@@ -1,0 +1,258 @@
+"""Release records: deployment history in each release manifest, and one alias record per target.
+
+``targets/<target>.json`` says which release is live on a target, which was live before it (the
+rollback target), and which deploy is running right now (a lease). Every change to it goes through
+the store's ``compare_and_swap``, so of two deploys racing for one target exactly one takes the lease;
+the other fails with a message naming the winner. Manifests are updated the same way, so two targets
+deploying the same release at once do not lose each other's history entries.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from kwrec.deploy.errors import DeployError, DeployInProgressError
+from kwrec.errors import ArtifactError
+from kwrec.releases import Manifest, manifest_key, now_iso, read_manifest
+from kwrec.stores import ArtifactStore
+
+TARGETS_PREFIX = "targets"
+Outcome = Literal["in progress", "live", "failed", "rolled back", "retired"]
+_CAS_ATTEMPTS = 20
+_STACK_MAX = 20
+
+
+class Lease(BaseModel):
+    id: str
+    action: str
+    version: str
+    holder: str
+    started: str
+    expires: float  # epoch seconds: a lease of a process that died is taken over after this
+
+    def describe(self) -> str:
+        until = datetime.fromtimestamp(self.expires, UTC).replace(microsecond=0).isoformat()
+        return f"{self.action} of {self.version} by {self.holder} since {self.started} (lease until {until})"
+
+
+class TargetAlias(BaseModel):
+    target: str
+    kind: str
+    live: str | None = None
+    previous: str | None = None
+    live_since: str | None = None
+    # What serves the live release (container name and port, task definition ARN, ...).
+    details: dict[str, Any] = Field(default_factory=dict)
+    # Releases that were live here, oldest first; a rollback pops back along it.
+    stack: list[str] = Field(default_factory=list)
+    lease: Lease | None = None
+    updated: str | None = None
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(indent=1).encode()
+
+
+def alias_key(target: str) -> str:
+    return f"{TARGETS_PREFIX}/{target}.json"
+
+
+def holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def read_alias(store: ArtifactStore, target: str) -> tuple[TargetAlias | None, bytes | None]:
+    key = alias_key(target)
+    if not store.exists(key):
+        return None, None
+    raw = store.read_bytes(key)
+    try:
+        return TargetAlias.model_validate_json(raw), raw
+    except ValidationError as exc:
+        raise ArtifactError(
+            f"target record {key} in {store.url} is unreadable: {exc.error_count()} problems",
+            hint="fix or delete it by hand; it only says which release is live",
+        ) from None
+
+
+def list_aliases(store: ArtifactStore) -> list[TargetAlias]:
+    out = []
+    for key in store.list_keys(TARGETS_PREFIX):
+        if key.endswith(".json") and key.count("/") == 1:
+            alias, _ = read_alias(store, key.split("/", 1)[1].removesuffix(".json"))
+            if alias is not None:
+                out.append(alias)
+    return out
+
+
+def _update_alias(
+    store: ArtifactStore, target: str, kind: str, change: Callable[[TargetAlias | None], TargetAlias]
+) -> TargetAlias:
+    for _ in range(_CAS_ATTEMPTS):
+        alias, raw = read_alias(store, target)
+        new = change(alias)
+        new.updated = now_iso()
+        if store.compare_and_swap(alias_key(target), raw, new.to_bytes()):
+            return new
+    raise DeployInProgressError(
+        f"target {target}: its record kept changing under {_CAS_ATTEMPTS} attempts to update it",
+        hint="another process is writing it in a loop; check `kwrec releases`",
+    )
+
+
+def acquire_lease(
+    store: ArtifactStore, target: str, kind: str, version: str, action: str, seconds: float
+) -> Lease:
+    """Take the target's deploy lease, or raise :class:`DeployInProgressError` naming who holds it."""
+    lease = Lease(
+        id=uuid.uuid4().hex,
+        action=action,
+        version=version,
+        holder=holder(),
+        started=now_iso(),
+        expires=time.time() + seconds,
+    )
+
+    def take(alias: TargetAlias | None) -> TargetAlias:
+        current = alias or TargetAlias(target=target, kind=kind)
+        if current.kind != kind:
+            raise DeployError(
+                f"target {target} is a {current.kind} target, not {kind}",
+                hint="use another target name (KWREC_DEPLOY__NAME) for a second kind of target",
+            )
+        if current.lease is not None and current.lease.expires > time.time():
+            raise DeployInProgressError(
+                f"target {target} is busy: {current.lease.describe()}",
+                hint="wait for it to finish; a lease of a crashed process expires by itself",
+            )
+        return current.model_copy(update={"lease": lease})
+
+    # A lost compare_and_swap re-reads the record: the winner's lease then makes `take` raise.
+    _update_alias(store, target, kind, take)
+    return lease
+
+
+def _own(alias: TargetAlias | None, target: str, lease: Lease) -> TargetAlias:
+    if alias is None or alias.lease is None or alias.lease.id != lease.id:
+        who = alias.lease.describe() if alias is not None and alias.lease is not None else "nobody"
+        raise DeployInProgressError(
+            f"target {target}: this process lost its deploy lease (now held by {who})",
+            hint="the lease expired during a very slow deploy; raise KWREC_DEPLOY__LEASE_SECONDS",
+        )
+    return alias
+
+
+def release_lease(store: ArtifactStore, target: str, kind: str, lease: Lease) -> TargetAlias:
+    """Give the lease back without changing what is live (a failed deploy)."""
+    return _update_alias(
+        store, target, kind, lambda a: _own(a, target, lease).model_copy(update={"lease": None})
+    )
+
+
+def set_live(
+    store: ArtifactStore,
+    target: str,
+    kind: str,
+    lease: Lease,
+    version: str,
+    details: dict[str, Any],
+    *,
+    rollback: bool = False,
+) -> TargetAlias:
+    """Record ``version`` as live (and give the lease back). A rollback walks back along the stack."""
+
+    def change(alias: TargetAlias | None) -> TargetAlias:
+        current = _own(alias, target, lease)
+        stack = list(current.stack)
+        if rollback and version in stack:
+            stack = stack[: stack.index(version) + 1]
+        else:
+            stack = [v for v in stack if v != version] + [version]
+        stack = stack[-_STACK_MAX:]
+        return current.model_copy(
+            update={
+                "live": version,
+                "previous": stack[-2] if len(stack) > 1 else None,
+                "live_since": now_iso(),
+                "details": details,
+                "stack": stack,
+                "lease": None,
+            }
+        )
+
+    return _update_alias(store, target, kind, change)
+
+
+def update_manifest(store: ArtifactStore, version: str, change: Callable[[Manifest], None]) -> Manifest:
+    """Read-modify-write of a release manifest through compare_and_swap (no lost history entries)."""
+    key = manifest_key(version)
+    read_manifest(store, version)  # a clear error when the release does not exist
+    for _ in range(_CAS_ATTEMPTS):
+        raw = store.read_bytes(key)
+        manifest = Manifest.model_validate_json(raw)
+        change(manifest)
+        if store.compare_and_swap(key, raw, manifest.to_bytes()):
+            return manifest
+    raise DeployError(f"release {version}: its manifest kept changing while recording a deployment")
+
+
+def new_deployment(
+    target: str, kind: str, action: str, image: str | None, digest: str | None
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4().hex[:16],
+        "target": target,
+        "kind": kind,
+        "action": action,
+        "started": now_iso(),
+        "finished": None,
+        "image": image,
+        "digest": digest,
+        "outcome": "in progress",
+        "reason": None,
+        "details": {},
+    }
+
+
+def add_deployment(store: ArtifactStore, version: str, record: dict[str, Any]) -> None:
+    update_manifest(store, version, lambda m: m.deployments.append(dict(record)))
+
+
+def finish_deployment(
+    store: ArtifactStore,
+    version: str,
+    deployment_id: str,
+    outcome: Outcome,
+    reason: str | None = None,
+    **details: Any,
+) -> None:
+    def change(m: Manifest) -> None:
+        for rec in m.deployments:
+            if rec.get("id") == deployment_id:
+                rec.update(outcome=outcome, reason=reason, finished=now_iso())
+                rec["details"] = {**(rec.get("details") or {}), **details}
+
+    update_manifest(store, version, change)
+
+
+def mark_replaced(store: ArtifactStore, version: str, target: str, outcome: Outcome, reason: str) -> None:
+    """The live record of ``version`` on ``target`` becomes retired (replaced) or rolled back."""
+
+    def change(m: Manifest) -> None:
+        for rec in reversed(m.deployments):
+            if rec.get("target") == target and rec.get("outcome") == "live":
+                rec.update(outcome=outcome, reason=reason, ended=now_iso())
+                break
+
+    update_manifest(store, version, change)
+
+
+def live_targets(manifest: Manifest, aliases: list[TargetAlias]) -> list[str]:
+    return [a.target for a in aliases if a.live == manifest.version]

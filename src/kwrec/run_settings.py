@@ -1,0 +1,62 @@
+"""Settings of the daily release chain (``kwrec run`` and the Airflow DAG): ``KWREC_RUN__*``.
+
+Registered in the one Settings object as ``run: RunSettings = RunSettings()``; until then
+:func:`run_settings` reads the same variables on its own (as ``kwrec.deploy.settings`` does).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:  # kwrec.settings imports this module to declare its `run` section
+    from kwrec.settings import Settings
+
+
+class AirflowSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    dag_id: str = Field("kwrec_daily", pattern=r"^[A-Za-z0-9_.-]{1,250}$")
+    schedule: str | None = Field("0 */24 * * *", description="cron or preset; empty/None: manual only")
+    queue: str = Field("keyword_train", description="Celery queue of every task (workers with an engine)")
+    train_queue: str | None = Field(
+        None, description="queue of the per-customer training tasks (default: queue)"
+    )
+    retries: int = Field(3, ge=0, le=20, description="retries of build, push and deploy")
+    retry_delay_seconds: float = Field(60.0, gt=0, description="first retry delay, doubled each time")
+    max_retry_delay_seconds: float = Field(1800.0, gt=0)
+    max_active_tasks: int = Field(8, ge=1, description="parallel tasks of one run (mapped training)")
+    owner: str = "kwrec"
+
+
+class RunSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    gate_tolerance: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="a new model whose MRR@10 is below the live one's minus this is held back",
+    )
+    gate_test_fraction: float = Field(0.1, gt=0, lt=1, description="newest share of events the gate tests on")
+    gate_prefixes_per_query: int = Field(3, ge=1)
+    gate_max_test_queries: int = Field(2000, ge=10)
+    evaluate: bool = Field(True, description="record time-split metrics of every trained customer")
+    lock_seconds: float = Field(
+        4 * 3600.0, gt=0, description="a run lock older than this is taken over (its process died)"
+    )
+    airflow: AirflowSettings = AirflowSettings()
+
+
+class _RunEnv(BaseSettings):
+    # Same variables (KWREC_RUN__*) as Settings.run, for a Settings class that lacks the field.
+    model_config = SettingsConfigDict(env_prefix="KWREC_", env_nested_delimiter="__", extra="ignore")
+
+    run: RunSettings = RunSettings()
+
+
+def run_settings(settings: Settings) -> RunSettings:
+    value = getattr(settings, "run", None)
+    return value if isinstance(value, RunSettings) else _RunEnv().run
