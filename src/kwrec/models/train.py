@@ -26,6 +26,9 @@ from kwrec.text.keyboard import hangul_from_latin
 from kwrec.text.normalize import fold
 
 MAX_TAIL_WORDS = 3
+# Suffixes only complete queries nobody typed; the long tail of rare ones costs index size and build
+# time for almost no completions.
+MAX_TAILS = 500_000
 JAMO_ONLY = r"^[\u3131-\u318e ]+$"  # 초성-only or broken syllables: typing artefacts, never suggested
 LATIN_ONLY = r"^[a-zA-Z ]+$"
 DAY_US = 86_400_000_000
@@ -234,6 +237,7 @@ def _tail_table(keywords: pl.DataFrame) -> pl.DataFrame:
         .group_by("tail")
         .agg(pl.col("score").sum())
         .sort(["score", "tail"], descending=[True, False])
+        .head(MAX_TAILS)
     )
 
 
