@@ -38,7 +38,6 @@ from kwrec.image.errors import BuildError, TagConflictError
 from kwrec.ingest import list_customers
 from kwrec.releases import CustomerEntry
 from kwrec.run_lock import RunLock, release_owned
-from kwrec.run_settings import run_settings
 from kwrec.settings import Settings, load_settings
 from kwrec.stores import ArtifactStore, open_store
 
@@ -46,7 +45,7 @@ log = logging.getLogger("kwrec.dag")
 # Mistakes a retry cannot fix: fail at once with the message instead of retrying for an hour.
 _PERMANENT = (ConfigError, InvalidIdentifierError, DataError, TagConflictError, VerificationError, BuildError)
 
-AIRFLOW = run_settings(load_settings()).airflow
+AIRFLOW = load_settings().run.airflow
 RETRY: dict[str, Any] = {
     "retries": AIRFLOW.retries,
     "retry_delay": timedelta(seconds=AIRFLOW.retry_delay_seconds),
@@ -68,7 +67,7 @@ def _lock_owner() -> str:
 def _hold_lock(settings: Settings, store: ArtifactStore, release_ts: str) -> None:
     # Re-entrant for this DAG run: renews the expiry, or fails if another chain took the store meanwhile.
     version = make_version(settings.model_name, release_ts)
-    RunLock(store, _lock_owner(), version, run_settings(settings).lock_seconds).acquire()
+    RunLock(store, _lock_owner(), version, settings.run.lock_seconds).acquire()
 
 
 def _step(what: str, fn: Any, *args: Any) -> Any:

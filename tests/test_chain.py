@@ -116,7 +116,7 @@ def test_gate_holds_a_worse_model_back_and_keeps_the_live_one(
     assert detect_changes(settings, store).changed == ["alpha"]
     entry = train_customer_step(settings, store, "alpha", D2, lambda _: None)
     assert entry.status == "trained" and entry.artifact != live.customers["alpha"].artifact
-    monkeypatch.setenv("KWREC_RUN__GATE_TOLERANCE", "0.02")
+    settings.run.gate_tolerance = 0.02
     [decision] = gate_step(settings, store, {"alpha": entry}, lambda _: None)
     assert decision.action == "held back", decision
     assert decision.new_mrr is not None and decision.live_mrr is not None
@@ -128,7 +128,7 @@ def test_gate_holds_a_worse_model_back_and_keeps_the_live_one(
     gate = json.loads(store.read_bytes(f"releases/gs_{D2}/gate.json"))
     assert gate["live"] == live.version and gate["decisions"][0]["action"] == "held back"
     # With a tolerance that large, the same candidate ships.
-    monkeypatch.setenv("KWREC_RUN__GATE_TOLERANCE", "1.0")
+    settings.run.gate_tolerance = 1.0
     [accepted] = gate_step(settings, store, {"alpha": entry}, lambda _: None)
     assert accepted.action == "accepted"
 

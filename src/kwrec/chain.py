@@ -29,7 +29,6 @@ from kwrec.image.context import image_manifest_bytes
 from kwrec.ingest import fingerprint_inputs, list_customers, load_customer_config
 from kwrec.releases import CustomerEntry, Manifest, now_iso, read_manifest
 from kwrec.run_lock import RunLock, default_owner
-from kwrec.run_settings import run_settings
 from kwrec.settings import Settings
 from kwrec.stores import ArtifactStore, open_store
 from kwrec.training import TrainOutcome, assemble_release, input_key, train_customer_entry
@@ -93,7 +92,7 @@ def train_customer_step(
     version = make_version(settings.model_name, validate_timestamp(timestamp))
     data = data_dir or settings.data_dir
     entry = train_customer_entry(
-        store, data / customer, customer, version, settings.train, run_settings(settings).evaluate, report
+        store, data / customer, customer, version, settings.train, settings.run.evaluate, report
     )
     if entry.trained_in == version and entry.status != "trained":
         # A retried attempt of this very release finds its own artifact: it was still trained here.
@@ -120,7 +119,7 @@ def gate_step(
     data_dir: Path | None = None,
 ) -> list[GateDecision]:
     """Decide per customer whether its new model ships or the live one stays (PRODUCT.md step 4)."""
-    cfg = run_settings(settings)
+    cfg = settings.run
     live = live_release(settings, store)
     data = data_dir or settings.data_dir
     decisions = []
@@ -344,7 +343,7 @@ def run_chain(
     ts = validate_timestamp(timestamp)
     version = make_version(settings.model_name, ts)
     st = store or open_store(settings.store, settings.s3)
-    cfg = run_settings(settings)
+    cfg = settings.run
     lock = RunLock(st, owner or default_owner(), version, cfg.lock_seconds).acquire()
     try:
         return _Chain(settings, st, ts, version, report, lock).run(started)

@@ -1,18 +1,11 @@
 """Settings of the daily release chain (``kwrec run`` and the Airflow DAG): ``KWREC_RUN__*``.
 
-Registered in the one Settings object as ``run: RunSettings = RunSettings()``; until then
-:func:`run_settings` reads the same variables on its own (as ``kwrec.deploy.settings`` does).
+Registered in the one Settings object as ``Settings.run``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:  # kwrec.settings imports this module to declare its `run` section
-    from kwrec.settings import Settings
 
 
 class AirflowSettings(BaseModel):
@@ -48,15 +41,3 @@ class RunSettings(BaseModel):
         4 * 3600.0, gt=0, description="a run lock older than this is taken over (its process died)"
     )
     airflow: AirflowSettings = AirflowSettings()
-
-
-class _RunEnv(BaseSettings):
-    # Same variables (KWREC_RUN__*) as Settings.run, for a Settings class that lacks the field.
-    model_config = SettingsConfigDict(env_prefix="KWREC_", env_nested_delimiter="__", extra="ignore")
-
-    run: RunSettings = RunSettings()
-
-
-def run_settings(settings: Settings) -> RunSettings:
-    value = getattr(settings, "run", None)
-    return value if isinstance(value, RunSettings) else _RunEnv().run

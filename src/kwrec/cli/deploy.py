@@ -13,28 +13,12 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, TargetOpt, fail
 from kwrec.cli.output import console, print_json, print_table, report
 from kwrec.errors import KwrecError
 from kwrec.ids import validate_version
 from kwrec.settings import Settings, load_settings
 from kwrec.stores import ArtifactStore, open_store
-
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="kwrec.toml (default: $KWREC_CONFIG or ./kwrec.toml)")
-]
-TargetOpt = Annotated[
-    str | None, typer.Option("--target", help="docker | ecs (default: KWREC_DEPLOY__TARGET, docker)")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
-
-
-def _fail(exc: KwrecError) -> typer.Exit:
-    # Messages quote URLs and registry paths like [127.0.0.1:5000/...]: never read them as markup.
-    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-    return typer.Exit(exc.exit_code)
 
 
 def _open(config: Path | None, store: str | None) -> tuple[Settings, ArtifactStore]:
@@ -58,7 +42,7 @@ def deploy(
         v = validate_version(version) if version else latest_version(st)
         outcome = deploy_release(settings, st, v, report, target=target)
     except KwrecError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if json_out:
         print_json(
             {
@@ -85,7 +69,7 @@ def verify(
         settings, st = _open(config, store)
         result = verify_live(settings, st, report, target=target, version=version)
     except KwrecError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if json_out:
         print_json(result.to_dict())
     else:
@@ -110,7 +94,7 @@ def rollback(
         settings, st = _open(config, store)
         do_rollback(settings, st, report, target=target, to=validate_version(to) if to else None)
     except KwrecError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def releases(
@@ -128,7 +112,7 @@ def releases(
         rows = releases_rows(st, target)
         aliases = list_aliases(st)
     except KwrecError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if json_out:
         print_json({"releases": rows, "targets": [a.model_dump(mode="json") for a in aliases]})
         return
@@ -168,7 +152,7 @@ def gc(
         settings, st = _open(config, store)
         result = do_gc(settings, st, keep, report, dry_run=dry_run)
     except KwrecError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if json_out:
         print_json(dataclasses.asdict(result))
     else:

@@ -6,36 +6,18 @@ Registered in ``kwrec.cli.main`` with ``app.command()(build)`` and ``app.command
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, VersionOpt, fail
 from kwrec.cli.output import console, print_json, report
 from kwrec.errors import KwrecError
 from kwrec.settings import load_settings
 from kwrec.stores import open_store
 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
-
-VersionOpt = Annotated[
-    str | None, typer.Option("--version", help="release version, e.g. gs_2611270900 (default: newest)")
-]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="kwrec.toml (default: $KWREC_CONFIG or ./kwrec.toml)")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
-
-
-def _fail(exc: KwrecError) -> typer.Exit:
-    # Messages quote build logs and registry paths like [127.0.0.1:5000/...]: never read them as markup.
-    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-    return typer.Exit(exc.exit_code)
 
 
 def build(
@@ -72,7 +54,7 @@ def build(
         else:
             result = build_release_image(settings, st, version, _plain, nocache=no_cache)
     except KwrecError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if json_out:
         print_json({k: v for k, v in result.items() if k != "steps"})
 
@@ -93,7 +75,7 @@ def push(
             settings, open_store(settings.store, settings.s3), version, report, force=force
         )
     except KwrecError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if json_out:
         print_json(result)
 

@@ -13,6 +13,7 @@ import typer
 from kwrec.answers import KINDS, Kind, answer
 from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
 from kwrec.cli.image import build, push
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, fail
 from kwrec.cli.output import console, print_json, print_table, report, step
 from kwrec.cli.run import run
 from kwrec.cli.serve import serve
@@ -29,14 +30,6 @@ app = typer.Typer(
 P = ParamSpec("P")
 R = TypeVar("R")
 
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="kwrec.toml (default: $KWREC_CONFIG or ./kwrec.toml)")
-]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
-
 
 def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """A user's mistake prints one clear line and a non-zero exit, never a traceback."""
@@ -46,8 +39,7 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except KwrecError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(exc.exit_code) from None
+            raise fail(exc) from None
 
     return wrapper
 

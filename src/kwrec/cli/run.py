@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from kwrec.cli.output import console, print_json, print_table, report
+from kwrec.cli.options import ConfigOpt, StoreOpt, fail
+from kwrec.cli.output import print_json, print_table, report
 from kwrec.errors import KwrecError
 from kwrec.ids import timestamp_now, validate_timestamp
 from kwrec.settings import load_settings
@@ -23,12 +23,8 @@ def run(
         typer.Option("--timestamp", help="release timestamp YYMMDDHHMM (default: UTC now); repeat to resume"),
     ] = None,
     data: Annotated[Path | None, typer.Option("--data", help="one folder of logs per customer")] = None,
-    store: Annotated[
-        str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="kwrec.toml (default: $KWREC_CONFIG or ./kwrec.toml)")
-    ] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable summary on stdout")] = False,
 ) -> None:
     """Train, gate, release, build, push, deploy and verify: the daily release in one command."""
@@ -40,17 +36,12 @@ def run(
         ts = validate_timestamp(timestamp) if timestamp else timestamp_now()
         report(f"release chain {settings.model_name}_{ts}: store {settings.store}, data {settings.data_dir}")
         outcome = run_chain(settings, ts, report)
-    except ChainStepError as exc:
-        # The message names the step; the hint says what keeps serving and how to resume.
-        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        if json_out:
-            print_json({"ok": False, "failed_step": exc.step, "error": exc.cause, "hint": exc.hint})
-        raise typer.Exit(exc.exit_code) from None
     except KwrecError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        # A step failure names the step; its hint says what keeps serving and how to resume.
         if json_out:
-            print_json({"ok": False, "failed_step": None, "error": exc.message, "hint": exc.hint})
-        raise typer.Exit(exc.exit_code) from None
+            step, cause = (exc.step, exc.cause) if isinstance(exc, ChainStepError) else (None, exc.message)
+            print_json({"ok": False, "failed_step": step, "error": cause, "hint": exc.hint})
+        raise fail(exc) from None
     if json_out:
         print_json({"ok": True, **outcome.to_dict()})
         return

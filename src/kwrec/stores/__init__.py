@@ -28,6 +28,7 @@ __all__ = [
     "validate_prefix",
 ]
 
+
 def __getattr__(name: str) -> Any:
     # boto3 takes a second to import: only a store that is really on S3 pays for it (API start-up).
     if name == "S3Store":

@@ -1,0 +1,33 @@
+"""Options and error handling shared by every `kwrec` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from kwrec.cli.output import console
+from kwrec.errors import KwrecError
+
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="kwrec.toml (default: $KWREC_CONFIG or ./kwrec.toml)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+VersionOpt = Annotated[
+    str | None, typer.Option("--version", help="release version, e.g. gs_2611270900 (default: newest)")
+]
+TargetOpt = Annotated[
+    str | None, typer.Option("--target", help="docker | ecs (default: KWREC_DEPLOY__TARGET, docker)")
+]
+
+
+def fail(exc: KwrecError) -> typer.Exit:
+    """A user's mistake: one clear line on stderr and the error's exit code, never a traceback."""
+    # Messages quote URLs, build logs and registry paths like [127.0.0.1:5000/...]: never markup.
+    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+    return typer.Exit(exc.exit_code)
