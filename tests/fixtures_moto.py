@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,18 +12,10 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.support import free_port
+
 FAKE_KEY_ID = "AKIAFAKEKWRECTEST000"
 FAKE_SECRET = "fake-secret-kwrec-do-not-print-0123456789"  # tests assert this never shows up in messages
-
-
-def free_port() -> int:
-    # Port 5000 belongs to the local container registry; let the OS pick, and never accept 5000.
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port != 5000:
-            return port
 
 
 @pytest.fixture(scope="session")

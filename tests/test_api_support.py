@@ -12,7 +12,6 @@ import csv
 import functools
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+
+from tests.support import free_port
 
 OLD_TS = "2605010000"
 NEW_TS = "2605020000"
@@ -127,12 +128,6 @@ def corrupted_store() -> Path:
     data[len(data) // 2] ^= 0xFF
     victim.write_bytes(bytes(data))
     return dst
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -28,6 +28,7 @@ from kwrec.run_lock import LOCK_KEY, RunInProgressError, RunLock
 from kwrec.settings import Settings
 from kwrec.stores import open_store
 from kwrec.training import train_release
+from tests.support import docker_target_env, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = uuid.uuid4().hex[:8]
@@ -37,15 +38,6 @@ D1, D2, D3 = "2611270900", "2611280900", "2611290900"
 app = typer.Typer()
 app.command()(run)
 app.command("noop")(lambda: None)  # two commands, so `run` is addressed by name as in `kwrec run`
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in (5000, 5001):
-            return port
 
 
 def kwrec_run(*args: str) -> Any:
@@ -153,16 +145,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "KWREC_STORE": str(tmp / "store"),
         "KWREC_DATA_DIR": str(data),
         "KWREC_CACHE_DIR": str(tmp / "cache"),
-        "KWREC_IMAGE__REPOSITORY": f"kwrec-test/chain{RUN}",
-        "KWREC_IMAGE__REGISTRY__URL": "127.0.0.1:5000",
-        "KWREC_IMAGE__WHEEL_CACHE": str(ROOT / "var" / "wheels"),
-        "KWREC_DEPLOY__NAME": TARGET,
-        "KWREC_DEPLOY__DOCKER__PROXY_PORT": str(port),
-        "KWREC_DEPLOY__DOCKER__STATE_DIR": str(tmp / "deploy-state"),
-        "KWREC_DEPLOY__DOCKER__CONTAINER_PREFIX": f"kwrec-test-{RUN}",
-        "KWREC_DEPLOY__DOCKER__READINESS_TIMEOUT_SECONDS": "60",
-        "KWREC_DEPLOY__DOCKER__DRAIN_SECONDS": "0",
-        "KWREC_DEPLOY__DOCKER__STOP_TIMEOUT_SECONDS": "5",
+        **docker_target_env(
+            tmp, repository=f"kwrec-test/chain{RUN}", target=TARGET, run_id=RUN, proxy_port=port
+        ),
     }
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():

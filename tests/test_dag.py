@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -38,21 +37,13 @@ from kwrec.deploy.proxy import NginxProxy  # noqa: E402
 from kwrec.releases import read_manifest  # noqa: E402
 from kwrec.run_lock import LOCK_KEY  # noqa: E402
 from kwrec.stores import open_store  # noqa: E402
+from tests.support import docker_target_env, free_port  # noqa: E402
 
 DAG_ID = "kwrec_daily"
 RUN = uuid.uuid4().hex[:8]
 TARGET = f"dag{RUN}"
 DAY1 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 DAY2 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in (5000, 5001):
-            return port
 
 
 @pytest.fixture(scope="module")
@@ -109,16 +100,9 @@ def world(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "KWREC_CACHE_DIR": str(tmp / "cache"),
         "KWREC_RUN__EVALUATE": "false",
         "KWREC_RUN__AIRFLOW__RETRY_DELAY_SECONDS": "1",
-        "KWREC_IMAGE__REPOSITORY": f"kwrec-test/dag{RUN}",
-        "KWREC_IMAGE__REGISTRY__URL": "127.0.0.1:5000",
-        "KWREC_IMAGE__WHEEL_CACHE": str(ROOT / "var" / "wheels"),
-        "KWREC_DEPLOY__NAME": TARGET,
-        "KWREC_DEPLOY__DOCKER__PROXY_PORT": str(port),
-        "KWREC_DEPLOY__DOCKER__STATE_DIR": str(tmp / "deploy-state"),
-        "KWREC_DEPLOY__DOCKER__CONTAINER_PREFIX": f"kwrec-test-{RUN}",
-        "KWREC_DEPLOY__DOCKER__READINESS_TIMEOUT_SECONDS": "60",
-        "KWREC_DEPLOY__DOCKER__DRAIN_SECONDS": "0",
-        "KWREC_DEPLOY__DOCKER__STOP_TIMEOUT_SECONDS": "5",
+        **docker_target_env(
+            tmp, repository=f"kwrec-test/dag{RUN}", target=TARGET, run_id=RUN, proxy_port=port
+        ),
     }
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():

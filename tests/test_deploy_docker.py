@@ -6,7 +6,6 @@ Needs what scripts/setup-test-env.sh starts (engine, base image, registry on 127
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from kwrec.releases import list_versions, read_manifest
 from kwrec.settings import Settings
 from kwrec.stores import open_store
 from kwrec.training import train_release
+from tests.support import docker_target_env, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 if not Path("/var/run/docker.sock").exists():
@@ -40,15 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 A, B, BROKEN = "gs_2611270900", "gs_2611271000", "gs_2611260900"  # BROKEN is the oldest
 RUN = uuid.uuid4().hex[:8]
 TARGET = f"t{RUN}"
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in (5000, 5001):
-            return port
 
 
 def _extra_rows(customer_dir: Path, name: str, word: str) -> None:
@@ -68,16 +59,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     shutil.copytree(ROOT / "data" / "sample", data)
     store_url = str(tmp / "store")
     env = {
-        "KWREC_IMAGE__REPOSITORY": f"kwrec-test/deploy{RUN}",
-        "KWREC_IMAGE__REGISTRY__URL": "127.0.0.1:5000",
-        "KWREC_IMAGE__WHEEL_CACHE": str(ROOT / "var" / "wheels"),
-        "KWREC_DEPLOY__NAME": TARGET,
-        "KWREC_DEPLOY__DOCKER__PROXY_PORT": str(free_port()),
-        "KWREC_DEPLOY__DOCKER__STATE_DIR": str(tmp / "deploy-state"),
-        "KWREC_DEPLOY__DOCKER__CONTAINER_PREFIX": f"kwrec-test-{RUN}",
-        "KWREC_DEPLOY__DOCKER__READINESS_TIMEOUT_SECONDS": "60",
+        **docker_target_env(
+            tmp, repository=f"kwrec-test/deploy{RUN}", target=TARGET, run_id=RUN, proxy_port=free_port()
+        ),
         "KWREC_DEPLOY__DOCKER__DRAIN_SECONDS": "1",
-        "KWREC_DEPLOY__DOCKER__STOP_TIMEOUT_SECONDS": "5",
     }
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():

@@ -7,7 +7,6 @@ the base image named in var/base-image, registries on 127.0.0.1:5000 (open) and 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -37,6 +36,7 @@ from kwrec.releases import manifest_key, read_manifest
 from kwrec.settings import Settings
 from kwrec.stores import open_store
 from kwrec.training import train_release
+from tests.support import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 if not Path("/var/run/docker.sock").exists():
@@ -48,15 +48,6 @@ ROOT = Path(__file__).resolve().parents[1]
 R1, R2 = "gs_2611270900", "gs_2611271000"
 OPEN, AUTH = "127.0.0.1:5000", "127.0.0.1:5001"
 RUN_ID = uuid.uuid4().hex[:8]
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in (5000, 5001):
-            return port
 
 
 def registry_password() -> str:

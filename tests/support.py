@@ -1,0 +1,37 @@
+"""Helpers shared by the tests that run real servers: free loopback ports and docker-target settings."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESERVED_PORTS = (5000, 5001)  # the local open and htpasswd registries
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, never one of the registries'."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in RESERVED_PORTS:
+            return port
+
+
+def docker_target_env(
+    tmp: Path, *, repository: str, target: str, run_id: str, proxy_port: int
+) -> dict[str, str]:
+    """KWREC_* variables for a test deployment: its own image repository, proxy port, containers and state."""
+    return {
+        "KWREC_IMAGE__REPOSITORY": repository,
+        "KWREC_IMAGE__REGISTRY__URL": "127.0.0.1:5000",
+        "KWREC_IMAGE__WHEEL_CACHE": str(ROOT / "var" / "wheels"),
+        "KWREC_DEPLOY__NAME": target,
+        "KWREC_DEPLOY__DOCKER__PROXY_PORT": str(proxy_port),
+        "KWREC_DEPLOY__DOCKER__STATE_DIR": str(tmp / "deploy-state"),
+        "KWREC_DEPLOY__DOCKER__CONTAINER_PREFIX": f"kwrec-test-{run_id}",
+        "KWREC_DEPLOY__DOCKER__READINESS_TIMEOUT_SECONDS": "60",
+        "KWREC_DEPLOY__DOCKER__DRAIN_SECONDS": "0",
+        "KWREC_DEPLOY__DOCKER__STOP_TIMEOUT_SECONDS": "5",
+    }
