@@ -63,8 +63,10 @@ def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     store = open_store(str(root))
     settings = Settings(store=str(root))
     train_release(settings, store, timestamp=R1[3:], data_dir=data, evaluate=False)
+    # RUN_ID makes R2's shop-kr model new to the engine: its build cache outlives test runs.
     rows = [
-        f"2026-11-27T10:{i:02d}:00+09:00,new-user-{i},new-s-{i},새로운 상품 {i % 3},10,1" for i in range(30)
+        f"2026-11-27T10:{i:02d}:00+09:00,new-user-{i},new-s-{i},새로운 상품 {RUN_ID} {i % 3},10,1"
+        for i in range(30)
     ]
     (data / "shop-kr" / "events-2026-11-27-late.csv").write_text(
         "timestamp,user_id,session_id,query,result_count,clicked\n" + "\n".join(rows) + "\n"
