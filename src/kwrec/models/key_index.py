@@ -1,20 +1,22 @@
 """A sorted, memory-mapped table of search keys, each with the ids of the keywords found under it.
 
 Why not a trie for every key: building a trie costs microseconds per key in one thread, and a large
-customer has millions of keys; sorting them column-wise takes a second. Prefix look-ups are two binary
-searches: first over an in-memory sample of every ``SAMPLE``-th key (C-speed ``bisect`` on a small
-list), then inside one block of the mapped table. Keys are compared as UTF-8 bytes, whose order is the
-code point order polars sorts by, so a prefix's keys form one contiguous run.
+customer has millions of keys; sorting them column-wise takes a second. A prefix look-up is a binary
+search in C (``numpy.searchsorted``) over the first ``WIDTH`` bytes of every key, kept as a mapped
+fixed-width column; only keys that share those bytes with the target are compared in full. Keys are
+compared as UTF-8 bytes, whose order is the code point order polars sorts by, so a prefix's keys form
+one contiguous run.
 """
 
 from __future__ import annotations
 
-import bisect
 from pathlib import Path
+
+import numpy as np
 
 from kwrec.models.columns import _mmap, open_column
 
-SAMPLE = 32
+WIDTH = 16  # bytes of each key in the fixed-width search column (a marker + five jamo)
 _AFTER = b"\xff"  # sorts after every UTF-8 continuation: prefix + _AFTER bounds the prefix's run
 
 
@@ -25,7 +27,10 @@ class KeyIndex:
         self._idoff = open_column(prefix.with_suffix(".idoff"), "u64")
         self._ids = open_column(prefix.with_suffix(".ids"), "u32")
         self._n = max(len(self._off) - 1, 0)
-        self._sample = [self._key(i) for i in range(0, self._n, SAMPLE)]
+        fixed = prefix.with_suffix(".fix")
+        self._fixed = (
+            np.memmap(fixed, dtype=f"S{WIDTH}", mode="r") if self._n else np.zeros(0, dtype=f"S{WIDTH}")
+        )
 
     def __len__(self) -> int:
         return self._n
@@ -33,12 +38,16 @@ class KeyIndex:
     def _key(self, i: int) -> bytes:
         return self._blob[self._off[i] : self._off[i + 1]]
 
-    def _lower_bound(self, target: bytes, lo: int = 0, hi: int | None = None) -> int:
-        """First position whose key is >= target (within [lo, hi))."""
-        hi = self._n if hi is None else hi
-        block = bisect.bisect_left(self._sample, target) - 1  # last sampled key < target
-        lo = max(lo, block * SAMPLE) if block >= 0 else lo
-        hi = min(hi, (block + 1) * SAMPLE + 1)
+    def _lower_bound(self, target: bytes) -> int:
+        """First position whose key is >= target."""
+        # Fixed-width strings compare like the truncated keys (keys hold no NUL byte), so for a target
+        # of at most WIDTH bytes this is already exact; a longer one is placed among the keys that
+        # share its first WIDTH bytes.
+        head = target[:WIDTH]
+        lo = int(np.searchsorted(self._fixed, head, side="left"))
+        if len(target) <= WIDTH:
+            return lo
+        hi = int(np.searchsorted(self._fixed, head, side="right"))
         key = self._key
         while lo < hi:
             mid = (lo + hi) // 2
