@@ -98,9 +98,22 @@ def main() -> None:
         ours = timed(lambda p: model.autocomplete(p, 10), prefixes)
         plain = timed(lambda p: exact.autocomplete(p, 10), prefixes)
         base = timed(baseline.complete, prefixes)
+    precomputed = [model.has_precomputed(p) for p in prefixes]
     print(summary("kwrec autocomplete, all tiers", ours))
     print(summary("kwrec autocomplete, prefix tier only", plain))
+    print(
+        summary(
+            "  - prefixes with precomputed top-k", [t for t, h in zip(plain, precomputed, strict=True) if h]
+        )
+    )
+    print(
+        summary(
+            "  - rarer prefixes (key-table search)",
+            [t for t, h in zip(plain, precomputed, strict=True) if not h],
+        )
+    )
     print(summary("baseline: bisect + heap (MPC only)", base))
+    print(f"share of look-ups with a precomputed top-k: {sum(precomputed) / len(precomputed):.0%}")
 
 
 if __name__ == "__main__":

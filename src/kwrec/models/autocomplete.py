@@ -16,7 +16,7 @@ from pathlib import Path
 
 import marisa_trie
 
-from kwrec.models.columns import open_column
+from kwrec.models.columns import StringTable, open_column
 from kwrec.models.key_index import KeyIndex
 from kwrec.models.keys import CHO, CHO_WORD, FULL, TAIL, WORD, search_key_of
 from kwrec.models.layout import HEAVY_FILE, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
@@ -47,7 +47,7 @@ class Autocompleter:
     def __init__(
         self,
         directory: Path,
-        keywords: Sequence[str],
+        keywords: StringTable,
         scores: Sequence[float],
         tails: Sequence[str],
         tail_scores: Sequence[float],
@@ -90,8 +90,7 @@ class Autocompleter:
         else:
             ids = self._ids(FULL, key, limit)
             if len(ids) >= limit:  # the common case: ids are distinct and already best first
-                kws, scores = self._keywords, self._scores
-                out = [Suggestion(kws[i], round(scores[i], 6)) for i in ids]
+                out = self._suggestions(ids)
                 if not _HANGUL.search(folded) and not all(_literal(s.keyword, folded) for s in out):
                     ids = self._spacing_first(self._ids(FULL, key, self._topk), folded, limit)
                 else:
@@ -115,6 +114,19 @@ class Autocompleter:
             if not ranked.full and self._options.infix:
                 ranked.add(self._fuzzy_ids(WORD, key, limit), W_FUZZY * W_INFIX)
         return ranked.result()
+
+    def _suggestions(self, ids: list[int]) -> list[Suggestion]:
+        scores = self._scores
+        words = (
+            self._keywords.many(ids)
+            if isinstance(self._keywords, StringTable)
+            else [self._keywords[i] for i in ids]
+        )
+        # tuple.__new__ skips the NamedTuple's Python-level constructor: this runs per suggestion.
+        return [_new_tuple(Suggestion, (w, scores[i])) for w, i in zip(words, ids, strict=True)]
+
+    def has_precomputed(self, query: str) -> bool:
+        return self._heavy.get(FULL + search_key_of(fold(query))) is not None
 
     def exact_id(self, query: str) -> int | None:
         """The keyword id whose whole key equals the query's (with 한/영 and 초성 fallbacks)."""
@@ -223,6 +235,7 @@ class Autocompleter:
         return sorted(ids)[:limit]
 
 
+_new_tuple = tuple.__new__
 _HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
 
 

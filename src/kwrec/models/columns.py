@@ -18,12 +18,17 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     import polars as pl
 
-_TYPECODES = {"u32": ("<u4", "I"), "u64": ("<u8", "Q"), "f32": ("<f4", "f")}
+# "score": float64 rounded to 6 decimals when written, so readers hand out short, exact-looking floats
+# without a round() per suggestion on the hot path.
+_TYPECODES = {"u32": ("<u4", "I"), "u64": ("<u8", "Q"), "score": ("<f8", "d")}
 
 
 def write_column(path: Path, values: npt.ArrayLike, kind: str) -> None:
     dtype, _ = _TYPECODES[kind]
-    np.ascontiguousarray(np.asarray(values), dtype=dtype).tofile(path)
+    array = np.ascontiguousarray(np.asarray(values), dtype=dtype)
+    if kind == "score":
+        array = np.round(array, 6)
+    array.tofile(path)
 
 
 def _mmap(path: Path) -> mmap.mmap | bytes:
@@ -77,3 +82,8 @@ class StringTable(Sequence[str]):
             raise IndexError(i)
         off = self._off
         return self._blob[off[i] : off[i + 1]].decode("utf-8")
+
+    def many(self, ids: Iterable[int]) -> list[str]:
+        """Several strings at once (the hot path: no method call per string)."""
+        blob, off = self._blob, self._off
+        return [blob[off[i] : off[i + 1]].decode("utf-8") for i in ids]

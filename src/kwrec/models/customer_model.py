@@ -68,22 +68,22 @@ class CustomerModel:
         self.meta = meta
         self.directory = directory
         self._keywords = StringTable(directory / "kw")
-        self._scores = open_column(directory / "kw.score", "f32")
+        self._scores = open_column(directory / "kw.score", "score")
         opts = meta.get("options", {})
         self._auto = Autocompleter(
             directory,
             self._keywords,
             self._scores,
             StringTable(directory / "tail"),
-            open_column(directory / "tail.score", "f32"),
+            open_column(directory / "tail.score", "score"),
             AutocompleteOptions(**opts),
             int(meta["params"]["topk"]),
         )
         self._related = RelatedIndex(directory)
-        self._pop = (open_column(directory / "pop.ids", "u32"), open_column(directory / "pop.score", "f32"))
+        self._pop = (open_column(directory / "pop.ids", "u32"), open_column(directory / "pop.score", "score"))
         self._trend = (
             open_column(directory / "trend.ids", "u32"),
-            open_column(directory / "trend.score", "f32"),
+            open_column(directory / "trend.score", "score"),
         )
 
     @classmethod
@@ -97,15 +97,19 @@ class CustomerModel:
     def autocomplete(self, query: str, limit: int = 10) -> list[Suggestion]:
         return self._auto.complete(query, limit)
 
+    def has_precomputed(self, query: str) -> bool:
+        """Whether the query's prefix has a precomputed top-k (for benchmarks and diagnostics)."""
+        return self._auto.has_precomputed(query)
+
     def related(self, query: str, limit: int = 10) -> list[Suggestion]:
         kid = self._auto.exact_id(query)
         if kid is None or limit <= 0:
             return []
-        return [Suggestion(self._keywords[b], round(s, 6)) for b, s in self._related.of(kid, limit)]
+        return [Suggestion(self._keywords[b], s) for b, s in self._related.of(kid, limit)]
 
     def _listed(self, cols: tuple[memoryview, memoryview], limit: int) -> list[Suggestion]:
         ids, scores = cols
-        return [Suggestion(self._keywords[ids[i]], round(scores[i], 6)) for i in range(min(limit, len(ids)))]
+        return [Suggestion(self._keywords[ids[i]], scores[i]) for i in range(min(limit, len(ids)))]
 
     def popular(self, limit: int = 10) -> list[Suggestion]:
         return self._listed(self._pop, max(limit, 0))

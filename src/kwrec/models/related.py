@@ -91,5 +91,5 @@ def write_related(out_dir: Path, pairs: pl.DataFrame, n_keywords: int) -> int:
     np.cumsum(counts, out=offsets[1:])
     write_column(out_dir / "rel.off", offsets, "u64")
     write_column(out_dir / "rel.ids", pairs["b"].to_numpy(), "u32")
-    write_column(out_dir / "rel.score", pairs["score"].to_numpy(), "f32")
+    write_column(out_dir / "rel.score", pairs["score"].to_numpy(), "score")
     return pairs.height

@@ -11,7 +11,7 @@ class RelatedIndex:
     def __init__(self, directory: Path) -> None:
         self._off = open_column(directory / "rel.off", "u64")
         self._ids = open_column(directory / "rel.ids", "u32")
-        self._score = open_column(directory / "rel.score", "f32")
+        self._score = open_column(directory / "rel.score", "score")
 
     def of(self, kid: int, limit: int) -> list[tuple[int, float]]:
         if not 0 <= kid < len(self._off) - 1:

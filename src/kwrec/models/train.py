@@ -326,10 +326,10 @@ def train_customer(
     timer.lap("tails")
 
     write_strings(out_dir / "kw", keywords["display"])
-    write_column(out_dir / "kw.score", keywords["score"].to_numpy(), "f32")
+    write_column(out_dir / "kw.score", keywords["score"].to_numpy(), "score")
     write_column(out_dir / "kw.users", keywords["users"].to_numpy(), "u32")
     write_strings(out_dir / "tail", tails["tail"])
-    write_column(out_dir / "tail.score", tails["score"].to_numpy(), "f32")
+    write_column(out_dir / "tail.score", tails["score"].to_numpy(), "score")
     index = build_index(
         out_dir, keywords["norm"], tails["tail"], threshold=params.heavy_prefix_threshold, topk=params.topk
     )
@@ -357,7 +357,7 @@ def train_customer(
     )
     for name, frame in (("pop", pop), ("trend", trend)):
         write_column(out_dir / f"{name}.ids", frame["id"].to_numpy(), "u32")
-        write_column(out_dir / f"{name}.score", frame["score"].to_numpy(), "f32")
+        write_column(out_dir / f"{name}.score", frame["score"].to_numpy(), "score")
     timer.lap("popular")
 
     meta: dict[str, Any] = {
