@@ -93,11 +93,12 @@ def bench_app_from_env() -> FastAPI:
 
 def prepare_release(rows: int, distinct: int) -> Path:
     """Train (once; cached in var/bench-api) a release whose customer ``big`` has >= 1M distinct queries."""
+    from kwrec import ARTIFACT_FORMAT
     from kwrec.settings import load_settings
     from kwrec.stores import open_store
     from kwrec.training import train_release
 
-    tag = f"r{rows}-d{distinct}"
+    tag = f"r{rows}-d{distinct}-f{ARTIFACT_FORMAT}"  # a new artifact format trains a new release
     store = WORK / tag / "store"
     marker = WORK / tag / "trained"
     if marker.exists():

@@ -100,10 +100,13 @@ class Autocompleter:
         choseong_query = is_choseong_only(folded)
         if choseong_query:
             ranked.add(self._ids(CHO, key, limit), 1.0)
-        for alt in self._converted_keys(query, folded):
-            ranked.add(self._ids(FULL, alt, limit), W_CONVERTED)
+        # Layout mistakes (dkdlvhs) and queries nobody typed are recognised by having no completion at
+        # all; a prefix that has some is taken as meant, which also keeps these tiers off the common path.
+        if not ranked.items:
+            for alt in self._converted_keys(query, folded):
+                ranked.add(self._ids(FULL, alt, limit), W_CONVERTED)
         found_exact = bool(ranked.items)
-        if not ranked.full and self._options.synthesize:
+        if not found_exact and self._options.synthesize:
             self._synthesize(folded, key, word_done, ranked)
         if not ranked.full and self._options.infix:
             ranked.add(self._ids(WORD, key, limit), W_INFIX)
