@@ -51,9 +51,9 @@ class DeployOutcome:
 
 def _pull_auth(settings: Settings) -> Callable[[], dict[str, str] | None]:
     def auth() -> dict[str, str] | None:
-        from kwrec.publish import _credentials_source
+        from kwrec.publish import credentials_source
 
-        return _credentials_source(settings.image)().auth_config()
+        return credentials_source(settings.image)().auth_config()
 
     return auth
 

@@ -123,7 +123,7 @@ def _revision(img: ImageSettings) -> str:
         return "unknown"
 
 
-def _credentials_source(img: ImageSettings) -> Callable[[], RegistryCredentials]:
+def credentials_source(img: ImageSettings) -> Callable[[], RegistryCredentials]:
     reg = img.registry
     if reg.kind == "ecr":
         login = EcrLogin(reg.ecr_region, reg.ecr_registry_id, reg.ecr_endpoint_url, reg.url)
@@ -188,7 +188,7 @@ def push_release_image(
             f"image {local} ({str(built['id'])[:19]}) of release {manifest.version} is not in the engine",
             hint=f"build it again: kwrec build --version {manifest.version}",
         )
-    get_creds = _credentials_source(img)
+    get_creds = credentials_source(img)
     creds = _with_retries("registry login", get_creds, img, report)
     remote = f"{creds.server}/{img.repository}"
     tags = [str(built["tag"])] + ([img.moving_tag] if img.moving_tag else [])

@@ -30,7 +30,7 @@ class _DeletingClient(RegistryClient):
 
 def delete_pushed_image(settings: Settings, push: dict[str, Any]) -> bool:
     """Delete the manifest (and so every tag) of one recorded push."""
-    from kwrec.publish import _credentials_source
+    from kwrec.publish import credentials_source
 
     img = settings.image
     reference = str(push.get("reference") or "")
@@ -39,7 +39,7 @@ def delete_pushed_image(settings: Settings, push: dict[str, Any]) -> bool:
         return False
     repo_path, digest = reference.split("@", 1)
     repository = repo_path.removeprefix(registry + "/")
-    creds = _credentials_source(img)()
+    creds = credentials_source(img)()
     if creds.server != registry:
         # Credentials for another registry would be refused (or worse, sent to the wrong host).
         from kwrec.registries import RegistryCredentials
