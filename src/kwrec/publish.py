@@ -23,7 +23,7 @@ from kwrec.image.wheels import collect_wheels, project_dir
 from kwrec.registries import RegistryCredentials
 from kwrec.registries.ecr import EcrLogin
 from kwrec.registries.v2 import RegistryClient
-from kwrec.releases import Manifest, latest_version, now_iso, read_manifest, write_manifest
+from kwrec.releases import Manifest, latest_version, now_iso, read_manifest, update_manifest
 from kwrec.settings import Settings
 from kwrec.stores import ArtifactStore
 
@@ -57,11 +57,10 @@ def git_revision(root: Path) -> str:
 
 
 def _record(store: ArtifactStore, version: str, update: dict[str, Any]) -> Manifest:
-    # Read again right before writing: other steps (deploy, a concurrent push) may have written meanwhile.
-    manifest = read_manifest(store, version)
-    manifest.image = {**(manifest.image or {}), **update}
-    write_manifest(store, manifest)
-    return manifest
+    def change(manifest: Manifest) -> None:
+        manifest.image = {**(manifest.image or {}), **update}
+
+    return update_manifest(store, version, change)
 
 
 def build_release_image(
@@ -124,6 +123,7 @@ def _revision(img: ImageSettings) -> str:
 
 
 def credentials_source(img: ImageSettings) -> Callable[[], RegistryCredentials]:
+    """How to get the registry's credentials at the moment of use (an ECR token is fetched anew)."""
     reg = img.registry
     if reg.kind == "ecr":
         login = EcrLogin(reg.ecr_region, reg.ecr_registry_id, reg.ecr_endpoint_url, reg.url)

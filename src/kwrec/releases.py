@@ -10,6 +10,7 @@ Store layout (keys):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from kwrec.models.customer_model import CustomerModel
 from kwrec.stores import ArtifactStore
 
 MANIFEST = "manifest.json"
+MANIFEST_CAS_ATTEMPTS = 20
 
 
 class CustomerEntry(BaseModel):
@@ -75,6 +77,23 @@ def read_manifest(store: ArtifactStore, version: str) -> Manifest:
 
 def write_manifest(store: ArtifactStore, manifest: Manifest) -> None:
     store.write_bytes(manifest_key(manifest.version), manifest.to_bytes())
+
+
+def update_manifest(store: ArtifactStore, version: str, change: Callable[[Manifest], None]) -> Manifest:
+    """Read-modify-write of a release manifest through compare_and_swap.
+
+    Build, push and deploy record into the same manifest, possibly at the same time (a push retried while
+    a deploy records its history): a plain write would lose one of the two updates.
+    """
+    key = manifest_key(version)
+    read_manifest(store, version)  # a clear error when the release does not exist
+    for _ in range(MANIFEST_CAS_ATTEMPTS):
+        raw = store.read_bytes(key)
+        manifest = Manifest.model_validate_json(raw)
+        change(manifest)
+        if store.compare_and_swap(key, raw, manifest.to_bytes()):
+            return manifest
+    raise StoreError(f"release {version}: its manifest kept changing while being updated", hint="try again")
 
 
 def list_versions(store: ArtifactStore) -> list[str]:

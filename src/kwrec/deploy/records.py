@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from kwrec.deploy.errors import DeployError, DeployInProgressError
 from kwrec.errors import ArtifactError
-from kwrec.releases import Manifest, manifest_key, now_iso, read_manifest
+from kwrec.releases import Manifest, now_iso, update_manifest
 from kwrec.stores import ArtifactStore
 
 TARGETS_PREFIX = "targets"
@@ -188,19 +188,6 @@ def set_live(
         )
 
     return _update_alias(store, target, kind, change)
-
-
-def update_manifest(store: ArtifactStore, version: str, change: Callable[[Manifest], None]) -> Manifest:
-    """Read-modify-write of a release manifest through compare_and_swap (no lost history entries)."""
-    key = manifest_key(version)
-    read_manifest(store, version)  # a clear error when the release does not exist
-    for _ in range(_CAS_ATTEMPTS):
-        raw = store.read_bytes(key)
-        manifest = Manifest.model_validate_json(raw)
-        change(manifest)
-        if store.compare_and_swap(key, raw, manifest.to_bytes()):
-            return manifest
-    raise DeployError(f"release {version}: its manifest kept changing while recording a deployment")
 
 
 def new_deployment(
