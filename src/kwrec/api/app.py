@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -178,6 +179,11 @@ def create_app(settings: Settings, *, state: ServingState | None = None) -> Fast
         lifespan=lifespan,
     )
     app.state.kwrec = st
+    if settings.serve.cors_origins:
+        # Client sites call the API straight from their search box; only GETs, no credentials.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.serve.cors_origins, allow_methods=["GET"], max_age=3600
+        )
     _install_error_handlers(app)
     index_html, demo_js = _static("index.html"), _static("demo.js")
 
