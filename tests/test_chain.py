@@ -125,6 +125,26 @@ def test_gate_holds_a_worse_model_back_and_keeps_the_live_one(
     assert accepted.action == "accepted"
 
 
+def test_gate_accepts_when_the_live_model_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After an upgrade the live artifact may be of an older format: the gate must not block the release.
+    monkeypatch.setenv("KWREC_DEPLOY__NAME", TARGET)
+    data = tmp_path / "data"
+    _history(data / "alpha", 10, datetime(2026, 11, 1, tzinfo=UTC))
+    settings = Settings(store=str(tmp_path / "store"), cache_dir=tmp_path / "cache", data_dir=data)
+    store = open_store(settings.store)
+    live = train_release(settings, store, timestamp=D1, evaluate=False).manifest
+    lease = records.acquire_lease(store, TARGET, "docker", live.version, "deploy", 60)
+    records.set_live(store, TARGET, "docker", lease, live.version, {})
+    meta = Path(settings.store) / live.customers["alpha"].artifact_key / "meta.json"
+    meta.write_text(meta.read_text().replace('"format": ', '"format": 999, "old_format": '))
+    _history(data / "alpha", 12, datetime(2026, 11, 1, tzinfo=UTC))
+    entry = train_customer_step(settings, store, "alpha", D2, lambda _: None)
+    [decision] = gate_step(settings, store, {"alpha": entry}, lambda _: None)
+    assert decision.action == "accepted" and decision.note and "not comparable" in decision.note
+
+
 # ---- the whole chain on the engine ------------------------------------------------------------------
 
 needs_engine = pytest.mark.skipif(

@@ -26,7 +26,7 @@ SUCCESS_AT = (1, 5, 10)
 
 
 @dataclass
-class _Acc:
+class Accumulator:
     n: int = 0
     rr: float = 0.0
     hits: dict[int, int] = field(default_factory=lambda: dict.fromkeys(SUCCESS_AT, 0))
@@ -95,14 +95,14 @@ class MostPopularCompletion:
         return self._by_prefix.get(prefix, [])
 
 
-def _rank(answers: list[str], target: str) -> int | None:
+def rank_of(answers: list[str], target: str) -> int | None:
     for i, a in enumerate(answers[:K], 1):
         if a == target:
             return i
     return None
 
 
-def _prefixes(query: str, per_query: int | None, rng: random.Random) -> list[str]:
+def sample_prefixes(query: str, per_query: int | None, rng: random.Random) -> list[str]:
     lengths = list(range(1, len(query)))
     if per_query is not None and len(lengths) > per_query:
         lengths = sorted(rng.sample(lengths, per_query))
@@ -128,10 +128,10 @@ def evaluate_events(
         test_norms = rng.sample(test_norms, max_test_queries)
     train_set = set(train["norm"].to_list())
     mpc = MostPopularCompletion(train["norm"].to_list())
-    cases = [(q, _prefixes(q, prefixes_per_query, rng)) for q in test_norms if len(q) > 1]
+    cases = [(q, sample_prefixes(q, prefixes_per_query, rng)) for q in test_norms if len(q) > 1]
     mpc.prepare({p for _, ps in cases for p in ps})
 
-    acc = {(system, part): _Acc() for system in ("kwrec", "mpc") for part in ("all", "seen", "unseen")}
+    acc = {(system, part): Accumulator() for system in ("kwrec", "mpc") for part in ("all", "seen", "unseen")}
     with tempfile.TemporaryDirectory(prefix="kwrec-eval-") as tmp:
         meta = train_customer(train, params, Path(tmp), customer=customer)
         model = CustomerModel(Path(tmp), meta)
@@ -140,7 +140,7 @@ def evaluate_events(
             for prefix in prefixes:
                 ours = [s.keyword.lower() for s in model.autocomplete(prefix, K)]
                 for system, answers in (("kwrec", ours), ("mpc", mpc.complete(prefix))):
-                    rank = _rank(answers, query)
+                    rank = rank_of(answers, query)
                     acc[(system, "all")].add(rank)
                     acc[(system, part)].add(rank)
             if progress is not None and (done % 200 == 0 or done == len(cases)):

@@ -19,7 +19,8 @@ from typing import Any, Literal, Protocol
 
 import polars as pl
 
-from kwrec.evaluation import K, _Acc, _prefixes, _rank, time_split
+from kwrec.errors import ArtifactError, StoreError
+from kwrec.evaluation import Accumulator, K, rank_of, sample_prefixes, time_split
 from kwrec.ingest import Quarantine, load_customer_config, read_customer_logs
 from kwrec.models.customer_model import CustomerModel
 from kwrec.models.protocol import Suggestion
@@ -47,12 +48,15 @@ class GateDecision:
     live_mrr: float | None = None
     tolerance: float | None = None
     prefixes: int | None = None
+    note: str | None = None
 
     @property
     def held_back(self) -> bool:
         return self.action == "held back"
 
     def describe(self) -> str:
+        if self.note:
+            return f"{self.customer}: {self.action}: {self.note}"
         if self.action in ("new", "unchanged"):
             return f"{self.customer}: {self.action}, no comparison needed"
         verdict = "HELD BACK (keeps the live model)" if self.held_back else "accepted"
@@ -73,15 +77,15 @@ def holdout_cases(
     norms: list[str] = test["norm"].to_list()
     if max_test_queries is not None and len(norms) > max_test_queries:
         norms = rng.sample(norms, max_test_queries)
-    return [(q, _prefixes(q, prefixes_per_query, rng)) for q in norms if len(q) > 1]
+    return [(q, sample_prefixes(q, prefixes_per_query, rng)) for q in norms if len(q) > 1]
 
 
 def score_model(model: Completer, cases: list[tuple[str, list[str]]]) -> dict[str, float | int]:
     """Autocomplete MRR@10 and success@k of an already-trained model on the given test cases."""
-    acc = _Acc()
+    acc = Accumulator()
     for query, prefixes in cases:
         for prefix in prefixes:
-            acc.add(_rank([s.keyword.lower() for s in model.autocomplete(prefix, K)], query))
+            acc.add(rank_of([s.keyword.lower() for s in model.autocomplete(prefix, K)], query))
     return acc.report()
 
 
@@ -101,6 +105,14 @@ def gate_customer(
     live_entry = live.customers[customer]
     if live_entry.artifact == candidate.artifact:
         return GateDecision(customer, "unchanged", live.version)
+    try:
+        live_model = CustomerModel.open(
+            store.fetch_dir(live_entry.artifact_key, cache_dir), expected_checksum=live_entry.artifact
+        )
+    except (ArtifactError, StoreError) as exc:
+        # A live model this kwrec cannot read (an older artifact format after an upgrade, a damaged
+        # store) cannot be compared with; refusing the new model would leave the unreadable one live.
+        return GateDecision(customer, "accepted", live.version, note=f"live model not comparable ({exc})")
     params = TrainParams.model_validate(candidate.params)
     config = load_customer_config(customer_dir)
     with tempfile.TemporaryDirectory(prefix=f"kwrec-gate-{customer}-") as tmp:
@@ -116,8 +128,7 @@ def gate_customer(
         report(f"{customer}: gate: {len(cases)} test queries, training the candidate on the older part")
         meta = train_customer(train, params, tmpdir / "candidate", customer=customer)
         new = score_model(CustomerModel(tmpdir / "candidate", meta), cases)
-        live_dir = store.fetch_dir(live_entry.artifact_key, cache_dir)
-        old = score_model(CustomerModel.open(live_dir, expected_checksum=live_entry.artifact), cases)
+        old = score_model(live_model, cases)
     new_mrr, live_mrr = float(new["mrr@10"]), float(old["mrr@10"])
     action: Action = "held back" if new_mrr < live_mrr - cfg.gate_tolerance else "accepted"
     return GateDecision(
