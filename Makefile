@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-.PHONY: demo test test-dag lint setup venv clean
+.PHONY: demo test test-dag lint setup venv clean image-lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml image.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c image.lock -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -44,6 +44,10 @@ lint: venv
 	$(BIN)/ruff check src tests benchmarks $(wildcard dags)
 	$(BIN)/ruff format --check src tests benchmarks $(wildcard dags)
 	$(BIN)/mypy
+
+# After changing runtime dependencies: pin what the venv now has, for the image and for the next venv.
+image-lock: venv
+	$(BIN)/python -m kwrec.image.wheels > image.lock
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache

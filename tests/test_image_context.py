@@ -15,7 +15,7 @@ from kwrec.image.context import assemble
 from kwrec.image.dockerfile import DockerfileSpec, render
 from kwrec.image.errors import RegistryAuthError
 from kwrec.image.settings import ImageSettings, RegistrySettings
-from kwrec.image.wheels import WheelSet, runtime_lock
+from kwrec.image.wheels import COMMITTED_LOCK, WheelSet, project_dir, runtime_lock
 from kwrec.registries import RegistryCredentials
 from kwrec.registries.ecr import EcrLogin, decode_token
 from kwrec.registries.v2 import base_url
@@ -89,6 +89,12 @@ def test_lock_pins_runtime_dependencies_only() -> None:
     assert {"polars", "fastapi", "uvicorn", "docker", "httpx"} <= names
     assert not names & {"pytest", "mypy", "ruff", "moto", "hypothesis"}
     assert all("==" in line for line in lock.splitlines())
+
+
+def test_committed_image_lock_matches_the_tested_environment() -> None:
+    # The suite runs under the image's pins (make installs with -c image.lock): what ships is what ran.
+    committed = (project_dir() / COMMITTED_LOCK).read_text()
+    assert committed == runtime_lock(), "run `make image-lock` after changing runtime dependencies"
 
 
 def test_credentials_never_show_the_password() -> None:

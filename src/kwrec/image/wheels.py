@@ -3,9 +3,11 @@
 Both are built on the host (where the package index is reachable) and cached under
 ``var/wheels``; the image installs them with ``pip install --no-index``, so a build needs no network.
 
-- Dependencies are pinned to the versions installed next to kwrec here (the ones the tests ran
-  with): that pin list is the lock, and the cache directory is keyed by its hash, so a daily build
-  reuses the same wheel files byte for byte and the engine reuses the install layer.
+- Dependencies are pinned by the committed ``image.lock`` (the versions the test suite runs with:
+  ``make`` installs the venv under the same pins), so an image built from the CLI, from an Airflow
+  worker whose own venv differs, or on another machine holds the same packages. The wheel cache
+  directory is keyed by the lock's hash, so a daily build reuses the same wheel files byte for byte
+  and the engine reuses the install layer. ``make image-lock`` rewrites the lock from the venv.
 - The kwrec wheel is built from a copy of the sources (nothing written into the checkout) with a
   fixed ``SOURCE_DATE_EPOCH``, keyed by the hash of the sources, so unchanged code gives an
   identical wheel and an identical layer.
@@ -32,6 +34,7 @@ import kwrec
 from kwrec.image.errors import WheelError
 
 LOCK_NAME = "requirements.lock"
+COMMITTED_LOCK = "image.lock"
 _SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip entry can hold
 _PROJECT_FILES = ("pyproject.toml", "README.md", "LICENSE", "setup.cfg", "MANIFEST.in")
 
@@ -168,10 +171,21 @@ def kwrec_wheel(cache_root: Path, root: Path) -> Path:
     return sorted(target.glob("kwrec-*.whl"))[0]
 
 
+def image_lock(root: Path) -> str:
+    """The committed pins of the image's runtime dependencies (else the ones installed here)."""
+    committed = root / COMMITTED_LOCK
+    return committed.read_text() if committed.is_file() else runtime_lock()
+
+
 def collect_wheels(cache_root: Path, source: Path | None = None) -> WheelSet:
-    lock = runtime_lock()
+    root = project_dir(source)
+    lock = image_lock(root)
     return WheelSet(
-        kwrec_wheel=kwrec_wheel(cache_root, project_dir(source)),
+        kwrec_wheel=kwrec_wheel(cache_root, root),
         deps_dir=dependency_wheels(cache_root, lock),
         lock=lock,
     )
+
+
+if __name__ == "__main__":  # `make image-lock`: print the pins of the runtime dependencies installed here
+    print(runtime_lock(), end="")
