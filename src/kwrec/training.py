@@ -136,8 +136,11 @@ def train_release(
     data_dir: Path | None = None,
     evaluate: bool = True,
     report: Report = lambda _msg: None,
+    progress: Callable[[int, int], None] = lambda _done, _total: None,
 ) -> TrainOutcome:
     """Train every customer under the data directory into release ``<model_name>_<timestamp>``.
+
+    ``progress(done, total)`` is called after each customer (for a progress bar).
 
     One customer's failure (no data, unreadable config) is recorded and the others go on. Re-running
     with the same timestamp and unchanged inputs rewrites an identical manifest.
@@ -154,7 +157,8 @@ def train_release(
         report(f"skipped: {p}")
     entries: dict[str, CustomerEntry] = {}
     failed: dict[str, str] = {}
-    for customer in customers:
+    progress(0, len(customers))
+    for done, customer in enumerate(customers, 1):
         try:
             entries[customer] = train_customer_entry(
                 store, data / customer, customer, version, settings.train, evaluate, report
@@ -162,6 +166,7 @@ def train_release(
         except KwrecError as exc:
             failed[customer] = str(exc)
             report(f"{customer}: FAILED: {exc}")
+        progress(done, len(customers))
     outcome = assemble_release(
         settings, store, timestamp=timestamp, entries=entries, failed=failed, problems=problems, data=data
     )

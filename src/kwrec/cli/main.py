@@ -64,13 +64,27 @@ def train(
     json_out: JsonOpt = False,
 ) -> None:
     """Train every customer under the data directory into release <model_name>_<timestamp>."""
+    from rich.progress import Progress
+
     from kwrec.training import summary_rows, train_release
 
     settings = _settings(config, store=store, model_name=model_name)
     ts = validate_timestamp(timestamp) if timestamp else timestamp_now()
     st = open_store(settings.store, settings.s3)
-    with step(f"train release {settings.model_name}_{ts} into {st.url}"):
-        outcome = train_release(settings, st, timestamp=ts, data_dir=data, evaluate=evaluate, report=report)
+    with (
+        step(f"train release {settings.model_name}_{ts} into {st.url}"),
+        Progress(console=console, disable=not console.is_terminal, transient=True) as bar,
+    ):
+        task = bar.add_task("customers", total=None)
+        outcome = train_release(
+            settings,
+            st,
+            timestamp=ts,
+            data_dir=data,
+            evaluate=evaluate,
+            report=report,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     m = outcome.manifest
     if json_out:
         print_json(
