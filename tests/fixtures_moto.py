@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -18,18 +19,25 @@ FAKE_KEY_ID = "AKIAFAKEKWRECTEST000"
 FAKE_SECRET = "fake-secret-kwrec-do-not-print-0123456789"  # tests assert this never shows up in messages
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """``http://127.0.0.1:PORT`` of a moto server that lives for the test session."""
+@contextmanager
+def moto_server(patch: Callable[[pytest.MonkeyPatch], None]) -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of an in-process moto server, with ``patch`` applied to moto meanwhile."""
     port = free_port()
     with pytest.MonkeyPatch.context() as mp:
-        _make_conditional_puts_atomic(mp)
+        patch(mp)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server that lives for the test session."""
+    with moto_server(_make_conditional_puts_atomic) as url:
+        yield url
 
 
 def _make_conditional_puts_atomic(mp: pytest.MonkeyPatch) -> None:

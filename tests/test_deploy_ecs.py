@@ -20,7 +20,6 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from kwrec.deploy import records
 from kwrec.deploy.errors import DeployError
@@ -29,7 +28,8 @@ from kwrec.releases import read_manifest, write_manifest
 from kwrec.settings import Settings
 from kwrec.stores import open_store
 from kwrec.training import train_release
-from tests.fixtures_moto import free_port
+from tests.fixtures_moto import moto_server
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 A, B = "gs_2611270900", "gs_2611271000"
@@ -80,15 +80,8 @@ def _patch_moto(mp: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def moto_ecs() -> Iterator[str]:
-    port = free_port()
-    with pytest.MonkeyPatch.context() as mp:
-        _patch_moto(mp)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.stop()
+    with moto_server(_patch_moto) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

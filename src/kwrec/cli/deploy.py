@@ -13,9 +13,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, TargetOpt, fail
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, TargetOpt, user_errors
 from kwrec.cli.output import console, print_json, print_table, report
-from kwrec.errors import KwrecError
 from kwrec.ids import validate_version
 from kwrec.settings import Settings, load_settings
 from kwrec.stores import ArtifactStore, open_store
@@ -26,6 +25,7 @@ def _open(config: Path | None, store: str | None) -> tuple[Settings, ArtifactSto
     return settings, open_store(settings.store, settings.s3)
 
 
+@user_errors
 def deploy(
     version: Annotated[str | None, typer.Option("--version", help="release (default: newest)")] = None,
     target: TargetOpt = None,
@@ -37,12 +37,9 @@ def deploy(
     from kwrec.deploying import deploy_release
     from kwrec.releases import latest_version
 
-    try:
-        settings, st = _open(config, store)
-        v = validate_version(version) if version else latest_version(st)
-        outcome = deploy_release(settings, st, v, report, target=target)
-    except KwrecError as exc:
-        raise fail(exc) from None
+    settings, st = _open(config, store)
+    v = validate_version(version) if version else latest_version(st)
+    outcome = deploy_release(settings, st, v, report, target=target)
     if json_out:
         print_json(
             {
@@ -55,6 +52,7 @@ def deploy(
         )
 
 
+@user_errors
 def verify(
     version: Annotated[str | None, typer.Option("--version", help="expected release (default: live)")] = None,
     target: TargetOpt = None,
@@ -65,11 +63,8 @@ def verify(
     """Check the live API against a release: version, golden queries, latency, demo page, metrics."""
     from kwrec.deploying import verify_live
 
-    try:
-        settings, st = _open(config, store)
-        result = verify_live(settings, st, report, target=target, version=version)
-    except KwrecError as exc:
-        raise fail(exc) from None
+    settings, st = _open(config, store)
+    result = verify_live(settings, st, report, target=target, version=version)
     if json_out:
         print_json(result.to_dict())
     else:
@@ -81,6 +76,7 @@ def verify(
         raise typer.Exit(1)
 
 
+@user_errors
 def rollback(
     to: Annotated[str | None, typer.Option("--to", help="release (default: the previous live one)")] = None,
     target: TargetOpt = None,
@@ -90,13 +86,11 @@ def rollback(
     """Make the previous live release (or --to VERSION) live again, then verify it."""
     from kwrec.deploying import rollback as do_rollback
 
-    try:
-        settings, st = _open(config, store)
-        do_rollback(settings, st, report, target=target, to=validate_version(to) if to else None)
-    except KwrecError as exc:
-        raise fail(exc) from None
+    settings, st = _open(config, store)
+    do_rollback(settings, st, report, target=target, to=validate_version(to) if to else None)
 
 
+@user_errors
 def releases(
     target: Annotated[str | None, typer.Option("--target", help="only where live on this target")] = None,
     store: StoreOpt = None,
@@ -107,12 +101,9 @@ def releases(
     from kwrec.deploy.records import list_aliases
     from kwrec.deploying import releases_rows
 
-    try:
-        _, st = _open(config, store)
-        rows = releases_rows(st, target)
-        aliases = list_aliases(st)
-    except KwrecError as exc:
-        raise fail(exc) from None
+    _, st = _open(config, store)
+    rows = releases_rows(st, target)
+    aliases = list_aliases(st)
     if json_out:
         print_json({"releases": rows, "targets": [a.model_dump(mode="json") for a in aliases]})
         return
@@ -138,6 +129,7 @@ def releases(
         )
 
 
+@user_errors
 def gc(
     keep: Annotated[int, typer.Option("--keep", min=1, help="newest releases to keep")] = 7,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only say what would be deleted")] = False,
@@ -148,11 +140,8 @@ def gc(
     """Delete old releases, their unshared artifacts and registry images (never live or rollback ones)."""
     from kwrec.deploying import gc as do_gc
 
-    try:
-        settings, st = _open(config, store)
-        result = do_gc(settings, st, keep, report, dry_run=dry_run)
-    except KwrecError as exc:
-        raise fail(exc) from None
+    settings, st = _open(config, store)
+    result = do_gc(settings, st, keep, report, dry_run=dry_run)
     if json_out:
         print_json(dataclasses.asdict(result))
     else:

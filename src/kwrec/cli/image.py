@@ -11,15 +11,15 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, VersionOpt, fail
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, VersionOpt, user_errors
 from kwrec.cli.output import console, print_json, report
-from kwrec.errors import KwrecError
 from kwrec.settings import load_settings
 from kwrec.stores import open_store
 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 
 
+@user_errors
 def build(
     version: VersionOpt = None,
     store: StoreOpt = None,
@@ -30,35 +30,33 @@ def build(
     """Build the container image of a stored release through the Docker Engine API."""
     from kwrec.publish import build_release_image
 
-    try:
-        settings = load_settings(config, store=store)
-        st = open_store(settings.store, settings.s3)
-        if console.is_terminal:
-            # A live bar over the Dockerfile steps; the step lines still scroll above it.
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            ) as progress:
-                task = progress.add_task("build", total=None)
+    settings = load_settings(config, store=store)
+    st = open_store(settings.store, settings.s3)
+    if console.is_terminal:
+        # A live bar over the Dockerfile steps; the step lines still scroll above it.
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("build", total=None)
 
-                def sink(line: str) -> None:
-                    m = _STEP_RE.match(line)
-                    if m:
-                        progress.update(task, completed=int(m[1]) - 1, total=int(m[2]), description=m[3][:60])
-                    progress.console.print(line, highlight=False, markup=False)
+            def sink(line: str) -> None:
+                m = _STEP_RE.match(line)
+                if m:
+                    progress.update(task, completed=int(m[1]) - 1, total=int(m[2]), description=m[3][:60])
+                progress.console.print(line, highlight=False, markup=False)
 
-                result = build_release_image(settings, st, version, sink, nocache=no_cache)
-        else:
-            result = build_release_image(settings, st, version, _plain, nocache=no_cache)
-    except KwrecError as exc:
-        raise fail(exc) from None
+            result = build_release_image(settings, st, version, sink, nocache=no_cache)
+    else:
+        result = build_release_image(settings, st, version, _plain, nocache=no_cache)
     if json_out:
         print_json({k: v for k, v in result.items() if k != "steps"})
 
 
+@user_errors
 def push(
     version: VersionOpt = None,
     store: StoreOpt = None,
@@ -69,13 +67,10 @@ def push(
     """Push a release's image to the configured registry (v2 or ECR) and confirm its digest there."""
     from kwrec.publish import push_release_image
 
-    try:
-        settings = load_settings(config, store=store)
-        result: dict[str, Any] = push_release_image(
-            settings, open_store(settings.store, settings.s3), version, report, force=force
-        )
-    except KwrecError as exc:
-        raise fail(exc) from None
+    settings = load_settings(config, store=store)
+    result: dict[str, Any] = push_release_image(
+        settings, open_store(settings.store, settings.s3), version, report, force=force
+    )
     if json_out:
         print_json(result)
 

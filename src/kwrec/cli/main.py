@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from kwrec.answers import KINDS, Kind, answer
 from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
 from kwrec.cli.image import build, push
-from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, fail
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, user_errors
 from kwrec.cli.output import console, print_json, print_table, report, step
 from kwrec.cli.run import run
 from kwrec.cli.serve import serve
-from kwrec.errors import ConfigError, KwrecError, UnknownCustomerError
+from kwrec.errors import ConfigError, UnknownCustomerError
 from kwrec.ids import timestamp_now, validate_customer, validate_timestamp, validate_version
 from kwrec.releases import open_release
 from kwrec.settings import Settings, load_settings
@@ -26,22 +24,6 @@ from kwrec.stores import open_store
 app = typer.Typer(
     help="kwrec: search-keyword recommendations, trained and released daily.", no_args_is_help=True
 )
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """A user's mistake prints one clear line and a non-zero exit, never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except KwrecError as exc:
-            raise fail(exc) from None
-
-    return wrapper
 
 
 def _settings(config: Path | None, **overrides: Any) -> Settings:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.markup import escape
@@ -31,3 +33,20 @@ def fail(exc: KwrecError) -> typer.Exit:
     # Messages quote URLs, build logs and registry paths like [127.0.0.1:5000/...]: never markup.
     console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
     return typer.Exit(exc.exit_code)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command: a user's mistake prints one clear line and a non-zero exit, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except KwrecError as exc:
+            raise fail(exc) from None
+
+    return wrapper
