@@ -10,8 +10,12 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
 .PHONY: demo test test-dag lint setup venv clean image-lock
 
-$(STAMP): pyproject.toml image.lock
+# setup.py and the C source: the compiled look-up module is rebuilt whenever they change.
+BUILD_INPUTS := pyproject.toml setup.py src/kwrec/models/_mapped.c
+
+$(STAMP): $(BUILD_INPUTS) image.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	bash scripts/ensure-compiler.sh $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c image.lock -e '.[dev]'
 	touch $(STAMP)
@@ -19,8 +23,9 @@ $(STAMP): pyproject.toml image.lock
 venv: $(STAMP)
 
 # Airflow 3 pins older fastapi/starlette than the service uses, so the DAG is tested in its own venv.
-$(AIRFLOW_STAMP): pyproject.toml
+$(AIRFLOW_STAMP): $(BUILD_INPUTS)
 	test -x $(AIRFLOW_VENV)/bin/python || $(PY) -m venv $(AIRFLOW_VENV)
+	bash scripts/ensure-compiler.sh $(AIRFLOW_VENV)/bin/python
 	$(AIRFLOW_VENV)/bin/python -m pip install -q --upgrade pip
 	$(AIRFLOW_VENV)/bin/python -m pip install -q -e '.[dev]' 'apache-airflow==3.3.*'
 	touch $(AIRFLOW_STAMP)
@@ -50,4 +55,5 @@ image-lock: venv
 	$(BIN)/python -m kwrec.image.wheels > image.lock
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache build
+	find src -name "*.so" -delete

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_lookup [--distinct 1000000] [--lookups 200000]
 
-Trains (once, cached under var/bench/lookup-<distinct>/) a release from synthetic logs with that many
+Trains (once, cached under var/bench/lookup-<distinct>-f<artifact format>/) a release from synthetic logs with that many
 distinct queries, then times ``CustomerModel.autocomplete(prefix, 10)`` over a realistic mix of
 prefixes (1-10 characters of queries drawn by popularity, Korean and Latin), and, in the same run, a
 straightforward baseline: bisect over the sorted query list plus a heap for the top 10 by count.
@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from benchmarks.synth import write_synthetic_logs
+from kwrec import ARTIFACT_FORMAT
 from kwrec.models.customer_model import CustomerModel
 from kwrec.releases import open_release
 from kwrec.stores import open_store
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1] / "var" / "bench"
 
 
 def ensure_release(distinct: int) -> tuple[Path, Path]:
-    base = ROOT / f"lookup-{distinct}"
+    base = ROOT / f"lookup-{distinct}-f{ARTIFACT_FORMAT}"  # a new artifact format trains a new release
     data, store = base / "data", base / "store"
     if not (store / "releases").is_dir():
         write_synthetic_logs(data / "big", rows=distinct * 3, distinct=distinct, seed=1)

@@ -9,4 +9,4 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 #: Bumped whenever the on-disk artifact layout or the training algorithm changes, so that an artifact
 #: trained by older code is never reused as if it were current.
-ARTIFACT_FORMAT = 3
+ARTIFACT_FORMAT = 4

@@ -36,7 +36,7 @@ from kwrec.image.errors import WheelError
 LOCK_NAME = "requirements.lock"
 COMMITTED_LOCK = "image.lock"
 _SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip entry can hold
-_PROJECT_FILES = ("pyproject.toml", "README.md", "LICENSE", "setup.cfg", "MANIFEST.in")
+_PROJECT_FILES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "setup.cfg", "MANIFEST.in")
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def dependency_wheels(cache_root: Path, lock: str) -> Path:
 def _source_files(root: Path) -> list[Path]:
     files = [root / name for name in _PROJECT_FILES if (root / name).is_file()]
     for path in sorted((root / "src" / "kwrec").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo", ".so"):
             files.append(path)
     return files
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import marisa_trie
+import numpy as np
 
 from kwrec.models.columns import StringTable, open_column
 from kwrec.models.key_index import KeyIndex
@@ -30,6 +31,8 @@ W_CONVERTED = 0.9
 W_SYNTH = 0.3
 W_INFIX = 0.5
 W_FUZZY = 0.2
+
+PREMADE_PER_PREFIX = 10  # the API's default limit: these answers are built once per process
 
 MAX_FUZZY_KEY = 32  # keystrokes; longer inputs are pasted text, not typing
 MIN_FUZZY_KEY = 4
@@ -48,7 +51,7 @@ class Autocompleter:
         self,
         directory: Path,
         keywords: StringTable,
-        scores: Sequence[float],
+        scores: memoryview,
         tails: Sequence[str],
         tail_scores: Sequence[float],
         options: AutocompleteOptions,
@@ -63,6 +66,23 @@ class Autocompleter:
         self._tail_scores = tail_scores
         self._options = options
         self._topk = topk
+        self._premade = self._premade_suggestions()
+
+    def _premade_suggestions(self) -> list[Suggestion | None]:
+        """The Suggestion of every keyword in the first answers of a precomputed prefix, by id.
+
+        Building ten (text, score) objects costs more than the rest of a look-up; these keywords are
+        few and popular, so they are built once here and a look-up only picks them.
+        """
+        rows = [self._heavy.key_id(k) for k in self._heavy.iterkeys(FULL)]
+        if not rows:
+            return []
+        top = np.frombuffer(self._heavy_top, dtype="<u4").reshape(-1, self._topk)[rows, :PREMADE_PER_PREFIX]
+        ids = np.unique(top[top != NO_ID]).tolist()
+        premade: list[Suggestion | None] = [None] * (ids[-1] + 1 if ids else 0)
+        for i, suggestion in zip(ids, self._keywords.scored(ids, self._scores, Suggestion), strict=True):
+            premade[i] = suggestion
+        return premade
 
     # -- primitive: the best ids under one namespaced prefix -------------------------------------
     def _ids(self, ns: str, key: str, limit: int) -> list[int]:
@@ -73,7 +93,7 @@ class Autocompleter:
             ids = self._heavy_top[start : start + min(limit, self._topk)].tolist()
             return ids if ids[-1] != NO_ID else [i for i in ids if i != NO_ID]
         lo, hi = self._keys.run(k)
-        return sorted(set(self._keys.ids(lo, hi)))[:limit] if hi > lo else []
+        return self._keys.smallest_ids(lo, hi, limit) if hi > lo else []
 
     # -- public --------------------------------------------------------------------------------
     def complete(self, query: str, limit: int = 10) -> list[Suggestion]:
@@ -119,14 +139,7 @@ class Autocompleter:
         return ranked.result()
 
     def _suggestions(self, ids: list[int]) -> list[Suggestion]:
-        scores = self._scores
-        words = (
-            self._keywords.many(ids)
-            if isinstance(self._keywords, StringTable)
-            else [self._keywords[i] for i in ids]
-        )
-        # tuple.__new__ skips the NamedTuple's Python-level constructor: this runs per suggestion.
-        return [_new_tuple(Suggestion, (w, scores[i])) for w, i in zip(words, ids, strict=True)]
+        return self._keywords.scored(ids, self._scores, Suggestion, self._premade)
 
     def has_precomputed(self, query: str) -> bool:
         return self._heavy.get(FULL + search_key_of(fold(query))) is not None
@@ -238,7 +251,6 @@ class Autocompleter:
         return sorted(ids)[:limit]
 
 
-_new_tuple = tuple.__new__
 _HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
 
 

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import marisa_trie
 import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from kwrec.models.columns import write_column, write_strings
-from kwrec.models.key_index import WIDTH
 from kwrec.models.keys import CHO, CHO_WORD, FULL, HANGUL, MAX_WORD_STARTS, TAIL, WORD
 from kwrec.models.layout import HEAVY_FILE, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
 from kwrec.text.hangul import choseong_expr, keystrokes_expr
@@ -55,19 +53,6 @@ def entries_frame(keyword_norms: pl.Series, tail_norms: pl.Series) -> pl.DataFra
     return pl.concat(parts).filter(pl.col("key").str.len_chars() > 1)
 
 
-def _write_fixed_width(path: Path, blob_path: Path, lengths: npt.NDArray[np.int64]) -> None:
-    """The first WIDTH bytes of every key, NUL-padded: the column ``KeyIndex`` binary-searches in C."""
-    blob = np.fromfile(blob_path, dtype=np.uint8)
-    starts = np.zeros(len(lengths), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    cols = np.arange(WIDTH)
-    with path.open("wb") as out:
-        for lo in range(0, len(lengths), 1 << 20):  # chunks bound the index matrix's memory
-            s, n = starts[lo : lo + (1 << 20)], lengths[lo : lo + (1 << 20)]
-            take = np.minimum(s[:, None] + cols, max(len(blob) - 1, 0))
-            out.write(np.where(cols < n[:, None], blob[take], 0).astype(np.uint8).tobytes())
-
-
 def write_key_index(prefix: Path, ordered: pl.DataFrame) -> int:
     """``ordered``: columns ``key`` (str) and ``id`` (int), sorted by (key, id). Returns distinct keys."""
     # One sort (shared with the heavy prefixes), then run boundaries: several times cheaper than
@@ -79,9 +64,6 @@ def write_key_index(prefix: Path, ordered: pl.DataFrame) -> int:
     starts = ordered["new"].arg_true().to_numpy()
     keys = ordered.filter(pl.col("new"))["key"]
     write_strings(prefix, keys)
-    _write_fixed_width(
-        prefix.with_suffix(".fix"), prefix.with_suffix(".bin"), keys.str.len_bytes().to_numpy()
-    )
     offsets = np.append(starts, ordered.height).astype(np.uint64)
     write_column(prefix.with_suffix(".idoff"), offsets, "u64")
     write_column(prefix.with_suffix(".ids"), ordered["id"].to_numpy(), "u32")

@@ -10,16 +10,20 @@ from __future__ import annotations
 import mmap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
+
+from kwrec.models._mapped import scored, strings
 
 if TYPE_CHECKING:
     import polars as pl
 
 # "score": float64 rounded to 6 decimals when written, so readers hand out short, exact-looking floats
 # without a round() per suggestion on the hot path.
+_Pair = TypeVar("_Pair", bound=tuple[str, float])
+
 _TYPECODES = {"u32": ("<u4", "I"), "u64": ("<u8", "Q"), "score": ("<f8", "d")}
 
 
@@ -83,7 +87,18 @@ class StringTable(Sequence[str]):
         off = self._off
         return self._blob[off[i] : off[i + 1]].decode("utf-8")
 
-    def many(self, ids: Iterable[int]) -> list[str]:
-        """Several strings at once (the hot path: no method call per string)."""
-        blob, off = self._blob, self._off
-        return [blob[off[i] : off[i + 1]].decode("utf-8") for i in ids]
+    def many(self, ids: Sequence[int]) -> list[str]:
+        """Several strings at once (the hot path: decoded in compiled code)."""
+        return strings(self._blob, self._off, ids)
+
+    def scored(
+        self,
+        ids: Sequence[int],
+        scores: memoryview,
+        cls: type[_Pair],
+        premade: list[_Pair | None] | None = None,
+    ) -> list[_Pair]:
+        """``cls(string, scores[i])`` for each id; ``scores`` is a "score" column parallel to the table.
+
+        ``premade[i]``, where given and not None, is returned for id i instead of a new object."""
+        return scored(self._blob, self._off, scores, ids, cls, premade)
