@@ -1,4 +1,5 @@
-"""The sorted key table against a brute-force oracle: prefix runs, exact look-ups, long keys."""
+"""The sorted key table against a brute-force oracle: prefix runs, exact look-ups, long keys, and the
+best ids under a prefix (precomputed for heavy prefixes, ranked per look-up for the others)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import random
 import polars as pl
 import pytest
 
-from kwrec.models.autocomplete_build import write_key_index
+from kwrec.models.autocomplete_build import write_heavy_prefixes, write_key_index
 from kwrec.models.key_index import KeyIndex
 
 ALPHABET = ["a", "b", "ㅇ", "ㅏ", "가", "\x01", "\x02", "z", "한", "\U0001f600", "é"]
+TOPK = 6
+HEAVY = 12  # threshold: prefixes (of 2 characters or more: a namespace marker and one) with more entries
 LONG = 20  # long keys sharing long heads: the comparison runs far into both keys
 
 
@@ -23,9 +26,10 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> tuple[KeyIndex, list[tupl
     ]
     entries += [("a" * LONG + tail, i) for i, tail in enumerate(["", "a", "b", "ab", "가", "ba"])]
     frame = pl.DataFrame({"key": [k for k, _ in entries], "id": [i for _, i in entries]}).sort(["key", "id"])
-    prefix = tmp_path_factory.mktemp("keys") / "keys"
-    write_key_index(prefix, frame)
-    return KeyIndex(prefix), entries
+    out = tmp_path_factory.mktemp("keys")
+    write_key_index(out / "keys", frame)
+    assert write_heavy_prefixes(out / "heavy", out / "heavy.top", frame, threshold=HEAVY, topk=TOPK) > 10
+    return KeyIndex(out / "keys", out / "heavy", out / "heavy.top", TOPK), entries
 
 
 def test_runs_match_brute_force(table: tuple[KeyIndex, list[tuple[str, int]]]) -> None:
@@ -40,7 +44,10 @@ def test_runs_match_brute_force(table: tuple[KeyIndex, list[tuple[str, int]]]) -
         assert sorted(set(index.ids(lo, hi))) == want, p
         assert index.exists(p) == bool(want)
         assert sorted(index.exact(p)) == sorted({i for k, i in entries if k == p}), p
-        assert index.smallest_ids(lo, hi, 7) == want[:7], p
+        for limit in (1, 3, TOPK):
+            assert index.top_ids(p, limit) == want[:limit], (p, limit)
+        heavy = len(p) >= 2 and sum(k.startswith(p) for k, _ in set(entries)) > HEAVY
+        assert index.has_precomputed(p) == heavy, p
 
 
 def test_next_chars_match_brute_force(table: tuple[KeyIndex, list[tuple[str, int]]]) -> None:

@@ -66,15 +66,6 @@ def test_strings_and_scored_decode_the_right_entries(strings: list[str], data: s
     assert all(p is premade[0] for p, i in zip(picked, ids, strict=True) if i == 0)
 
 
-@given(st.lists(st.integers(0, 2**32 - 1), max_size=80), st.data())
-def test_smallest_distinct_is_sorted_set(values: list[int], data: st.DataObject) -> None:
-    column = memoryview(np.array(values, dtype="<u4").tobytes() or b"").cast("I")
-    start = data.draw(st.integers(0, len(values)))
-    end = data.draw(st.integers(start, len(values)))
-    limit = data.draw(st.integers(0, 100))
-    assert _mapped.smallest_distinct(column, start, end, limit) == sorted(set(values[start:end]))[:limit]
-
-
 def test_string_table_reads_what_write_strings_wrote(tmp_path: Path) -> None:
     words = ["아이폰", "", "iPhone 15", "삼성 갤럭시", "\U0001f600"]
     write_strings(tmp_path / "t", words)
@@ -115,5 +106,7 @@ def test_bad_arguments_are_refused() -> None:
         _mapped.scored(blob, off, scores, [0], dict)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         _mapped.strings(blob, off, 3)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="outside"):
-        _mapped.smallest_distinct(memoryview(b"\x00" * 8).cast("I"), 1, 3, 5)
+    with pytest.raises(ValueError, match="do not fit"):  # 2 keys need 3 id offsets
+        _mapped.TopIds(blob, off, memoryview(b"\x00" * 16).cast("Q"), b"", b"", off[:1], b"", 4)
+    with pytest.raises(TypeError, match="str"):
+        _mapped.TopIds(blob, off, off, b"", b"", off[:1], b"", 4).get(b"ab", 3)  # type: ignore[arg-type]

@@ -129,10 +129,43 @@ static int table_startswith(const Table *t, Py_ssize_t i, const char *p, Py_ssiz
     return len >= plen && memcmp(s, p, (size_t)plen) == 0;
 }
 
+/* The run [*lo, *hi) of strings starting with p. The end is found by galloping from the start, so a
+ * short run costs a few comparisons next to each other instead of a second binary search. */
+static int table_prefix_run(const Table *t, const char *p, Py_ssize_t plen, Py_ssize_t *lo, Py_ssize_t *hi) {
+    Py_ssize_t start = table_bisect(t, p, plen, 0, t->n);
+    if (start < 0) return -1;
+    *lo = *hi = start;
+    int m = start < t->n ? table_startswith(t, start, p, plen) : 0;
+    if (m <= 0) return m;
+    /* string `inside` is in the run; string `outside` is not, or outside == n */
+    Py_ssize_t inside = start, outside, step = 1;
+    for (;;) {
+        outside = start + step;
+        if (outside >= t->n) {
+            outside = t->n;
+            break;
+        }
+        if ((m = table_startswith(t, outside, p, plen)) < 0) return -1;
+        if (!m) break;
+        inside = outside;
+        step *= 2;
+    }
+    Py_ssize_t a = inside + 1, b = outside;
+    while (a < b) {
+        Py_ssize_t mid = a + (b - a) / 2;
+        if ((m = table_startswith(t, mid, p, plen)) < 0) return -1;
+        if (m)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    *hi = a;
+    return 0;
+}
+
 PyDoc_STRVAR(prefix_run_doc,
 "prefix_run(blob, offsets, prefix, /) -> tuple[int, int]\n\n"
-"The [lo, hi) positions of a sorted string table's strings that start with prefix. The end is\n"
-"found by galloping from the start: a short run costs a few comparisons next to each other.");
+"The [lo, hi) positions of a sorted string table's strings that start with prefix.");
 
 static PyObject *prefix_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3) {
@@ -146,40 +179,10 @@ static PyObject *prefix_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         table_release(&t);
         return NULL;
     }
+    Py_ssize_t lo, hi;
     PyObject *result = NULL;
-    const char *p = (const char *)prefix.buf;
-    Py_ssize_t lo = table_bisect(&t, p, prefix.len, 0, t.n);
-    if (lo < 0) goto done;
-    Py_ssize_t end = lo; /* the run is [lo, end) */
-    int m = lo < t.n ? table_startswith(&t, lo, p, prefix.len) : 0;
-    if (m < 0) goto done;
-    if (m) {
-        /* string `inside` is in the run, string `outside` is not (or outside == n) */
-        Py_ssize_t inside = lo, outside, step = 1;
-        for (;;) {
-            outside = lo + step;
-            if (outside >= t.n) {
-                outside = t.n;
-                break;
-            }
-            if ((m = table_startswith(&t, outside, p, prefix.len)) < 0) goto done;
-            if (!m) break;
-            inside = outside;
-            step *= 2;
-        }
-        Py_ssize_t a = inside + 1, b = outside;
-        while (a < b) {
-            Py_ssize_t mid = a + (b - a) / 2;
-            if ((m = table_startswith(&t, mid, p, prefix.len)) < 0) goto done;
-            if (m)
-                a = mid + 1;
-            else
-                b = mid;
-        }
-        end = a;
-    }
-    result = Py_BuildValue("(nn)", lo, end);
-done:
+    if (table_prefix_run(&t, (const char *)prefix.buf, prefix.len, &lo, &hi) == 0)
+        result = Py_BuildValue("(nn)", lo, hi);
     PyBuffer_Release(&prefix);
     table_release(&t);
     return result;
@@ -298,56 +301,182 @@ static int cmp_u32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-PyDoc_STRVAR(smallest_distinct_doc,
-"smallest_distinct(values, start, end, limit, /) -> list[int]\n\n"
-"The limit smallest distinct values of a uint32 column's slice [start, end), ascending.");
-
-static PyObject *smallest_distinct(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "smallest_distinct(values, start, end, limit)");
-        return NULL;
-    }
-    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
-    Py_ssize_t end = PyLong_AsSsize_t(args[2]);
-    Py_ssize_t limit = PyLong_AsSsize_t(args[3]);
-    if (PyErr_Occurred()) return NULL;
-    Py_buffer values;
-    if (PyObject_GetBuffer(args[0], &values, PyBUF_SIMPLE) < 0) return NULL;
-    PyObject *out = NULL;
-    uint32_t *copy = NULL;
-    Py_ssize_t size = values.len / 4;
-    if (start < 0 || end > size || start > end) {
-        PyErr_Format(PyExc_ValueError, "slice [%zd, %zd) outside a column of %zd values", start, end, size);
-        goto done;
-    }
-    Py_ssize_t n = end - start;
-    copy = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(uint32_t));
-    if (copy == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    memcpy(copy, (const char *)values.buf + start * 4, (size_t)n * 4);
+/* The limit smallest distinct values of v[0:n], ascending, as a list of ints. */
+static PyObject *smallest_distinct(const uint32_t *v, Py_ssize_t n, Py_ssize_t limit) {
+    uint32_t *copy = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(uint32_t));
+    if (copy == NULL) return PyErr_NoMemory();
+    memcpy(copy, v, (size_t)n * sizeof(uint32_t));
     qsort(copy, (size_t)n, sizeof(uint32_t), cmp_u32);
-    out = PyList_New(0);
+    PyObject *out = PyList_New(0);
     for (Py_ssize_t i = 0; out != NULL && i < n && PyList_GET_SIZE(out) < limit; i++) {
         if (i > 0 && copy[i] == copy[i - 1]) continue;
-        PyObject *v = PyLong_FromUnsignedLong(copy[i]);
-        if (v == NULL || PyList_Append(out, v) < 0) Py_CLEAR(out);
-        Py_XDECREF(v);
+        PyObject *x = PyLong_FromUnsignedLong(copy[i]);
+        if (x == NULL || PyList_Append(out, x) < 0) Py_CLEAR(out);
+        Py_XDECREF(x);
     }
-done:
     PyMem_Free(copy);
-    PyBuffer_Release(&values);
     return out;
 }
+
+static inline uint32_t u32_at(const Py_buffer *b, Py_ssize_t i) {
+    uint32_t v;
+    memcpy(&v, (const char *)b->buf + i * 4, 4);
+    return v;
+}
+
+static inline uint64_t u64_at(const Py_buffer *b, Py_ssize_t i) {
+    uint64_t v;
+    memcpy(&v, (const char *)b->buf + i * 8, 8);
+    return v;
+}
+
+#define NO_ID 0xFFFFFFFFu /* pads a precomputed row (see layout.py) */
+
+/* ---- TopIds: the best keyword ids under a key prefix ------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    Table keys;        /* sorted search keys */
+    Py_buffer idoff;   /* uint64, keys.n + 1: ids of key i are ids[idoff[i]:idoff[i+1]] */
+    Py_buffer ids;     /* uint32 keyword ids, ascending = best first within each key */
+    Table heavy;       /* sorted prefixes with a precomputed row */
+    Py_buffer top;     /* uint32 rows x topk: the best ids of each heavy prefix, NO_ID-padded */
+    Py_ssize_t topk;
+    int opened;        /* buffers held, for dealloc: 0..4 */
+} TopIds;
+
+static void TopIds_dealloc(TopIds *self) {
+    if (self->opened >= 1) table_release(&self->keys);
+    if (self->opened >= 2) PyBuffer_Release(&self->idoff);
+    if (self->opened >= 3) PyBuffer_Release(&self->ids);
+    if (self->opened >= 4) {
+        table_release(&self->heavy);
+        PyBuffer_Release(&self->top);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *TopIds_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    PyObject *kb, *ko, *io, *ids, *hb, *ho, *top;
+    Py_ssize_t topk;
+    if (!PyArg_ParseTuple(args, "OOOOOOOn:TopIds", &kb, &ko, &io, &ids, &hb, &ho, &top, &topk)) return NULL;
+    TopIds *self = (TopIds *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->topk = topk;
+    if (table_open(&self->keys, kb, ko) < 0) goto fail;
+    self->opened = 1;
+    if (PyObject_GetBuffer(io, &self->idoff, PyBUF_SIMPLE) < 0) goto fail;
+    self->opened = 2;
+    if (PyObject_GetBuffer(ids, &self->ids, PyBUF_SIMPLE) < 0) goto fail;
+    self->opened = 3;
+    if (table_open(&self->heavy, hb, ho) < 0) goto fail;
+    if (PyObject_GetBuffer(top, &self->top, PyBUF_SIMPLE) < 0) {
+        table_release(&self->heavy);
+        goto fail;
+    }
+    self->opened = 4;
+    if (topk < 1 || self->idoff.len != (self->keys.n + 1) * 8 || self->ids.len % 4 != 0 ||
+        self->top.len != self->heavy.n * topk * 4) {
+        PyErr_SetString(PyExc_ValueError, "TopIds: column sizes do not fit together (damaged index)");
+        goto fail;
+    }
+    return (PyObject *)self;
+fail:
+    Py_DECREF(self);
+    return NULL;
+}
+
+/* Row of a precomputed prefix, -1 when it has none, -2 on error. */
+static Py_ssize_t heavy_row(const TopIds *self, const char *k, Py_ssize_t klen) {
+    Py_ssize_t r = table_bisect(&self->heavy, k, klen, 0, self->heavy.n);
+    if (r < 0) return -2;
+    if (r == self->heavy.n) return -1;
+    int c;
+    if (table_cmp(&self->heavy, r, k, klen, &c) < 0) return -2;
+    return c == 0 ? r : -1;
+}
+
+static const char *key_utf8(PyObject *key, Py_ssize_t *len) {
+    if (!PyUnicode_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "key must be a str");
+        return NULL;
+    }
+    return PyUnicode_AsUTF8AndSize(key, len); /* cached on the str object by CPython */
+}
+
+PyDoc_STRVAR(TopIds_get_doc,
+"get(key, limit, /) -> list[int]\n\n"
+"The limit best keyword ids under keys starting with key, best first: the precomputed row of a\n"
+"heavy prefix, else the smallest distinct ids of the key run.");
+
+static PyObject *TopIds_get(TopIds *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "get(key, limit)");
+        return NULL;
+    }
+    Py_ssize_t klen, limit = PyLong_AsSsize_t(args[1]);
+    if (limit == -1 && PyErr_Occurred()) return NULL;
+    const char *k = key_utf8(args[0], &klen);
+    if (k == NULL) return NULL;
+    if (limit <= 0) return PyList_New(0);
+    Py_ssize_t r = heavy_row(self, k, klen);
+    if (r == -2) return NULL;
+    if (r >= 0) {
+        Py_ssize_t n = limit < self->topk ? limit : self->topk, base = r * self->topk;
+        while (n > 0 && u32_at(&self->top, base + n - 1) == NO_ID) n--; /* padding is at the end */
+        PyObject *out = PyList_New(n);
+        for (Py_ssize_t j = 0; out != NULL && j < n; j++) {
+            PyObject *x = PyLong_FromUnsignedLong(u32_at(&self->top, base + j));
+            if (x == NULL) Py_CLEAR(out);
+            else PyList_SET_ITEM(out, j, x);
+        }
+        return out;
+    }
+    Py_ssize_t lo, hi;
+    if (table_prefix_run(&self->keys, k, klen, &lo, &hi) < 0) return NULL;
+    uint64_t a = u64_at(&self->idoff, lo), b = u64_at(&self->idoff, hi);
+    if (a > b || b > (uint64_t)(self->ids.len / 4)) {
+        PyErr_SetString(PyExc_ValueError, "TopIds: id offsets are damaged");
+        return NULL;
+    }
+    return smallest_distinct((const uint32_t *)self->ids.buf + a, (Py_ssize_t)(b - a), limit);
+}
+
+PyDoc_STRVAR(TopIds_row_doc,
+"row(key, /) -> int\n\nThe precomputed row of key, or -1 when key is not a heavy prefix.");
+
+static PyObject *TopIds_row(TopIds *self, PyObject *key) {
+    Py_ssize_t klen;
+    const char *k = key_utf8(key, &klen);
+    if (k == NULL) return NULL;
+    Py_ssize_t r = heavy_row(self, k, klen);
+    return r == -2 ? NULL : PyLong_FromSsize_t(r);
+}
+
+static PyMethodDef TopIds_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))TopIds_get, METH_FASTCALL, TopIds_get_doc},
+    {"row", (PyCFunction)TopIds_row, METH_O, TopIds_row_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject TopIdsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "kwrec.models._mapped.TopIds",
+    .tp_basicsize = sizeof(TopIds),
+    .tp_dealloc = (destructor)TopIds_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = PyDoc_STR("TopIds(keys_blob, keys_offsets, id_offsets, ids, heavy_blob, heavy_offsets, top, topk)\n\n"
+                        "Best-first keyword ids under a key prefix, over a mapped key table and the\n"
+                        "precomputed rows of its heavy prefixes. Holds its buffers open while it lives."),
+    .tp_methods = TopIds_methods,
+    .tp_new = TopIds_new,
+};
 
 static PyMethodDef methods[] = {
     {"lower_bound", (PyCFunction)(void (*)(void))lower_bound, METH_FASTCALL, lower_bound_doc},
     {"prefix_run", (PyCFunction)(void (*)(void))prefix_run, METH_FASTCALL, prefix_run_doc},
     {"strings", (PyCFunction)(void (*)(void))strings, METH_FASTCALL, strings_doc},
     {"scored", (PyCFunction)(void (*)(void))scored, METH_FASTCALL, scored_doc},
-    {"smallest_distinct", (PyCFunction)(void (*)(void))smallest_distinct, METH_FASTCALL,
-     smallest_distinct_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -356,4 +485,15 @@ static struct PyModuleDef module = {
     "Hot-path reads of memory-mapped string tables (binary search, decoding).", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__mapped(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__mapped(void) {
+    if (PyType_Ready(&TopIdsType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&TopIdsType);
+    if (PyModule_AddObject(m, "TopIds", (PyObject *)&TopIdsType) < 0) {
+        Py_DECREF(&TopIdsType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

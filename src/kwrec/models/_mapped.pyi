@@ -17,4 +17,19 @@ def scored(
     premade: list[_T | None] | None = None,
     /,
 ) -> list[_T]: ...
-def smallest_distinct(values: Buffer, start: int, end: int, limit: int, /) -> list[int]: ...
+
+class TopIds:
+    def __init__(
+        self,
+        keys_blob: Buffer,
+        keys_offsets: Buffer,
+        id_offsets: Buffer,
+        ids: Buffer,
+        heavy_blob: Buffer,
+        heavy_offsets: Buffer,
+        top: Buffer,
+        topk: int,
+        /,
+    ) -> None: ...
+    def get(self, key: str, limit: int, /) -> list[int]: ...
+    def row(self, key: str, /) -> int: ...

@@ -10,17 +10,16 @@ trie look-up.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import marisa_trie
 import numpy as np
 
-from kwrec.models.columns import StringTable, open_column
+from kwrec.models.columns import StringTable
 from kwrec.models.key_index import KeyIndex
 from kwrec.models.keys import CHO, CHO_WORD, FULL, TAIL, WORD, search_key_of
-from kwrec.models.layout import HEAVY_FILE, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
+from kwrec.models.layout import HEAVY_PREFIX, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
 from kwrec.models.protocol import Suggestion
 from kwrec.text.hangul import is_choseong_only
 from kwrec.text.keyboard import jamo_to_latin, latin_to_jamo
@@ -57,9 +56,9 @@ class Autocompleter:
         options: AutocompleteOptions,
         topk: int,
     ) -> None:
-        self._keys = KeyIndex(directory / KEYS_PREFIX)
-        self._heavy = marisa_trie.Trie().mmap(str(directory / HEAVY_FILE))
-        self._heavy_top = open_column(directory / HEAVY_TOP_FILE, "u32")
+        self._keys = KeyIndex(
+            directory / KEYS_PREFIX, directory / HEAVY_PREFIX, directory / HEAVY_TOP_FILE, topk
+        )
         self._keywords = keywords
         self._scores = scores
         self._tails = tails
@@ -74,10 +73,7 @@ class Autocompleter:
         Building ten (text, score) objects costs more than the rest of a look-up; these keywords are
         few and popular, so they are built once here and a look-up only picks them.
         """
-        rows = [self._heavy.key_id(k) for k in self._heavy.iterkeys(FULL)]
-        if not rows:
-            return []
-        top = np.frombuffer(self._heavy_top, dtype="<u4").reshape(-1, self._topk)[rows, :PREMADE_PER_PREFIX]
+        top = self._keys.precomputed_rows(FULL)[:, :PREMADE_PER_PREFIX]
         ids = np.unique(top[top != NO_ID]).tolist()
         premade: list[Suggestion | None] = [None] * (ids[-1] + 1 if ids else 0)
         for i, suggestion in zip(ids, self._keywords.scored(ids, self._scores, Suggestion), strict=True):
@@ -86,14 +82,7 @@ class Autocompleter:
 
     # -- primitive: the best ids under one namespaced prefix -------------------------------------
     def _ids(self, ns: str, key: str, limit: int) -> list[int]:
-        k = ns + key
-        row = self._heavy.get(k)
-        if row is not None:
-            start = row * self._topk
-            ids = self._heavy_top[start : start + min(limit, self._topk)].tolist()
-            return ids if ids[-1] != NO_ID else [i for i in ids if i != NO_ID]
-        lo, hi = self._keys.run(k)
-        return self._keys.smallest_ids(lo, hi, limit) if hi > lo else []
+        return self._keys.top_ids(ns + key, limit)
 
     # -- public --------------------------------------------------------------------------------
     def complete(self, query: str, limit: int = 10) -> list[Suggestion]:
@@ -104,18 +93,18 @@ class Autocompleter:
         if not key:
             return []
         # A trailing space says the last word is finished: "new " wants "new york", not "newspaper".
-        word_done = query[-1:].isspace() or query[-1:] == "\u3000"
+        word_done = query[-1:].isspace()  # U+3000 (the CJK keyboard's space) included
         if word_done:
             ids = self._word_done(self._ids(FULL, key, self._topk), folded, limit)
         else:
-            ids = self._ids(FULL, key, limit)
+            ids = self._keys.top_ids(FULL + key, limit)
             if len(ids) >= limit:  # the common case: ids are distinct and already best first
                 out = self._suggestions(ids)
                 if not _HANGUL.search(folded) and not all(_literal(s.keyword, folded) for s in out):
                     ids = self._spacing_first(self._ids(FULL, key, self._topk), folded, limit)
                 else:
                     return out
-        ranked = _Ranked(limit, self._keywords, self._scores)
+        ranked = _Ranked(limit, self._suggestions)
         ranked.add(ids, 1.0)
         choseong_query = is_choseong_only(folded)
         if choseong_query:
@@ -142,7 +131,7 @@ class Autocompleter:
         return self._keywords.scored(ids, self._scores, Suggestion, self._premade)
 
     def has_precomputed(self, query: str) -> bool:
-        return self._heavy.get(FULL + search_key_of(fold(query))) is not None
+        return self._keys.has_precomputed(FULL + search_key_of(fold(query)))
 
     def exact_id(self, query: str) -> int | None:
         """The keyword id whose whole key equals the query's (with 한/영 and 초성 fallbacks)."""
@@ -261,42 +250,55 @@ def _literal(keyword: str, folded: str) -> bool:
 class _Ranked:
     """An ordered, de-duplicated answer that fills tier by tier, with non-increasing scores."""
 
-    def __init__(self, limit: int, keywords: Sequence[str], scores: Sequence[float]) -> None:
+    def __init__(self, limit: int, suggest: Callable[[list[int]], list[Suggestion]]) -> None:
         self.limit = limit
         self.items: list[Suggestion] = []
         self._seen_ids: set[int] = set()
-        self._seen_text: set[str] = set()
-        self._keywords = keywords
-        self._scores = scores
+        self._seen: set[str] | None = None  # folded spaceless texts, made when a second tier adds
+        self._suggest = suggest
 
     @property
     def full(self) -> bool:
         return len(self.items) >= self.limit
 
-    def _push(self, text: str, score: float) -> None:
+    @staticmethod
+    def _norm(text: str) -> str:
         # Keyword displays keep their most common casing; compare on the folded, spaceless form.
-        norm = text.lower().replace(" ", "")
-        if norm in self._seen_text:
+        return text.lower().replace(" ", "")
+
+    def _push(self, item: Suggestion, weight: float) -> None:
+        if self._seen is None:
+            self._seen = {self._norm(s.keyword) for s in self.items}
+        norm = self._norm(item.keyword)
+        if norm in self._seen:
             return
+        self._seen.add(norm)
+        score = item.score * weight
         if self.items and score > self.items[-1].score:
             score = self.items[-1].score
-        self._seen_text.add(norm)
-        self.items.append(Suggestion(text, round(score, 6)))
+        self.items.append(item if score == item.score else Suggestion(item.keyword, round(score, 6)))
 
     def add(self, ids: Iterable[int], weight: float) -> None:
-        for i in ids:
+        if self.full:
+            return
+        fresh = [i for i in ids if i not in self._seen_ids]
+        if not fresh:
+            return
+        self._seen_ids.update(fresh)
+        if not self.items and weight == 1.0:
+            # The first tier as it is: distinct keywords (one per spaceless form), best first.
+            self.items = self._suggest(fresh[: self.limit])
+            return
+        for item in self._suggest(fresh):
             if self.full:
                 return
-            if i in self._seen_ids:
-                continue
-            self._seen_ids.add(i)
-            self._push(self._keywords[i], self._scores[i] * weight)
+            self._push(item, weight)
 
     def add_texts(self, texts: Iterable[tuple[str, float]], weight: float) -> None:
         for text, score in texts:
             if self.full:
                 return
-            self._push(text, score * weight)
+            self._push(Suggestion(text, score), weight)
 
     def result(self) -> list[Suggestion]:
         return self.items

@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import marisa_trie
 import numpy as np
 import polars as pl
 
 from kwrec.models.columns import write_column, write_strings
 from kwrec.models.keys import CHO, CHO_WORD, FULL, HANGUL, MAX_WORD_STARTS, TAIL, WORD
-from kwrec.models.layout import HEAVY_FILE, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
+from kwrec.models.layout import HEAVY_PREFIX, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
 from kwrec.text.hangul import choseong_expr, keystrokes_expr
 
 
@@ -116,14 +115,20 @@ def build_index(
 ) -> IndexStats:
     ordered = entries_frame(keyword_norms, tail_norms).sort(["key", "id"])
     n_keys = write_key_index(out_dir / KEYS_PREFIX, ordered)
-    heavy = _heavy_prefixes(ordered, threshold, topk)
-    # A plain Trie maps each heavy prefix to a row number (its key id) of a fixed-width id matrix:
-    # cheap to look up, small (heavy prefixes are few), and the matrix is memory-mapped.
-    prefixes = heavy["p"].to_list()
-    heavy_trie = marisa_trie.Trie(prefixes)
-    heavy_trie.save(str(out_dir / HEAVY_FILE))
-    matrix = np.full((len(prefixes), topk), NO_ID, dtype="<u4")
-    for p, top in zip(prefixes, heavy["top"].to_list(), strict=True):
-        matrix[heavy_trie.key_id(p), : len(top)] = top
-    write_column(out_dir / HEAVY_TOP_FILE, matrix.ravel(), "u32")
-    return IndexStats(entries=ordered.height, keys=n_keys, heavy_prefixes=len(prefixes))
+    n_heavy = write_heavy_prefixes(out_dir / HEAVY_PREFIX, out_dir / HEAVY_TOP_FILE, ordered, threshold, topk)
+    return IndexStats(entries=ordered.height, keys=n_keys, heavy_prefixes=n_heavy)
+
+
+def write_heavy_prefixes(
+    prefix: Path, top_path: Path, ordered: pl.DataFrame, threshold: int, topk: int
+) -> int:
+    """The heavy prefixes of ``ordered`` (as for ``write_key_index``) and their rows of best ids."""
+    # Sorted like the key table, so that one search code serves both: prefix i owns row i of the
+    # fixed-width id matrix, which is memory-mapped.
+    heavy = _heavy_prefixes(ordered, threshold, topk).sort("p")
+    write_strings(prefix, heavy["p"])
+    matrix = np.full((heavy.height, topk), NO_ID, dtype="<u4")
+    for row, top in enumerate(heavy["top"].to_list()):
+        matrix[row, : len(top)] = top
+    write_column(top_path, matrix.ravel(), "u32")
+    return heavy.height

@@ -1,4 +1,5 @@
-"""A sorted, memory-mapped table of search keys, each with the ids of the keywords found under it.
+"""A sorted, memory-mapped table of search keys, each with the ids of the keywords found under it,
+plus the precomputed best ids of every heavy prefix (a prefix with too many entries to rank per look-up).
 
 Why not a trie for every key: building a trie costs microseconds per key in one thread (marisa-trie
 needs about 5 s for 3.4M keys here), and a large customer has millions of keys; sorting them
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kwrec.models._mapped import lower_bound, prefix_run, smallest_distinct
+import numpy as np
+import numpy.typing as npt
+
+from kwrec.models._mapped import TopIds, lower_bound, prefix_run
 from kwrec.models.columns import _mmap, open_column
 
 # No key holds these bytes (UTF-8 never has 0xff; keys never hold NUL), which makes them exact bounds:
@@ -21,12 +25,30 @@ _NUL = b"\x00"
 
 
 class KeyIndex:
-    def __init__(self, prefix: Path) -> None:
+    def __init__(self, prefix: Path, heavy_prefix: Path, heavy_top: Path, topk: int) -> None:
+        """``prefix``: the key table (written by ``write_key_index``); ``heavy_prefix``: the sorted heavy
+        prefixes (a string table), whose i-th has row i of ``heavy_top`` (``topk`` ids, NO_ID-padded)."""
         self._blob = _mmap(prefix.with_suffix(".bin"))
         self._off = open_column(prefix.with_suffix(".off"), "u64")
         self._idoff = open_column(prefix.with_suffix(".idoff"), "u64")
         self._ids = open_column(prefix.with_suffix(".ids"), "u32")
         self._n = max(len(self._off) - 1, 0)
+        self._heavy_blob = _mmap(heavy_prefix.with_suffix(".bin"))
+        self._heavy_off = open_column(heavy_prefix.with_suffix(".off"), "u64")
+        self._heavy_top = open_column(heavy_top, "u32")
+        self._topk = topk
+        self._top = TopIds(
+            self._blob,
+            self._off,
+            self._idoff,
+            self._ids,
+            self._heavy_blob,
+            self._heavy_off,
+            self._heavy_top,
+            topk,
+        )
+        #: The ``limit`` best keyword ids under keys starting with the given key, best first.
+        self.top_ids = self._top.get
 
     def __len__(self) -> int:
         return self._n
@@ -50,9 +72,14 @@ class KeyIndex:
         """All keyword ids under the keys in [lo, hi), with repeats."""
         return self._ids[self._idoff[lo] : self._idoff[hi]].tolist()
 
-    def smallest_ids(self, lo: int, hi: int, limit: int) -> list[int]:
-        """The ``limit`` smallest distinct keyword ids under the keys in [lo, hi), ascending."""
-        return smallest_distinct(self._ids, self._idoff[lo], self._idoff[hi], limit)
+    def has_precomputed(self, key: str) -> bool:
+        return self._top.row(key) >= 0
+
+    def precomputed_rows(self, prefix: str) -> npt.NDArray[np.uint32]:
+        """The precomputed id rows of every heavy prefix starting with ``prefix`` (rows x topk)."""
+        lo, hi = prefix_run(self._heavy_blob, self._heavy_off, prefix.encode("utf-8"))
+        matrix = np.frombuffer(self._heavy_top, dtype="<u4").reshape(-1, self._topk)
+        return matrix[lo:hi]
 
     def exact(self, key: str) -> list[int]:
         k = key.encode("utf-8")

@@ -6,6 +6,6 @@ Kept apart from the builders so that serving never imports the training stack (p
 from __future__ import annotations
 
 KEYS_PREFIX = "keys"  # sorted key table: keys.bin/.off/.idoff/.ids
-HEAVY_FILE = "heavy.marisa"  # heavy prefixes -> row of heavy.top
+HEAVY_PREFIX = "heavy"  # sorted heavy prefixes (heavy.bin/.off); prefix i -> row i of heavy.top
 HEAVY_TOP_FILE = "heavy.top"
 NO_ID = 0xFFFFFFFF  # pads a heavy prefix's row of top ids
