@@ -188,8 +188,8 @@ static PyObject *prefix_run(PyObject *self, PyObject *const *args, Py_ssize_t na
     return result;
 }
 
-/* ids: any sequence of ints, each checked against the table size. premade (a list or NULL): an item
- * premade[i] that is not None is returned as it is instead of building the pair for id i. */
+/* cls(string i, scores[i]) for each i in ids (any sequence of ints, each checked against the table
+ * size). premade (a list or NULL): an item premade[i] that is not None is returned as it is instead. */
 static PyObject *take(const Table *t, PyObject *ids, const Py_buffer *scores, PyObject *cls,
                       PyObject *premade) {
     PyObject *seq = PySequence_Fast(ids, "ids must be a sequence of ints");
@@ -216,10 +216,6 @@ static PyObject *take(const Table *t, PyObject *ids, const Py_buffer *scores, Py
         if (table_get(t, i, &s, &len) < 0) goto fail;
         PyObject *str = PyUnicode_DecodeUTF8(s, len, "strict");
         if (str == NULL) goto fail;
-        if (scores == NULL) {
-            PyList_SET_ITEM(out, j, str);
-            continue;
-        }
         double v;
         memcpy(&v, (const char *)scores->buf + i * 8, 8);
         PyObject *score = PyFloat_FromDouble(v);
@@ -240,22 +236,6 @@ fail:
     Py_XDECREF(out);
     Py_DECREF(seq);
     return NULL;
-}
-
-PyDoc_STRVAR(strings_doc,
-"strings(blob, offsets, ids, /) -> list[str]\n\n"
-"The strings with these ids, decoded from UTF-8.");
-
-static PyObject *strings(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "strings(blob, offsets, ids)");
-        return NULL;
-    }
-    Table t;
-    if (table_open(&t, args[0], args[1]) < 0) return NULL;
-    PyObject *out = take(&t, args[2], NULL, NULL, NULL);
-    table_release(&t);
-    return out;
 }
 
 PyDoc_STRVAR(scored_doc,
@@ -475,7 +455,6 @@ static PyTypeObject TopIdsType = {
 static PyMethodDef methods[] = {
     {"lower_bound", (PyCFunction)(void (*)(void))lower_bound, METH_FASTCALL, lower_bound_doc},
     {"prefix_run", (PyCFunction)(void (*)(void))prefix_run, METH_FASTCALL, prefix_run_doc},
-    {"strings", (PyCFunction)(void (*)(void))strings, METH_FASTCALL, strings_doc},
     {"scored", (PyCFunction)(void (*)(void))scored, METH_FASTCALL, scored_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
-from kwrec.models._mapped import scored, strings
+from kwrec.models._mapped import scored
 
 if TYPE_CHECKING:
     import polars as pl
@@ -86,10 +86,6 @@ class StringTable(Sequence[str]):
             raise IndexError(i)
         off = self._off
         return self._blob[off[i] : off[i + 1]].decode("utf-8")
-
-    def many(self, ids: Sequence[int]) -> list[str]:
-        """Several strings at once (the hot path: decoded in compiled code)."""
-        return strings(self._blob, self._off, ids)
 
     def scored(
         self,
