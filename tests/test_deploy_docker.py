@@ -82,7 +82,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             if p.name != "meta.json" and not p.name.startswith(".")
         )
         victim = next(p for p in files if p.is_file() and p.stat().st_size > 0)
-        victim.write_bytes(b"\0" * victim.stat().st_size)  # same size, wrong checksum
+        victim.write_bytes(bytes(b ^ 0xFF for b in victim.read_bytes()))  # same size, wrong checksum
         shutil.rmtree(tmp / "cache", ignore_errors=True)  # the build must read the corrupted store copy
         log: list[str] = []
         for v in (A, B, BROKEN):
