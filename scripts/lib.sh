@@ -146,13 +146,15 @@ image_exists() { docker_api GET "/images/$(urlencode "$1")/json" --max-time 10 >
 
 # ---- background daemons ----------------------------------------------------------------------
 # start_background LOG PIDFILE CMD...: new session, stdin from /dev/null, output appended to LOG,
-# so the daemon outlives this script and does not hold the caller's stdout open.
+# so the daemon outlives this script and does not hold the caller's stdout open. The set-up locks
+# (descriptors 8 and 9) are closed for it: a daemon that inherited one would hold it for its whole
+# life, and the next set-up that needs the lock (a changed registry password) would wait forever.
 start_background() {
     local logf=$1 pidf=$2
     shift 2
     mkdir -p "$(dirname "$logf")" "$(dirname "$pidf")"
     printf '\n==== %(%F %T)T starting: %s\n' -1 "$*" >>"$logf"
-    setsid nohup "$@" >>"$logf" 2>&1 </dev/null &
+    setsid nohup "$@" >>"$logf" 2>&1 </dev/null 8>&- 9>&- &
     echo $! >"$pidf"
 }
 
