@@ -4,7 +4,7 @@ Answers come in tiers, each consulted only while the answer is still short of ``
 exact prefix, 초성, 한/영 layout conversion, completion of an unseen query from popular word-level
 suffixes, word-start (infix) matches, and finally one typo counted in jamo keystrokes.
 The common case (a prefix with enough exact completions) is one fold, one translate and one
-trie look-up.
+search in compiled code (:class:`kwrec.models.key_index.KeyIndex`).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class Autocompleter:
         if word_done:
             ids = self._word_done(self._ids(FULL, key, self._topk), folded, limit)
         else:
-            ids = self._keys.top_ids(FULL + key, limit)
+            ids = self._ids(FULL, key, limit)
             if len(ids) >= limit:  # the common case: ids are distinct and already best first
                 out = self._suggestions(ids)
                 if not _HANGUL.search(folded) and not all(_literal(s.keyword, folded) for s in out):

@@ -82,8 +82,8 @@ def _effective_events(
 
 def _merge_layout_mistakes(events: pl.DataFrame, vocab: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """Latin queries that are Hangul typed on the wrong layout (dkdlvhs) count for their Hangul keyword."""
-    # One display per keyword; the smallest, so that the choice never depends on polars' row order.
-    distinct = vocab.sort("k", "display").unique("k", keep="first", maintain_order=True)
+    # One display per keyword, the same every run whatever polars' row order (sorted on integer codes).
+    distinct = vocab.sort("k", "dh").unique("k", keep="first", maintain_order=True)
     latin = distinct.filter(pl.col("nk").str.contains(LATIN_ONLY))
     korean = distinct.filter(pl.col("nk").str.contains(r"[\uac00-\ud7a3]"))
     if latin.height == 0 or korean.height == 0:
@@ -124,8 +124,9 @@ def _merge_typos(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> t
         .with_columns(keystrokes_expr(pl.col("nk")).alias("key"))
         .filter(pl.col("key").str.len_chars().is_between(TYPO_MIN_KEY, TYPO_MAX_KEY))
     )
-    # Ties in user counts are broken by the keyword, so that the caps cut at the same place every run.
-    by_users = keyed.sort(["u", "nk"], descending=[True, False])
+    # Ties in user counts are broken by the keyword's code (an integer sort, unlike its text), so that
+    # the caps cut at the same place every run.
+    by_users = keyed.sort(["u", "k"], descending=[True, False])
     targets = by_users.filter(pl.col("u") >= TYPO_MIN_TARGET_USERS).head(TYPO_MAX_TARGETS)
     sources = by_users.head(TYPO_MAX_SOURCES)
     if targets.height == 0 or sources.height == 0:
