@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 # "score": float64 rounded to 6 decimals when written, so readers hand out short, exact-looking floats
 # without a round() per suggestion on the hot path.
-_Pair = TypeVar("_Pair", bound=tuple[str, float])
-
 _TYPECODES = {"u32": ("<u4", "I"), "u64": ("<u8", "Q"), "score": ("<f8", "d")}
+
+_Pair = TypeVar("_Pair", bound=tuple[str, float])  # a (text, score) NamedTuple such as Suggestion
 
 
 def write_column(path: Path, values: npt.ArrayLike, kind: str) -> None:
