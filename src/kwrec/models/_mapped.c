@@ -3,8 +3,8 @@
  * Why C: an autocomplete look-up is one binary search over millions of variable-length keys and the
  * decoding of about ten strings. In Python each step of that costs a microsecond or more of interpreter
  * overhead; here the whole look-up costs about as much as one Python call. No library does this on
- * mapped data without first loading every key into memory (marisa-trie needs seconds to build per
- * million keys, which training cannot afford daily for every customer).
+ * mapped data without first loading every key into memory or building its own structure (marisa-trie
+ * took 5.5 s for the 3.4M keys of a 1M-query customer here, which the daily training cannot afford).
  *
  * A table is a UTF-8 blob plus n+1 little-endian uint64 offsets (string i is blob[off[i]:off[i+1]]).
  * Every offset read is checked against the blob, so a damaged table raises ValueError and can never
