@@ -1,4 +1,4 @@
-"""A real moto S3 server on loopback for store tests (to be moved into conftest.py by the lead)."""
+"""Real moto servers on loopback (S3 here; the ECR and ECS tests use moto_server too), a pytest plugin."""
 
 from __future__ import annotations
 

@@ -36,6 +36,7 @@ from kwrec.releases import manifest_key, read_manifest
 from kwrec.settings import Settings
 from kwrec.stores import open_store
 from kwrec.training import train_release
+from tests.fixtures_moto import moto_server
 from tests.support import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -264,15 +265,8 @@ def test_cli_exit_codes_and_messages(store_url: str, env: Any) -> None:
 
 @pytest.fixture
 def moto_ecr() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server(lambda _: None) as url:
+        yield url
 
 
 def test_ecr_end_to_end(built: dict[str, Any], store_url: str, env: Any, moto_ecr: str) -> None:
