@@ -11,7 +11,7 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 .PHONY: demo test test-dag lint setup venv clean image-lock
 
 # setup.py and the C source: the compiled look-up module is rebuilt whenever they change.
-BUILD_INPUTS := pyproject.toml setup.py src/kwrec/models/_mapped.c
+BUILD_INPUTS := pyproject.toml setup.py src/kwrec/core/models/_mapped.c
 
 $(STAMP): $(BUILD_INPUTS) image.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -43,7 +43,7 @@ test: setup
 	$(MAKE) test-dag
 
 test-dag: setup $(AIRFLOW_STAMP)
-	$(AIRFLOW_VENV)/bin/python -m pytest -q tests/test_dag.py
+	$(AIRFLOW_VENV)/bin/python -m pytest -q tests/integration/test_dag.py
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks $(wildcard dags)
@@ -52,7 +52,7 @@ lint: venv
 
 # After changing runtime dependencies: pin what the venv now has, for the image and for the next venv.
 image-lock: venv
-	$(BIN)/python -m kwrec.image.wheels > image.lock
+	$(BIN)/python -m kwrec.adapters.image.wheels > image.lock
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -19,9 +19,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kwrec.evaluation import evaluate_events
-from kwrec.ingest import Quarantine, load_customer_config, read_customer_logs
-from kwrec.preprocess import preprocess
+from kwrec.core.evaluation import evaluate_events
+from kwrec.core.ingest import load_customer_config
+from kwrec.core.preprocess import read_and_preprocess
 from kwrec.settings import TrainParams
 
 AOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "querylogs" / "aol_qac" / "train.query.txt"
@@ -35,8 +35,7 @@ def run(prefixes_per_query: int | None, seed: int) -> dict[str, object]:
         config = load_customer_config(customer)
         params = config.train_params(TrainParams())
         started = time.monotonic()
-        with Quarantine(Path(tmp) / "quarantine.jsonl") as q:
-            pre = preprocess(read_customer_logs(customer, config, q, params=params), params, config, q)
+        pre, q = read_and_preprocess(customer, config, params, Path(tmp) / "quarantine.jsonl")
         result = evaluate_events(
             pre.events,
             params,

@@ -94,9 +94,9 @@ def bench_app_from_env() -> FastAPI:
 def prepare_release(rows: int, distinct: int) -> Path:
     """Train (once; cached in var/bench-api) a release whose customer ``big`` has >= 1M distinct queries."""
     from kwrec import ARTIFACT_FORMAT
+    from kwrec.adapters.stores import open_store
+    from kwrec.pipeline.train import train_release
     from kwrec.settings import load_settings
-    from kwrec.stores import open_store
-    from kwrec.training import train_release
 
     tag = f"r{rows}-d{distinct}-f{ARTIFACT_FORMAT}"  # a new artifact format trains a new release
     store = WORK / tag / "store"

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.synth import write_synthetic_logs
-from kwrec import engine
-from kwrec.image.context import TarWriter
-from kwrec.image.wheels import collect_wheels
-from kwrec.publish import build_release_image, push_release_image
-from kwrec.releases import read_manifest
+from kwrec.adapters import engine
+from kwrec.adapters.image.context import TarWriter
+from kwrec.adapters.image.wheels import collect_wheels
+from kwrec.adapters.stores import open_store
+from kwrec.core.manifest import read_manifest
+from kwrec.pipeline.image import build_release_image, push_release_image
+from kwrec.pipeline.train import train_release
 from kwrec.settings import Settings
-from kwrec.stores import open_store
-from kwrec.training import train_release
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY1, DAY2 = "2611270900", "2611280900"

@@ -27,9 +27,9 @@ import polars as pl
 
 from benchmarks.synth import write_synthetic_logs
 from kwrec import ARTIFACT_FORMAT
-from kwrec.models.customer_model import CustomerModel
-from kwrec.releases import open_release
-from kwrec.stores import open_store
+from kwrec.adapters.stores import open_store
+from kwrec.core.manifest import open_release
+from kwrec.core.models.customer_model import CustomerModel
 
 ROOT = Path(__file__).resolve().parents[1] / "var" / "bench"
 

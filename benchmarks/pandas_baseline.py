@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kwrec.preprocess import PII_RE
+from kwrec.core.preprocess import PII_RE
 
 MAX_QUERY_CHARS = 100
 REPEAT_SECONDS = 60

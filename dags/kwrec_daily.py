@@ -1,4 +1,4 @@
-"""The daily kwrec release as an Airflow 3 DAG: every task calls one step of ``kwrec.chain``.
+"""The daily kwrec release as an Airflow 3 DAG: every task calls one step of ``kwrec.pipeline.steps``.
 
 get_current_dag_run_time >> take_release_lock >> detect_changed_customers >> train_customer (mapped, one
 per new/changed customer) >> evaluate_and_gate >> publish_release >> build_docker_image >>
@@ -20,30 +20,32 @@ from typing import Any
 from airflow.sdk import DAG, get_current_context, setup, task, teardown
 from airflow.sdk.exceptions import AirflowFailException
 
-from kwrec.chain import (
+from kwrec import (
+    ArtifactStore,
+    ConfigError,
+    CustomerEntry,
+    CustomerTraining,
+    DataError,
+    GateDecision,
+    KwrecError,
+    RunLock,
+    Settings,
     build_step,
     deploy_step,
     detect_changes,
     gate_step,
-    publish_step,
+    list_customers,
+    load_settings,
+    make_version,
+    open_store,
     push_step,
+    release_owned,
+    release_step,
     train_customer_step,
     verify_step,
 )
-from kwrec.deploy.errors import VerificationError
-from kwrec.errors import ConfigError, DataError, InvalidIdentifierError, KwrecError
-from kwrec.gate import GateDecision
-from kwrec.ids import make_version
-from kwrec.image.errors import BuildError, TagConflictError
-from kwrec.ingest import list_customers
-from kwrec.releases import CustomerEntry
-from kwrec.run_lock import RunLock, release_owned
-from kwrec.settings import Settings, load_settings
-from kwrec.stores import ArtifactStore, open_store
 
 log = logging.getLogger("kwrec.dag")
-# Mistakes a retry cannot fix: fail at once with the message instead of retrying for an hour.
-_PERMANENT = (ConfigError, InvalidIdentifierError, DataError, TagConflictError, VerificationError, BuildError)
 
 AIRFLOW = load_settings().run.airflow
 RETRY: dict[str, Any] = {
@@ -71,12 +73,13 @@ def _hold_lock(settings: Settings, store: ArtifactStore, release_ts: str) -> Non
 
 
 def _step(what: str, fn: Any, *args: Any) -> Any:
-    """Run a kwrec step: a permanent mistake fails the task without retries, anything else may retry."""
+    """Run a kwrec step: an error that says a retry cannot help fails the task at once (no hour of
+    retries for a typo); any other may be retried by Airflow."""
     try:
         return fn(*args)
-    except _PERMANENT as exc:
-        raise AirflowFailException(f"{what} failed: {exc}") from exc
     except KwrecError as exc:
+        if not exc.retryable:
+            raise AirflowFailException(f"{what} failed: {exc}") from exc
         raise RuntimeError(f"{what} failed (will retry if retries remain): {exc}") from exc
 
 
@@ -86,11 +89,11 @@ def _entries(
     """Every customer's entry: from the training tasks, or (unchanged inputs) from the store's index."""
     entries: dict[str, CustomerEntry] = {}
     failed: dict[str, str] = {}
-    for item in trained:
-        if item.get("failed"):
-            failed[item["customer"]] = item["failed"]
+    for item in map(CustomerTraining.from_dict, trained):
+        if item.entry is None:
+            failed[item.customer] = str(item.failed)
         else:
-            entries[item["customer"]] = CustomerEntry.model_validate(item["entry"])
+            entries[item.customer] = item.entry
     customers, problems = list_customers(settings.data_dir)
     for customer in customers:
         if customer not in entries and customer not in failed:
@@ -147,19 +150,19 @@ with DAG(
         except (DataError, ConfigError) as exc:
             # The customer's own data or config is unusable: the others go on, the release records why.
             log.error("%s: training failed: %s", customer, exc)
-            return {"customer": customer, "failed": str(exc)}
+            return CustomerTraining(customer, failed=str(exc)).to_dict()
         log.info("%s: %s artifact %s", customer, entry.status, entry.artifact[:12])
-        return {"customer": customer, "entry": entry.model_dump(mode="json")}
+        return CustomerTraining(customer, entry).to_dict()
 
     @task(trigger_rule="none_failed")
     def evaluate_and_gate(release_ts: str, trained: list[dict[str, Any]]) -> list[Any]:
         settings, store = _open()
         _hold_lock(settings, store, release_ts)
         entries, _, _ = _entries(settings, store, release_ts, list(trained or []))
-        decisions = _step("the quality gate", gate_step, settings, store, entries, log.info)
-        for d in decisions:
+        gated = _step("the quality gate", gate_step, settings, store, entries, log.info)
+        for d in gated.decisions:
             log.info(d.describe())
-        return [d.to_dict() for d in decisions]
+        return list(gated.to_dict()["decisions"])
 
     @task(trigger_rule="none_failed")
     def publish_release(
@@ -173,7 +176,7 @@ with DAG(
         gated = [GateDecision(**d) for d in decisions]
         outcome = _step(
             "publishing the release",
-            publish_step,
+            release_step,
             settings,
             store,
             release_ts,
@@ -198,28 +201,28 @@ with DAG(
         settings, store = _open()
         _hold_lock(settings, store, release_ts)
         built = _step("build_docker_image", build_step, settings, store, version, log.info)
-        return str(built["id"])
+        return str(built.id)
 
     @task(**RETRY)
     def push_docker_image(version: str, release_ts: str) -> str:
         settings, store = _open()
         _hold_lock(settings, store, release_ts)
         pushed = _step("push_docker_image", push_step, settings, store, version, log.info)
-        return str(pushed["reference"])
+        return str(pushed.reference)
 
     @task(**RETRY)
     def deploy(version: str, release_ts: str) -> dict[str, Any]:
         settings, store = _open()
         _hold_lock(settings, store, release_ts)
-        deployed: dict[str, Any] = _step("deploy", deploy_step, settings, store, version, log.info)
-        return deployed
+        deployed = _step("deploy", deploy_step, settings, store, version, log.info)
+        return dict(deployed.to_dict())
 
     @task
     def verify(version: str, release_ts: str) -> dict[str, Any]:
         settings, store = _open()
         _hold_lock(settings, store, release_ts)
-        verified: dict[str, Any] = _step("verify", verify_step, settings, store, version, log.info)
-        return verified
+        verified = _step("verify", verify_step, settings, store, version, log.info)
+        return dict(verified.to_dict())
 
     @teardown
     def release_release_lock() -> None:

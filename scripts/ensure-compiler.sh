@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ensure what installing kwrec from source needs besides pip: a C compiler and the headers of the
-# interpreter given as $1 (default python3.11), for the compiled look-up module kwrec.models._mapped.
+# interpreter given as $1 (default python3.11), for the compiled look-up module kwrec.core.models._mapped.
 # Installs them on Debian (as root) when missing; otherwise says exactly what to install.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from kwrec.releases import OpenedRelease, open_release
+from kwrec.adapters.stores import open_store
+from kwrec.core.manifest import OpenedRelease, open_release
+from kwrec.pipeline.train import TrainOutcome, train_release
 from kwrec.settings import Settings
-from kwrec.stores import open_store
-from kwrec.training import TrainOutcome, train_release
 
 pytest_plugins = ["tests.fixtures_moto"]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import polars as pl
 
-from kwrec.models.customer_model import CustomerModel
-from kwrec.models.train import train_customer
+from kwrec.core.models.customer_model import CustomerModel
+from kwrec.core.models.train import train_customer
+from kwrec.core.text.normalize import clean_text, fold
 from kwrec.settings import TrainParams
-from kwrec.text.normalize import clean_text, fold
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -23,14 +23,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from kwrec import __version__
-from kwrec.answers import Kind, answer
 from kwrec.api import metrics
 from kwrec.api.schemas import ErrorOut, HealthOut, ListAnswer, QueryAnswer, ReadyOut, VersionOut
 from kwrec.api.state import ServingState, start_loading
+from kwrec.core.answers import Kind, answer
+from kwrec.core.models.customer_model import CustomerModel
+from kwrec.core.text.normalize import clean_text
 from kwrec.ids import CUSTOMER_RE
-from kwrec.models.customer_model import CustomerModel
 from kwrec.settings import Settings
-from kwrec.text.normalize import clean_text
 
 log = logging.getLogger("kwrec.api")
 

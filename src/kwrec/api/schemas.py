@@ -1,6 +1,6 @@
 """Response shapes, for the OpenAPI document only.
 
-Handlers build the contract's JSON with ``kwrec.answers.answer`` and serialise it with orjson; these
+Handlers build the contract's JSON with ``kwrec.core.answers.answer`` and serialise it with orjson; these
 models describe that JSON to clients (and to schemathesis) without validating it on every request.
 """
 

@@ -20,12 +20,12 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from kwrec.adapters.stores import open_store
 from kwrec.api import metrics
 from kwrec.api.app import create_app
 from kwrec.api.protocol import protocol_import_string
-from kwrec.releases import latest_version
+from kwrec.core.manifest import latest_version
 from kwrec.settings import Settings, load_settings
-from kwrec.stores import open_store
 
 log = logging.getLogger("kwrec.api")
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kwrec import __version__
-from kwrec.answers import KINDS, Kind, answer
+from kwrec.adapters.stores import open_store
+from kwrec.core.answers import KINDS, Kind, answer
+from kwrec.core.manifest import OpenedRelease, open_release
+from kwrec.core.models.customer_model import CustomerModel
 from kwrec.errors import KwrecError
-from kwrec.models.customer_model import CustomerModel
-from kwrec.releases import OpenedRelease, open_release
 from kwrec.settings import Settings
-from kwrec.stores import open_store
 
 log = logging.getLogger("kwrec.api")
 

@@ -1,4 +1,4 @@
-"""`kwrec deploy`, `verify`, `rollback`, `releases` and `gc` (pipeline in ``kwrec.deploying``).
+"""`kwrec deploy`, `verify`, `rollback`, `releases` and `gc` (pipeline in ``kwrec.pipeline.deploy``).
 
 Registered in ``kwrec.cli.main`` with ``app.command()(deploy)`` etc.; ``releases`` replaces the
 simple table there.
@@ -13,11 +13,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from kwrec.adapters.stores import ArtifactStore, open_store
 from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, TargetOpt, user_errors
 from kwrec.cli.output import console, print_json, print_table, report
 from kwrec.ids import validate_version
 from kwrec.settings import Settings, load_settings
-from kwrec.stores import ArtifactStore, open_store
 
 
 def _open(config: Path | None, store: str | None) -> tuple[Settings, ArtifactStore]:
@@ -34,8 +34,8 @@ def deploy(
     json_out: JsonOpt = False,
 ) -> None:
     """Deploy a release, verify it live, and roll back automatically when anything fails."""
-    from kwrec.deploying import deploy_release
-    from kwrec.releases import latest_version
+    from kwrec.core.manifest import latest_version
+    from kwrec.pipeline.deploy import deploy_release
 
     settings, st = _open(config, store)
     v = validate_version(version) if version else latest_version(st)
@@ -61,7 +61,7 @@ def verify(
     json_out: JsonOpt = False,
 ) -> None:
     """Check the live API against a release: version, golden queries, latency, demo page, metrics."""
-    from kwrec.deploying import verify_live
+    from kwrec.pipeline.deploy import verify_live
 
     settings, st = _open(config, store)
     result = verify_live(settings, st, report, target=target, version=version)
@@ -84,7 +84,7 @@ def rollback(
     config: ConfigOpt = None,
 ) -> None:
     """Make the previous live release (or --to VERSION) live again, then verify it."""
-    from kwrec.deploying import rollback as do_rollback
+    from kwrec.pipeline.deploy import rollback as do_rollback
 
     settings, st = _open(config, store)
     do_rollback(settings, st, report, target=target, to=validate_version(to) if to else None)
@@ -98,8 +98,8 @@ def releases(
     json_out: JsonOpt = False,
 ) -> None:
     """Stored releases, oldest first: customers trained vs reused, metrics, image digest, where live."""
-    from kwrec.deploy.records import list_aliases
-    from kwrec.deploying import releases_rows
+    from kwrec.pipeline.deploy import releases_rows
+    from kwrec.pipeline.records import list_aliases
 
     _, st = _open(config, store)
     rows = releases_rows(st, target)
@@ -138,7 +138,7 @@ def gc(
     json_out: JsonOpt = False,
 ) -> None:
     """Delete old releases, their unshared artifacts and registry images (never live or rollback ones)."""
-    from kwrec.deploying import gc as do_gc
+    from kwrec.pipeline.deploy import gc as do_gc
 
     settings, st = _open(config, store)
     result = do_gc(settings, st, keep, report, dry_run=dry_run)

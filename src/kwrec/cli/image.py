@@ -1,4 +1,4 @@
-"""`kwrec build` and `kwrec push`: the release image commands (pipeline in ``kwrec.publish``).
+"""`kwrec build` and `kwrec push`: the release image commands (pipeline in ``kwrec.pipeline.image``).
 
 Registered in ``kwrec.cli.main`` with ``app.command()(build)`` and ``app.command()(push)``.
 """
@@ -6,15 +6,15 @@ Registered in ``kwrec.cli.main`` with ``app.command()(build)`` and ``app.command
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from kwrec.adapters.stores import open_store
 from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, VersionOpt, user_errors
 from kwrec.cli.output import console, print_json, report
 from kwrec.settings import load_settings
-from kwrec.stores import open_store
 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 
@@ -28,7 +28,7 @@ def build(
     json_out: JsonOpt = False,
 ) -> None:
     """Build the container image of a stored release through the Docker Engine API."""
-    from kwrec.publish import build_release_image
+    from kwrec.pipeline.image import build_release_image
 
     settings = load_settings(config, store=store)
     st = open_store(settings.store, settings.s3)
@@ -53,7 +53,7 @@ def build(
     else:
         result = build_release_image(settings, st, version, _plain, nocache=no_cache)
     if json_out:
-        print_json({k: v for k, v in result.items() if k != "steps"})
+        print_json(result.to_dict())
 
 
 @user_errors
@@ -65,14 +65,14 @@ def push(
     json_out: JsonOpt = False,
 ) -> None:
     """Push a release's image to the configured registry (v2 or ECR) and confirm its digest there."""
-    from kwrec.publish import push_release_image
+    from kwrec.pipeline.image import push_release_image
 
     settings = load_settings(config, store=store)
-    result: dict[str, Any] = push_release_image(
+    pushed = push_release_image(
         settings, open_store(settings.store, settings.s3), version, report, force=force
     )
     if json_out:
-        print_json(result)
+        print_json(pushed.dump())
 
 
 def _plain(line: str) -> None:

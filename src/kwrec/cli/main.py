@@ -8,18 +8,18 @@ from typing import Annotated, Any
 
 import typer
 
-from kwrec.answers import KINDS, Kind, answer
+from kwrec.adapters.stores import open_store
 from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
 from kwrec.cli.image import build, push
 from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, user_errors
 from kwrec.cli.output import console, print_json, print_table, report, step
 from kwrec.cli.run import run
 from kwrec.cli.serve import serve
+from kwrec.core.answers import KINDS, Kind, answer
+from kwrec.core.manifest import open_release
 from kwrec.errors import ConfigError, UnknownCustomerError
 from kwrec.ids import timestamp_now, validate_customer, validate_timestamp, validate_version
-from kwrec.releases import open_release
 from kwrec.settings import Settings, load_settings
-from kwrec.stores import open_store
 
 app = typer.Typer(
     help="kwrec: search-keyword recommendations, trained and released daily.", no_args_is_help=True
@@ -48,7 +48,7 @@ def train(
     """Train every customer under the data directory into release <model_name>_<timestamp>."""
     from rich.progress import Progress
 
-    from kwrec.training import summary_rows, train_release
+    from kwrec.pipeline.train import summary_rows, train_release
 
     settings = _settings(config, store=store, model_name=model_name)
     ts = validate_timestamp(timestamp) if timestamp else timestamp_now()
@@ -169,9 +169,9 @@ def evaluate(
     """Time-split evaluation: kwrec vs the most-popular-completion baseline, seen/unseen."""
     from rich.progress import Progress
 
-    from kwrec.evaluation import evaluate_events
-    from kwrec.ingest import Quarantine, list_customers, load_customer_config, read_customer_logs
-    from kwrec.preprocess import preprocess
+    from kwrec.core.evaluation import evaluate_events
+    from kwrec.core.ingest import list_customers, load_customer_config
+    from kwrec.core.preprocess import read_and_preprocess
 
     settings = _settings(config)
     root = data or settings.data_dir
@@ -187,8 +187,8 @@ def evaluate(
     for c in customers:
         cfg = load_customer_config(root / c)
         params = cfg.train_params(settings.train)
-        with Quarantine(Path(settings.cache_dir) / "evaluate" / f"{c}.quarantine.jsonl") as q:
-            pre = preprocess(read_customer_logs(root / c, cfg, q, params=params), params, cfg, q)
+        quarantine_file = Path(settings.cache_dir) / "evaluate" / f"{c}.quarantine.jsonl"
+        pre, _ = read_and_preprocess(root / c, cfg, params, quarantine_file)
         with Progress(console=console, disable=not console.is_terminal) as progress:
             task = progress.add_task(f"evaluating {c}", total=None)
 
@@ -228,7 +228,7 @@ def evaluate(
 @user_errors
 def sample_data(out: Annotated[Path, typer.Argument(help="output directory")] = Path("data/sample")) -> None:
     """Regenerate the bundled synthetic sample logs (deterministic)."""
-    from kwrec.sample_data import generate
+    from kwrec.core.sample_data import generate
 
     counts = generate(out)
     print_table(f"sample data in {out}", [{"customer": c, "rows": n} for c, n in counts.items()])

@@ -1,4 +1,4 @@
-"""`kwrec run`: the whole daily release chain on one machine (pipeline in ``kwrec.chain``).
+"""`kwrec run`: the whole daily release chain on one machine (pipeline in ``kwrec.pipeline.runner``).
 
 Registered in ``kwrec.cli.main`` with ``app.command()(run)``.
 """
@@ -28,7 +28,8 @@ def run(
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable summary on stdout")] = False,
 ) -> None:
     """Train, gate, release, build, push, deploy and verify: the daily release in one command."""
-    from kwrec.chain import ChainOutcome, ChainStepError, run_chain
+    from kwrec.errors import ChainStepError
+    from kwrec.pipeline.runner import ChainOutcome, run_chain
 
     outcome: ChainOutcome | None = None
     try:

@@ -1,0 +1,39 @@
+"""Deploy targets: where a release runs. One module per kind behind the :class:`Target` protocol.
+
+- :mod:`kwrec.adapters.targets.docker_host`: one Docker host, containers behind a local nginx
+  (:mod:`kwrec.adapters.targets.nginx`) on the stable port.
+- :mod:`kwrec.adapters.targets.ecs`: an AWS ECS service, a task-definition revision pinned by digest.
+
+A deploy is prepare (the new release answers beside the live one) -> promote (it takes the traffic) ->
+retire (the old one stops); restore undoes a promote, discard drops a prepared release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kwrec.core.manifest import Manifest
+
+
+@dataclass
+class Prepared:
+    """A release started on a target but not yet (or just) given the traffic."""
+
+    version: str
+    url: str  # where the new release answers before it takes traffic
+    details: dict[str, Any]
+    switched: bool = False
+
+
+class Target(Protocol):
+    kind: str
+
+    @property
+    def public_url(self) -> str: ...
+    def prepare(self, manifest: Manifest) -> Prepared: ...
+    def promote(self, prepared: Prepared) -> None: ...
+    def restore(self, prepared: Prepared, previous: dict[str, Any]) -> None: ...
+    def discard(self, prepared: Prepared) -> None: ...
+    def retire(self, previous: dict[str, Any], keep_version: str | None) -> None: ...
+    def prune(self, keep: set[str]) -> list[str]: ...

@@ -1,0 +1,260 @@
+"""The ``docker`` target: one Docker host, release containers behind a local nginx on the stable port.
+
+A deploy starts the new release's container beside the live one (its port on 127.0.0.1, chosen by the
+engine), waits for ``/readyz``, lets the pipeline verify it directly, switches the proxy, and only then
+stops the old container. Stopped containers of the previous release are kept, so a rollback starts
+one again instead of pulling and loading from scratch; older ones are removed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import docker.errors
+import httpx
+import requests
+
+from kwrec.adapters import engine
+from kwrec.adapters.targets import Prepared
+from kwrec.adapters.targets.nginx import NginxProxy
+from kwrec.core.manifest import Manifest
+from kwrec.errors import DeployError, TargetError
+from kwrec.reporting import Report
+from kwrec.settings.deploy import DockerTargetSettings
+
+LABEL_TARGET = "kwrec.deploy.target"
+LABEL_VERSION = "kwrec.deploy.version"
+_ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
+
+
+def image_reference(manifest: Manifest) -> tuple[str, str | None]:
+    """(what to run, its registry digest): the pushed ``repo@sha256:...``, else the built image id."""
+    image = manifest.image
+    if image is not None and image.reference and image.digest:
+        return image.reference, image.digest
+    if image is not None and image.id:
+        return image.id, None
+    raise DeployError(
+        f"release {manifest.version} has no image",
+        hint=f"run `kwrec build --version {manifest.version}` and `kwrec push --version {manifest.version}`",
+    )
+
+
+class DockerTarget:
+    kind = "docker"
+
+    def __init__(self, cfg: DockerTargetSettings, target: str, report: Report, pull_auth: Any = None) -> None:
+        self.cfg = cfg
+        self.target = target
+        self.report = report
+        self.pull_auth = pull_auth  # callable -> docker auth_config dict or None (registry login)
+        self.client = engine.connect(timeout=120)
+        self.proxy = NginxProxy(cfg.nginx, cfg.state_dir / target, cfg.proxy_host, cfg.proxy_port)
+
+    @property
+    def public_url(self) -> str:
+        return self.proxy.url
+
+    def container_name(self, version: str) -> str:
+        return f"{self.cfg.container_prefix}-{self.target}-{version}"
+
+    # ---- engine calls -----------------------------------------------------------------------
+    def _container(self, name: str) -> Any | None:
+        try:
+            return self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+        except _ENGINE_ERRORS as exc:
+            raise TargetError(f"cannot inspect container {name}: {exc}") from None
+
+    def _ensure_image(self, ref: str) -> None:
+        if engine.inspect_image(self.client, ref) is not None:
+            return
+        if "@sha256:" not in ref:
+            raise DeployError(f"image {ref} is not in the engine and has no registry digest to pull")
+        self.report(f"pulling {ref}")
+        auth = self.pull_auth() if self.pull_auth is not None else None
+        try:
+            self.client.images.pull(ref, auth_config=auth)
+        except _ENGINE_ERRORS as exc:
+            # The engine's message names the registry and the reason, never the credentials.
+            raise TargetError(f"cannot pull {ref}: {getattr(exc, 'explanation', None) or exc}") from None
+
+    def _host_port(self, container: Any) -> int:
+        container.reload()
+        bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{self.cfg.container_port}/tcp")
+        if not bindings:
+            raise TargetError(f"container {container.name} publishes no port")
+        return int(bindings[0]["HostPort"])
+
+    def prepare(self, manifest: Manifest) -> Prepared:
+        """Run (or restart the kept container of) the release and wait until it is ready."""
+        ref, digest = image_reference(manifest)
+        name = self.container_name(manifest.version)
+        container = self._container(name)
+        live_port = self.proxy.upstream_port()
+        if container is not None:
+            if (
+                container.status == "running"
+                and live_port is not None
+                and self._host_port(container) == live_port
+            ):
+                raise DeployError(f"release {manifest.version} is already live on target {self.target}")
+            image_id = engine.inspect_image(self.client, ref)
+            if (
+                container.status != "running"
+                and image_id is not None
+                and container.image.id == image_id["Id"]
+            ):
+                self.report(f"starting the kept container {name}")
+                self._call(container.start)
+            else:
+                self.report(f"removing the stale container {name}")
+                stale = container
+                self._call(lambda: stale.remove(force=True))
+                container = None
+        if container is None:
+            self._ensure_image(ref)
+            self.report(f"starting {name} from {ref}")
+            try:
+                container = self.client.containers.run(
+                    ref,
+                    name=name,
+                    detach=True,
+                    ports={f"{self.cfg.container_port}/tcp": ("127.0.0.1", None)},
+                    restart_policy={"Name": self.cfg.restart_policy}
+                    if self.cfg.restart_policy != "on-failure"
+                    else {"Name": "on-failure", "MaximumRetryCount": 3},
+                    labels={LABEL_TARGET: self.target, LABEL_VERSION: manifest.version},
+                )
+            except _ENGINE_ERRORS as exc:
+                raise TargetError(
+                    f"cannot start {name}: {getattr(exc, 'explanation', None) or exc}"
+                ) from None
+        port = self._host_port(container)
+        prepared = Prepared(
+            manifest.version,
+            f"http://127.0.0.1:{port}",
+            {
+                "container": name,
+                "container_id": container.id[:12],
+                "port": port,
+                "image": ref,
+                "digest": digest,
+            },
+        )
+        try:
+            self._wait_ready(container, prepared.url)
+        except BaseException:
+            # Never leave a broken release's container behind (it would restart forever).
+            self.discard(prepared)
+            raise
+        return prepared
+
+    def _call(self, fn: Callable[[], Any]) -> None:
+        try:
+            fn()
+        except _ENGINE_ERRORS as exc:
+            raise TargetError(
+                f"Docker Engine call failed: {getattr(exc, 'explanation', None) or exc}"
+            ) from None
+
+    def _remove(self, container: Any) -> None:
+        self._call(lambda: container.remove(force=True))
+
+    def _wait_ready(self, container: Any, url: str) -> None:
+        deadline = time.monotonic() + self.cfg.readiness_timeout_seconds
+        last = "no answer yet"
+        polls = 0
+        with httpx.Client(base_url=url, timeout=3.0) as http:
+            while time.monotonic() < deadline:
+                polls += 1
+                try:
+                    response = http.get("/readyz")
+                    if response.status_code == 200:
+                        self.report(f"{container.name} ready after {polls} polls")
+                        return
+                    body = (
+                        response.json()
+                        if response.headers.get("content-type", "").startswith("application/json")
+                        else {}
+                    )
+                    why = f"{body.get('status', '')} {body.get('error') or ''}".strip()
+                    last = f"HTTP {response.status_code} {why}"
+                    if body.get("status") == "failed":
+                        break  # the server gave up loading: waiting longer cannot help
+                except httpx.HTTPError as exc:
+                    last = type(exc).__name__
+                container.reload()
+                if container.status not in ("created", "running", "restarting"):
+                    last = (
+                        f"container {container.status} (exit code {container.attrs['State'].get('ExitCode')})"
+                    )
+                    break
+                time.sleep(0.5)
+            else:
+                last = f"not ready within {self.cfg.readiness_timeout_seconds:.0f}s (last: {last})"
+        logs = container.logs(tail=5).decode("utf-8", "replace").strip().replace("\n", " | ")
+        raise DeployError(f"{container.name} never became ready: {last[:400]}; log: {logs[-600:]}")
+
+    def promote(self, prepared: Prepared) -> None:
+        self.report(f"switching {self.public_url} to {prepared.details['container']}")
+        self.proxy.switch(int(prepared.details["port"]))
+        prepared.switched = True
+        self._wait_switched(prepared.version)
+
+    def _wait_switched(self, version: str, seconds: float = 15.0) -> None:
+        # `nginx -s reload` only signals the master; the new workers take over a moment later.
+        deadline = time.monotonic() + seconds
+        seen, streak = "nothing", 0
+        with httpx.Client(base_url=self.public_url, timeout=3.0) as http:
+            while time.monotonic() < deadline:
+                try:
+                    seen = str(http.get("/version").json().get("model_version"))
+                except (httpx.HTTPError, ValueError) as exc:
+                    seen = type(exc).__name__
+                streak = streak + 1 if seen == version else 0
+                if streak >= 3:
+                    return
+                time.sleep(0.1)
+        raise TargetError(
+            f"the proxy at {self.public_url} still answers {seen} {seconds:.0f}s after switching"
+        )
+
+    def restore(self, prepared: Prepared, previous: dict[str, Any]) -> None:
+        """Undo a deploy: proxy back to the previous container (still running), remove the new one."""
+        if prepared.switched and previous.get("port"):
+            self.report(f"switching {self.public_url} back to {previous.get('container')}")
+            self.proxy.switch(int(previous["port"]))
+        self.discard(prepared)
+
+    def discard(self, prepared: Prepared) -> None:
+        container = self._container(str(prepared.details["container"]))
+        if container is not None:
+            self._call(lambda: container.remove(force=True))
+
+    def retire(self, previous: dict[str, Any], keep_version: str | None) -> None:
+        """Stop the replaced container (kept for rollback) after in-flight requests drained; remove others."""
+        time.sleep(self.cfg.drain_seconds)
+        name = previous.get("container")
+        if name:
+            old = self._container(str(name))
+            if old is not None and old.status == "running":
+                self.report(f"stopping {name} (kept for rollback)")
+                self._call(lambda: old.stop(timeout=self.cfg.stop_timeout_seconds))
+        self.prune(keep={v for v in (keep_version,) if v})
+
+    def prune(self, keep: set[str]) -> list[str]:
+        """Remove this target's stopped containers except those of ``keep`` versions."""
+        removed = []
+        try:
+            found = self.client.containers.list(all=True, filters={"label": f"{LABEL_TARGET}={self.target}"})
+        except _ENGINE_ERRORS as exc:
+            raise TargetError(f"cannot list containers: {exc}") from None
+        for c in found:
+            if c.status != "running" and c.labels.get(LABEL_VERSION) not in keep:
+                self._remove(c)
+                removed.append(c.name)
+        return removed

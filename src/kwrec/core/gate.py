@@ -1,0 +1,148 @@
+"""The quality gate of a release (PRODUCT.md step 4): a customer whose new model is worse than the live
+one beyond a tolerance keeps the live model.
+
+Both models are scored on the SAME prefixes of the newest part of the customer's current logs (a time
+split). The new model is trained again on the older part only, so it has not seen the test queries;
+the live model was trained on yesterday's logs, which normally precede today's test part. (When a
+customer's logs did not grow, e.g. only its ban list changed, the live model has seen the test part:
+the gate then leans towards keeping the live model, the safe direction.)
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import polars as pl
+
+from kwrec.core.evaluation import Accumulator, K, rank_of, sample_prefixes, time_split
+from kwrec.core.ingest import load_customer_config
+from kwrec.core.manifest import CustomerEntry, Manifest
+from kwrec.core.models.customer_model import CustomerModel
+from kwrec.core.models.protocol import Suggestion
+from kwrec.core.models.train import train_customer
+from kwrec.core.preprocess import read_and_preprocess
+from kwrec.core.store import ArtifactStore
+from kwrec.errors import ArtifactError, StoreError
+from kwrec.reporting import Report
+from kwrec.settings import TrainParams
+
+Action = Literal["new", "unchanged", "accepted", "held back"]
+
+
+class Completer(Protocol):
+    def autocomplete(self, query: str, limit: int = 10) -> list[Suggestion]: ...
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """How the gate compares: ``[run] gate_*`` settings."""
+
+    tolerance: float  # a new MRR@10 below the live one's minus this is held back
+    test_fraction: float  # newest share of events tested on
+    prefixes_per_query: int
+    max_test_queries: int
+
+
+@dataclass
+class GateDecision:
+    customer: str
+    action: Action
+    live_version: str | None = None
+    new_mrr: float | None = None
+    live_mrr: float | None = None
+    tolerance: float | None = None
+    prefixes: int | None = None
+    note: str | None = None
+
+    @property
+    def held_back(self) -> bool:
+        return self.action == "held back"
+
+    def describe(self) -> str:
+        if self.note:
+            return f"{self.customer}: {self.action}: {self.note}"
+        if self.action in ("new", "unchanged"):
+            return f"{self.customer}: {self.action}, no comparison needed"
+        verdict = "HELD BACK (keeps the live model)" if self.held_back else "accepted"
+        return (
+            f"{self.customer}: {verdict}: new mrr@10 {self.new_mrr} vs live {self.live_mrr} "
+            f"({self.live_version}), tolerance {self.tolerance}, {self.prefixes} test prefixes"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def holdout_cases(
+    test: pl.DataFrame, *, prefixes_per_query: int | None, max_test_queries: int | None, seed: int = 0
+) -> list[tuple[str, list[str]]]:
+    """(query, its prefixes) for the test part, sampled the way ``evaluate_events`` samples them."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
+    norms: list[str] = test["norm"].to_list()
+    if max_test_queries is not None and len(norms) > max_test_queries:
+        norms = rng.sample(norms, max_test_queries)
+    return [(q, sample_prefixes(q, prefixes_per_query, rng)) for q in norms if len(q) > 1]
+
+
+def score_model(model: Completer, cases: list[tuple[str, list[str]]]) -> dict[str, float | int]:
+    """Autocomplete MRR@10 and success@k of an already-trained model on the given test cases."""
+    acc = Accumulator()
+    for query, prefixes in cases:
+        for prefix in prefixes:
+            acc.add(rank_of([s.keyword.lower() for s in model.autocomplete(prefix, K)], query))
+    return acc.report()
+
+
+def gate_customer(
+    store: ArtifactStore,
+    customer_dir: Path,
+    candidate: CustomerEntry,
+    live: Manifest | None,
+    policy: GatePolicy,
+    cache_dir: Path,
+    report: Report,
+) -> GateDecision:
+    """Compare the candidate with the live release's model of the same customer; decide which ships."""
+    customer = customer_dir.name
+    if live is None or customer not in live.customers:
+        return GateDecision(customer, "new")
+    live_entry = live.customers[customer]
+    if live_entry.artifact == candidate.artifact:
+        return GateDecision(customer, "unchanged", live.version)
+    try:
+        live_model = CustomerModel.open(
+            store.fetch_dir(live_entry.artifact_key, cache_dir), expected_checksum=live_entry.artifact
+        )
+    except (ArtifactError, StoreError) as exc:
+        # A live model this kwrec cannot read (an older artifact format after an upgrade, a damaged
+        # store) cannot be compared with; refusing the new model would leave the unreadable one live.
+        return GateDecision(customer, "accepted", live.version, note=f"live model not comparable ({exc})")
+    params = TrainParams.model_validate(candidate.params)
+    config = load_customer_config(customer_dir)
+    with tempfile.TemporaryDirectory(prefix=f"kwrec-gate-{customer}-") as tmp:
+        tmpdir = Path(tmp)
+        # The candidate's own quarantine was stored at training time; this one is thrown away.
+        pre, _ = read_and_preprocess(customer_dir, config, params, tmpdir / "quarantine.jsonl")
+        train, test = time_split(pre.events, policy.test_fraction)
+        cases = holdout_cases(
+            test, prefixes_per_query=policy.prefixes_per_query, max_test_queries=policy.max_test_queries
+        )
+        report(f"{customer}: gate: {len(cases)} test queries, training the candidate on the older part")
+        meta = train_customer(train, params, tmpdir / "candidate", customer=customer)
+        new = score_model(CustomerModel(tmpdir / "candidate", meta), cases)
+        old = score_model(live_model, cases)
+    new_mrr, live_mrr = float(new["mrr@10"]), float(old["mrr@10"])
+    action: Action = "held back" if new_mrr < live_mrr - policy.tolerance else "accepted"
+    return GateDecision(
+        customer,
+        action,
+        live.version,
+        new_mrr,
+        live_mrr,
+        policy.tolerance,
+        int(new["prefixes"]),
+    )

@@ -1,0 +1,304 @@
+"""Autocomplete look-ups over a built index (see ``autocomplete_build``).
+
+Answers come in tiers, each consulted only while the answer is still short of ``limit``:
+exact prefix, 초성, 한/영 layout conversion, completion of an unseen query from popular word-level
+suffixes, word-start (infix) matches, and finally one typo counted in jamo keystrokes.
+The common case (a prefix with enough exact completions) is one fold, one translate and one
+search in compiled code (:class:`kwrec.core.models.key_index.KeyIndex`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kwrec.core.models.columns import StringTable
+from kwrec.core.models.key_index import KeyIndex
+from kwrec.core.models.keys import CHO, CHO_WORD, FULL, TAIL, WORD, search_key_of
+from kwrec.core.models.layout import HEAVY_PREFIX, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
+from kwrec.core.models.protocol import Suggestion
+from kwrec.core.text.hangul import is_choseong_only
+from kwrec.core.text.keyboard import jamo_to_latin, latin_to_jamo
+from kwrec.core.text.normalize import clean_text, fold
+
+# Relative weight of each tier's scores; reported scores never increase down the list.
+W_CONVERTED = 0.9
+W_SYNTH = 0.3
+W_INFIX = 0.5
+W_FUZZY = 0.2
+
+PREMADE_PER_PREFIX = 10  # the API's default limit: these answers are built once per process
+
+MAX_FUZZY_KEY = 32  # keystrokes; longer inputs are pasted text, not typing
+MIN_FUZZY_KEY = 4
+FUZZY_WINDOW = 3  # edits are tried at the few positions before the point where matching failed
+
+
+@dataclass(frozen=True)
+class AutocompleteOptions:
+    infix: bool = True
+    synthesize: bool = True
+    fuzzy: bool = True
+
+
+class Autocompleter:
+    def __init__(
+        self,
+        directory: Path,
+        keywords: StringTable,
+        scores: memoryview,
+        tails: Sequence[str],
+        tail_scores: Sequence[float],
+        options: AutocompleteOptions,
+        topk: int,
+    ) -> None:
+        self._keys = KeyIndex(
+            directory / KEYS_PREFIX, directory / HEAVY_PREFIX, directory / HEAVY_TOP_FILE, topk
+        )
+        self._keywords = keywords
+        self._scores = scores
+        self._tails = tails
+        self._tail_scores = tail_scores
+        self._options = options
+        self._topk = topk
+        self._premade = self._premade_suggestions()
+
+    def _premade_suggestions(self) -> list[Suggestion | None]:
+        """The Suggestion of every keyword in the first answers of a precomputed prefix, by id.
+
+        Building ten (text, score) objects costs more than the rest of a look-up; these keywords are
+        few and popular, so they are built once here and a look-up only picks them.
+        """
+        top = self._keys.precomputed_rows(FULL)[:, :PREMADE_PER_PREFIX]
+        ids = np.unique(top[top != NO_ID]).tolist()
+        premade: list[Suggestion | None] = [None] * (ids[-1] + 1 if ids else 0)
+        for i, suggestion in zip(ids, self._keywords.scored(ids, self._scores, Suggestion), strict=True):
+            premade[i] = suggestion
+        return premade
+
+    # -- primitive: the best ids under one namespaced prefix -------------------------------------
+    def _ids(self, ns: str, key: str, limit: int) -> list[int]:
+        return self._keys.top_ids(ns + key, limit)
+
+    # -- public --------------------------------------------------------------------------------
+    def complete(self, query: str, limit: int = 10) -> list[Suggestion]:
+        folded = fold(query)
+        if not folded or limit <= 0:
+            return []
+        key = search_key_of(folded)
+        if not key:
+            return []
+        # A trailing space says the last word is finished: "new " wants "new york", not "newspaper".
+        word_done = query[-1:].isspace()  # U+3000 (the CJK keyboard's space) included
+        if word_done:
+            ids = self._word_done(self._ids(FULL, key, self._topk), folded, limit)
+        else:
+            ids = self._ids(FULL, key, limit)
+            if len(ids) >= limit:  # the common case: ids are distinct and already best first
+                out = self._suggestions(ids)
+                if not _HANGUL.search(folded) and not all(_literal(s.keyword, folded) for s in out):
+                    ids = self._spacing_first(self._ids(FULL, key, self._topk), folded, limit)
+                else:
+                    return out
+        ranked = _Ranked(limit, self._suggestions)
+        ranked.add(ids, 1.0)
+        choseong_query = is_choseong_only(folded)
+        if choseong_query:
+            ranked.add(self._ids(CHO, key, limit), 1.0)
+        # Layout mistakes (dkdlvhs) and queries nobody typed are recognised by having no completion at
+        # all; a prefix that has some is taken as meant, which also keeps these tiers off the common path.
+        if not ranked.items:
+            for alt in self._converted_keys(query, folded):
+                ranked.add(self._ids(FULL, alt, limit), W_CONVERTED)
+        found_exact = bool(ranked.items)
+        if not found_exact and self._options.synthesize:
+            self._synthesize(folded, key, word_done, ranked)
+        if not ranked.full and self._options.infix:
+            ranked.add(self._ids(WORD, key, limit), W_INFIX)
+            if choseong_query:
+                ranked.add(self._ids(CHO_WORD, key, limit), W_INFIX)
+        if not found_exact and not ranked.full and self._options.fuzzy:
+            ranked.add(self._fuzzy_ids(FULL, key, limit), W_FUZZY)
+            if not ranked.full and self._options.infix:
+                ranked.add(self._fuzzy_ids(WORD, key, limit), W_FUZZY * W_INFIX)
+        return ranked.result()
+
+    def _suggestions(self, ids: list[int]) -> list[Suggestion]:
+        return self._keywords.scored(ids, self._scores, Suggestion, self._premade)
+
+    def has_precomputed(self, query: str) -> bool:
+        return self._keys.has_precomputed(FULL + search_key_of(fold(query)))
+
+    def exact_id(self, query: str) -> int | None:
+        """The keyword id whose whole key equals the query's (with 한/영 and 초성 fallbacks)."""
+        folded = fold(query)
+        key = search_key_of(folded)
+        if not key:
+            return None
+        for ns, alt in ((FULL, key), *((FULL, a) for a in self._converted_keys(query, folded)), (CHO, key)):
+            if ns == CHO and not is_choseong_only(folded):
+                break
+            ids = self._keys.exact(ns + alt)
+            if ids:
+                return min(ids)
+        return None
+
+    # -- tiers ---------------------------------------------------------------------------------
+    @staticmethod
+    def _converted_keys(query: str, folded: str) -> list[str]:
+        alts = []
+        # The keyboard map needs the original case (Shift+r is ㄲ), so convert the cleaned, unfolded text.
+        hangul = latin_to_jamo(clean_text(query))
+        if hangul:
+            alts.append(hangul.replace(" ", ""))
+        latin = jamo_to_latin(folded)
+        if latin:
+            alts.append(latin.lower().replace(" ", ""))
+        return alts
+
+    def _spacing_first(self, ids: list[int], folded: str, limit: int) -> list[int]:
+        """Outside Hangul, spaces carry meaning: matches that keep the user's spacing go first."""
+        kws = self._keywords
+        literal = [i for i in ids if _literal(kws[i], folded)]
+        return (literal + [i for i in ids if not _literal(kws[i], folded)])[:limit]
+
+    def _word_done(self, ids: list[int], folded: str, limit: int) -> list[int]:
+        kws = self._keywords
+        head = folded + " "
+        return [i for i in ids if (kws[i].lower() + " ").startswith(head)][:limit]
+
+    def _split_points(self, folded: str) -> list[int]:
+        """Where a query may be cut into the user's own words and a suffix to complete.
+
+        After each space the user typed, and after any part that is itself a known keyword, so that
+        "아이폰케이스" and "아이폰 케이스" are cut in the same places and get the same answers.
+        """
+        points = []
+        heads_exist = True  # once no key starts with the head, no longer head can be a keyword
+        for j in range(1, len(folded)):
+            if folded[j - 1] == " ":
+                points.append(j)
+            elif heads_exist and folded[j] != " ":
+                head_key = FULL + search_key_of(folded[:j])
+                if self._keys.exact(head_key):
+                    points.append(j)
+                elif not self._keys.exists(head_key):
+                    heads_exist = False
+        return points
+
+    def _synthesize(self, folded: str, key: str, word_done: bool, ranked: _Ranked) -> None:
+        """Complete a query nobody typed: the user's own leading words + a popular query suffix."""
+        seen_splits: set[str] = set()
+        for j in self._split_points(folded):
+            head, tail = folded[:j].rstrip(" ") + " ", folded[j:].lstrip(" ")
+            tail_key = search_key_of(tail)
+            if not tail_key or tail_key in seen_splits:
+                continue
+            seen_splits.add(tail_key)
+            tids = self._ids(TAIL, tail_key, self._topk if word_done else ranked.limit)
+            if word_done:
+                tids = [t for t in tids if (self._tails[t] + " ").startswith(tail + " ")]
+            ranked.add_texts(((head + self._tails[t], self._tail_scores[t]) for t in tids), W_SYNTH)
+            if ranked.full:
+                return
+
+    def _fuzzy_ids(self, ns: str, key: str, limit: int) -> list[int]:
+        """Keywords one keystroke edit away from being completions of ``key``.
+
+        A single typo sits at or just before the point where ``key`` stops matching any stored key, so
+        edits are only tried there, and substitutions/insertions only with characters that really
+        follow the matched part in some key.
+        """
+        if not MIN_FUZZY_KEY <= len(key) <= MAX_FUZZY_KEY:
+            return []
+        index = self._keys
+        lo, hi = 0, len(key)  # longest prefix of key that exists
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if index.exists(ns + key[:mid]):
+                lo = mid
+            else:
+                hi = mid - 1
+        ids: set[int] = set()
+        for i in range(max(0, lo - FUZZY_WINDOW + 1), min(lo, len(key) - 1) + 1):
+            head, rest = key[:i], key[i + 1 :]
+            following = index.next_chars(ns + head)
+            variants = {head + rest}  # deletion
+            if rest:
+                variants.add(head + rest[0] + key[i] + rest[1:])  # transposition
+            for c in following:
+                variants.add(head + c + rest)  # substitution
+                variants.add(head + c + key[i:])  # insertion
+            variants.discard(key)
+            for v in variants:
+                if index.exists(ns + v):
+                    ids.update(self._ids(ns, v, limit))
+        return sorted(ids)[:limit]
+
+
+_HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
+
+
+def _literal(keyword: str, folded: str) -> bool:
+    return keyword.lower().startswith(folded)
+
+
+class _Ranked:
+    """An ordered, de-duplicated answer that fills tier by tier, with non-increasing scores."""
+
+    def __init__(self, limit: int, suggest: Callable[[list[int]], list[Suggestion]]) -> None:
+        self.limit = limit
+        self.items: list[Suggestion] = []
+        self._seen_ids: set[int] = set()
+        self._seen: set[str] | None = None  # folded spaceless texts, made when a second tier adds
+        self._suggest = suggest
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= self.limit
+
+    @staticmethod
+    def _norm(text: str) -> str:
+        # Keyword displays keep their most common casing; compare on the folded, spaceless form.
+        return text.lower().replace(" ", "")
+
+    def _push(self, item: Suggestion, weight: float) -> None:
+        if self._seen is None:
+            self._seen = {self._norm(s.keyword) for s in self.items}
+        norm = self._norm(item.keyword)
+        if norm in self._seen:
+            return
+        self._seen.add(norm)
+        score = item.score * weight
+        if self.items and score > self.items[-1].score:
+            score = self.items[-1].score
+        self.items.append(item if score == item.score else Suggestion(item.keyword, round(score, 6)))
+
+    def add(self, ids: Iterable[int], weight: float) -> None:
+        if self.full:
+            return
+        fresh = [i for i in ids if i not in self._seen_ids]
+        if not fresh:
+            return
+        self._seen_ids.update(fresh)
+        if not self.items and weight == 1.0:
+            # The first tier as it is: distinct keywords (one per spaceless form), best first.
+            self.items = self._suggest(fresh[: self.limit])
+            return
+        for item in self._suggest(fresh):
+            if self.full:
+                return
+            self._push(item, weight)
+
+    def add_texts(self, texts: Iterable[tuple[str, float]], weight: float) -> None:
+        for text, score in texts:
+            if self.full:
+                return
+            self._push(Suggestion(text, score), weight)
+
+    def result(self) -> list[Suggestion]:
+        return self.items

@@ -1,0 +1,110 @@
+"""A sorted, memory-mapped table of search keys, each with the ids of the keywords found under it,
+plus the precomputed best ids of every heavy prefix (a prefix with too many entries to rank per look-up).
+
+Why not a trie for every key: building a trie costs microseconds per key in one thread (marisa-trie
+needs about 5 s for 3.4M keys here), and a large customer has millions of keys; sorting them
+column-wise takes a second. A prefix look-up is a binary search in compiled code
+(:mod:`kwrec.core.models._mapped`) straight over the mapped keys. Keys are compared as UTF-8 bytes, whose
+order is the code point order polars sorts by, so a prefix's keys form one contiguous run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from kwrec.core.models._mapped import TopIds, lower_bound, prefix_run
+from kwrec.core.models.columns import _mmap, open_column
+
+# No key holds these bytes (UTF-8 never has 0xff; keys never hold NUL), which makes them exact bounds:
+# the keys starting with p are the run [p, p + _AFTER), and the key equal to p is the run [p, p + _NUL).
+_AFTER = b"\xff"
+_NUL = b"\x00"
+
+
+class KeyIndex:
+    def __init__(self, prefix: Path, heavy_prefix: Path, heavy_top: Path, topk: int) -> None:
+        """``prefix``: the key table (written by ``write_key_index``); ``heavy_prefix``: the sorted heavy
+        prefixes (a string table), whose i-th has row i of ``heavy_top`` (``topk`` ids, NO_ID-padded)."""
+        self._blob = _mmap(prefix.with_suffix(".bin"))
+        self._off = open_column(prefix.with_suffix(".off"), "u64")
+        self._idoff = open_column(prefix.with_suffix(".idoff"), "u64")
+        self._ids = open_column(prefix.with_suffix(".ids"), "u32")
+        self._n = max(len(self._off) - 1, 0)
+        self._heavy_blob = _mmap(heavy_prefix.with_suffix(".bin"))
+        self._heavy_off = open_column(heavy_prefix.with_suffix(".off"), "u64")
+        self._heavy_top = open_column(heavy_top, "u32")
+        self._topk = topk
+        self._top = TopIds(
+            self._blob,
+            self._off,
+            self._idoff,
+            self._ids,
+            self._heavy_blob,
+            self._heavy_off,
+            self._heavy_top,
+            topk,
+        )
+        #: The ``limit`` best keyword ids under keys starting with the given key, best first.
+        self.top_ids = self._top.get
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _key(self, i: int) -> bytes:
+        return self._blob[self._off[i] : self._off[i + 1]]
+
+    def _lower_bound(self, target: bytes, lo: int = 0) -> int:
+        """First position (from ``lo``) whose key is >= target."""
+        return lower_bound(self._blob, self._off, target, lo)
+
+    def run(self, prefix: str) -> tuple[int, int]:
+        """The [lo, hi) positions of the keys starting with ``prefix``."""
+        return prefix_run(self._blob, self._off, prefix.encode("utf-8"))
+
+    def exists(self, prefix: str) -> bool:
+        lo, hi = self.run(prefix)
+        return hi > lo
+
+    def ids(self, lo: int, hi: int) -> list[int]:
+        """All keyword ids under the keys in [lo, hi), with repeats."""
+        return self._ids[self._idoff[lo] : self._idoff[hi]].tolist()
+
+    def has_precomputed(self, key: str) -> bool:
+        return self._top.row(key) >= 0
+
+    def precomputed_rows(self, prefix: str) -> npt.NDArray[np.uint32]:
+        """The precomputed id rows of every heavy prefix starting with ``prefix`` (rows x topk)."""
+        lo, hi = prefix_run(self._heavy_blob, self._heavy_off, prefix.encode("utf-8"))
+        matrix = np.frombuffer(self._heavy_top, dtype="<u4").reshape(-1, self._topk)
+        return matrix[lo:hi]
+
+    def exact(self, key: str) -> list[int]:
+        k = key.encode("utf-8")
+        lo = self._lower_bound(k)
+        return self.ids(lo, lo + 1) if self._lower_bound(k + _NUL, lo) > lo else []
+
+    def next_chars(self, prefix: str, limit: int = 64) -> str:
+        """Distinct characters that follow ``prefix`` in some key (for typo candidates).
+
+        Jumps from one child to the next with a binary search each, instead of scanning every key
+        under the prefix (a short prefix can have millions).
+        """
+        p = prefix.encode("utf-8")
+        chars: list[str] = []
+        pos = self._lower_bound(p)
+        while pos < self._n and len(chars) < limit:
+            key = self._key(pos)
+            if not key.startswith(p) or len(key) == len(p):
+                if key.startswith(p):  # the prefix itself is a key: step over it
+                    pos += 1
+                    continue
+                break
+            ch = key[len(p) :].decode("utf-8", "ignore")[:1]
+            if not ch:
+                break
+            chars.append(ch)
+            pos = self._lower_bound(p + ch.encode("utf-8") + _AFTER, pos)
+        return "".join(chars)

@@ -1,0 +1,23 @@
+"""How keywords are indexed for autocomplete: namespaces of keys in one sorted key table.
+
+A key is the 두벌식 keystroke sequence of the folded text with spaces removed, so that mid-syllable
+prefixes (아이ㅍ, 아잎), spacing variants (아이폰케이스 = 아이폰 케이스), NFD/NFC and case all meet on
+the same key. Each namespace is a one-character marker prepended to the key.
+"""
+
+from __future__ import annotations
+
+from kwrec.core.text.hangul import keystrokes
+
+FULL = "\x01"  # the whole keyword
+WORD = "\x02"  # from the start of its 2nd, 3rd, ... word (케이스 -> 아이폰 케이스)
+CHO = "\x03"  # 초성 of the whole keyword (ㅇㅇㅍ -> 아이폰)
+CHO_WORD = "\x04"  # 초성 from a later word
+TAIL = "\x05"  # word-level suffixes of queries, for completing unseen queries (ids into the tail table)
+
+MAX_WORD_STARTS = 8  # later words of very long queries are not indexed on their own
+HANGUL = r"[\uac00-\ud7a3]"
+
+
+def search_key_of(folded: str) -> str:
+    return keystrokes(folded).replace(" ", "")

@@ -1,0 +1,399 @@
+"""Train one customer's model from preprocessed events and write its artifact directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from rapidfuzz.distance import OSA
+
+from kwrec import ARTIFACT_FORMAT, __version__
+from kwrec.core.models import popularity
+from kwrec.core.models.autocomplete_build import build_index
+from kwrec.core.models.columns import write_column, write_strings
+from kwrec.core.models.customer_model import META_FILE, CustomerModel, sha256_file
+from kwrec.core.models.related import RelatedParams, related_pairs, write_related
+from kwrec.core.text.hangul import keystrokes_expr
+from kwrec.core.text.keyboard import hangul_from_latin
+from kwrec.core.text.normalize import fold
+from kwrec.settings import TrainParams
+
+MAX_TAIL_WORDS = 3
+# Suffixes only complete queries nobody typed; the long tail of rare ones costs index size and build
+# time for almost no completions.
+MAX_TAILS = 500_000
+JAMO_ONLY = r"^[\u3131-\u318e ]+$"  # 초성-only or broken syllables: typing artefacts, never suggested
+LATIN_ONLY = r"^[a-zA-Z ]+$"
+DAY_US = 86_400_000_000
+LIST_LEN = 200  # popular / trending entries stored
+TYPO_MIN_KEY = 4  # keystrokes: shorter keywords are too close to each other to call one a typo
+TYPO_MAX_KEY = 24
+TYPO_MIN_TARGET_USERS = 5
+TYPO_POPULARITY_RATIO = 5  # the corrected keyword must have this many times the users
+TYPO_MAX_TARGETS = 20_000
+TYPO_MAX_SOURCES = 200_000
+_DIGITS = re.compile(r"\D")
+
+
+def _effective_events(
+    events: pl.DataFrame, params: TrainParams
+) -> tuple[pl.DataFrame, pl.DataFrame, datetime | None, bool]:
+    """Events reduced to integer codes, and the vocabulary that gives the codes their text.
+
+    Every later group-by and join runs on 64-bit hashes instead of strings: tens of millions of rows
+    carry a handful of distinct texts, so text is looked at once per distinct display form.
+    Returns (events: ts, who, session, seq, dh, k), (vocab: dh, display, norm, nk, k), ref, has_users;
+    ``dh`` codes the display form, ``k`` the keyword (folded, spaces removed).
+    """
+    has_ts = events["ts"].null_count() < events.height
+    has_users = events["user"].null_count() < events.height
+    ref: datetime | None = events["ts"].max() if has_ts else None  # type: ignore[assignment]
+    if ref is not None and params.window_days is not None:
+        events = events.filter(
+            pl.col("ts").is_null() | (pl.col("ts") > ref - timedelta(days=params.window_days))
+        )
+    if has_users:
+        events = events.filter(pl.col("user").is_not_null())
+    events = events.with_columns(pl.col("display").hash().alias("dh"))
+    vocab = (
+        events.select("dh", "display", "norm")
+        .unique("dh")
+        .with_columns(pl.col("norm").str.replace_all(" ", "", literal=True).alias("nk"))
+        .with_columns(pl.col("nk").hash().alias("k"))
+    )
+    # Without user ids each event stands for one person: there is no better evidence.
+    who = pl.col("user").hash() if has_users else pl.col("seq").cast(pl.UInt64)
+    coded = events.select(
+        "ts",
+        who.alias("who"),
+        pl.when(pl.col("session").is_not_null()).then(pl.col("session").hash()).alias("session"),
+        "seq",
+        "dh",
+    ).join(vocab.select("dh", "k"), on="dh", how="left")
+    return coded, vocab, ref, has_users
+
+
+def _merge_layout_mistakes(events: pl.DataFrame, vocab: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Latin queries that are Hangul typed on the wrong layout (dkdlvhs) count for their Hangul keyword."""
+    # One display per keyword, the same every run whatever polars' row order (sorted on integer codes).
+    distinct = vocab.sort("k", "dh").unique("k", keep="first", maintain_order=True)
+    latin = distinct.filter(pl.col("nk").str.contains(LATIN_ONLY))
+    korean = distinct.filter(pl.col("nk").str.contains(r"[\uac00-\ud7a3]"))
+    if latin.height == 0 or korean.height == 0:
+        return events, 0
+    known = dict(zip(korean["nk"].to_list(), korean["k"].to_list(), strict=True))
+    mapping: dict[int, int] = {}
+    for k, display in zip(latin["k"].to_list(), latin["display"].to_list(), strict=True):
+        hangul = hangul_from_latin(display)
+        if hangul:
+            target = known.get(fold(hangul).replace(" ", ""))
+            if target is not None:
+                mapping[k] = target
+    return _remap(events, mapping)
+
+
+def _deletions(frame: pl.DataFrame, max_len: int) -> pl.DataFrame:
+    """``frame`` (k, key) -> (k, v): the key itself and every one-character deletion of it."""
+    parts = [frame.select("k", pl.col("key").alias("v"))]
+    for p in range(max_len):
+        parts.append(
+            frame.filter(pl.col("key").str.len_chars() > p).select(
+                "k", (pl.col("key").str.slice(0, p) + pl.col("key").str.slice(p + 1)).alias("v")
+            )
+        )
+    return pl.concat(parts)
+
+
+def _merge_typos(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> tuple[pl.DataFrame, int]:
+    """Searches one keystroke away from a far more popular keyword count for that keyword (샴성 -> 삼성).
+
+    Candidates meet on a shared one-deletion variant (symmetric deletes), then the exact distance is
+    checked with rapidfuzz (optimal string alignment, so a swap counts as one). Digits must agree:
+    "아이폰 16" is not a typo of "아이폰 15".
+    """
+    users = events.group_by("k").agg(pl.col("who").n_unique().alias("u")).filter(pl.col("u") >= min_users)
+    keyed = (
+        users.join(vocab.select("k", "nk").unique("k"), on="k")
+        .with_columns(keystrokes_expr(pl.col("nk")).alias("key"))
+        .filter(pl.col("key").str.len_chars().is_between(TYPO_MIN_KEY, TYPO_MAX_KEY))
+    )
+    # Ties in user counts are broken by the keyword's code (an integer sort, unlike its text), so that
+    # the caps cut at the same place every run.
+    by_users = keyed.sort(["u", "k"], descending=[True, False])
+    targets = by_users.filter(pl.col("u") >= TYPO_MIN_TARGET_USERS).head(TYPO_MAX_TARGETS)
+    sources = by_users.head(TYPO_MAX_SOURCES)
+    if targets.height == 0 or sources.height == 0:
+        return events, 0
+    pairs = (
+        _deletions(sources.select("k", "key"), TYPO_MAX_KEY)
+        .join(_deletions(targets.select("k", "key"), TYPO_MAX_KEY), on="v", suffix="_t")
+        .filter(pl.col("k") != pl.col("k_t"))
+        .unique(["k", "k_t"])
+        .join(keyed.select("k", "nk", "key", "u"), on="k")
+        .join(
+            keyed.select(
+                pl.col("k").alias("k_t"),
+                pl.col("nk").alias("nk_t"),
+                pl.col("key").alias("key_t"),
+                pl.col("u").alias("u_t"),
+            ),
+            on="k_t",
+        )
+        .filter(pl.col("u_t") >= TYPO_POPULARITY_RATIO * pl.col("u"))
+        .sort(["nk", "u_t", "nk_t"], descending=[False, True, False])
+    )
+    mapping: dict[int, int] = {}
+    for k, key, k_t, key_t in pairs.select("k", "key", "k_t", "key_t").iter_rows():
+        if k in mapping or k in mapping.values():
+            continue
+        if _DIGITS.sub("", key) == _DIGITS.sub("", key_t) and OSA.distance(key, key_t) == 1:
+            mapping[k] = k_t
+    # A chain (a -> b -> c) resolves to its end, so nothing is merged into a keyword that itself merges.
+    mapping = {a: mapping.get(b, b) for a, b in mapping.items()}
+    return _remap(events, mapping)
+
+
+def _remap(events: pl.DataFrame, mapping: dict[int, int]) -> tuple[pl.DataFrame, int]:
+    """Move events of the mapped keywords to their targets.
+
+    The moved events lose their display code, so a target keeps its own display form (a typo or a
+    layout mistake never becomes the way a keyword is shown).
+    """
+    if not mapping:
+        return events, 0
+    moved = pl.col("k").is_in(list(mapping))
+    count = events.select(moved.sum()).item()
+    remapped = events.with_columns(
+        pl.when(moved).then(None).otherwise(pl.col("dh")).alias("dh"),
+        pl.col("k").replace(mapping),
+    )
+    return remapped, int(count)
+
+
+def _keyword_table(
+    events: pl.DataFrame, vocab: pl.DataFrame, ref: datetime | None, params: TrainParams, min_users: int
+) -> pl.DataFrame:
+    """One row per keyword (spacing-insensitive), in descending score order: id = row number.
+
+    score = sum over distinct (user, day) of 0.5 ** (age / half-life): each person counts once a day,
+    recent days count more, and age is measured from the newest event, not from today.
+    """
+    if ref is not None:
+        age_days = (pl.lit(ref) - pl.col("ts")).dt.total_microseconds() / DAY_US
+        weighted = events.select(
+            "k",
+            "who",
+            pl.when(pl.col("ts").is_null())
+            .then(1.0)
+            .otherwise((0.5) ** (age_days / params.half_life_days))
+            .alias("w"),
+            pl.col("ts").dt.date().alias("day"),
+        )
+    else:
+        weighted = events.select("k", "who", pl.lit(1.0).alias("w"), pl.lit(None, pl.Date).alias("day"))
+    score = (
+        weighted.group_by("k", "who", "day")
+        .agg(pl.col("w").max())
+        .group_by("k")
+        .agg(pl.col("w").sum().alias("score"), pl.col("who").n_unique().alias("users"))
+        .filter(pl.col("users") >= min_users)
+    )
+    # The display form is the one typed most often (ties: the smallest string, for determinism).
+    display = (
+        events.filter(pl.col("dh").is_not_null())
+        .group_by("k", "dh")
+        .agg(pl.len().alias("n"))
+        .join(score.select("k"), on="k", how="semi")
+        .join(vocab.select("dh", "display", "norm", "nk"), on="dh")
+        .sort(["k", "n", "display"], descending=[False, True, False])
+        .unique("k", keep="first", maintain_order=True)
+        .select("k", "display", "norm", "nk")
+    )
+    return (
+        score.join(display, on="k")
+        .filter(~pl.col("norm").str.contains(JAMO_ONLY))
+        .sort(["score", "nk"], descending=[True, False])
+        .with_row_index("id")
+        .with_columns(pl.col("id").cast(pl.Int64))
+    )
+
+
+def _tail_table(keywords: pl.DataFrame) -> pl.DataFrame:
+    """Word-level suffixes (up to three words) of suggestable keywords, weighted by their scores."""
+    words = keywords.select(pl.col("norm").str.split(" ").alias("w"), "score")
+    parts = [
+        words.filter(pl.col("w").list.len() >= k).select(
+            pl.col("w").list.slice(-k, k).list.join(" ").alias("tail"), "score"
+        )
+        for k in range(1, MAX_TAIL_WORDS + 1)
+    ]
+    return (
+        pl.concat(parts)
+        .group_by("tail")
+        .agg(pl.col("score").sum())
+        .sort(["score", "tail"], descending=[True, False])
+        .head(MAX_TAILS)
+    )
+
+
+def _golden(model: CustomerModel, keywords: pl.DataFrame, per_kind: int) -> list[dict[str, Any]]:
+    """Queries and the answers this model gives, chosen from the customer's own top keywords.
+
+    Release verification replays them against the live API: the answer must start the same way.
+    """
+    golden: list[dict[str, Any]] = []
+    top = keywords.head(max(per_kind * 5, 10))["display"].to_list()
+    seen_prefixes: set[str] = set()
+    for kw in top:
+        prefix = kw[: max(1, min(len(kw) - 1, 2))]
+        if prefix in seen_prefixes:
+            continue
+        answer = [s.keyword for s in model.autocomplete(prefix, 10)]
+        if answer:
+            seen_prefixes.add(prefix)
+            golden.append({"kind": "autocomplete", "query": prefix, "expected": answer[:3]})
+        if len(seen_prefixes) >= per_kind:
+            break
+    related = 0
+    for kw in top:
+        answer = [s.keyword for s in model.related(kw, 10)]
+        if answer:
+            golden.append({"kind": "related", "query": kw, "expected": answer[:3]})
+            related += 1
+            if related >= per_kind:
+                break
+    for kind, fn in (("popular", model.popular), ("trending", model.trending)):
+        answer = [s.keyword for s in fn(10)]
+        if answer:
+            golden.append({"kind": kind, "query": None, "expected": answer[:3]})
+    return golden
+
+
+class _StepTimes:
+    """Wall time per training step, for one progress line ("shop-kr: keywords 1.2s, index 3.4s, ...").
+
+    Timing a step costs one clock read, so it is always on; only the report is optional.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float]] = []
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps.append((name, now - self._last))
+        self._last = now
+
+    def summary(self, customer: str) -> str:
+        total = sum(s for _, s in self.steps)
+        parts = ", ".join(f"{name} {s:.1f}s" for name, s in self.steps)
+        return f"{customer}: {parts} (training {total:.1f}s)"
+
+
+def train_customer(
+    events: pl.DataFrame,
+    params: TrainParams,
+    out_dir: Path,
+    *,
+    customer: str,
+    extra_meta: dict[str, Any] | None = None,
+    report: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train from preprocessed events (``kwrec.core.preprocess``) into ``out_dir``; return the artifact meta.
+
+    ``report``, when given, receives one line with the time each training step took.
+    """
+    timer = _StepTimes()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    events, vocab, ref, has_users = _effective_events(events, params)
+    events, merged = _merge_layout_mistakes(events, vocab)
+    timer.lap("events")
+    min_users = params.min_users if has_users else 1
+    events, typos = _merge_typos(events, vocab, min_users) if params.fuzzy else (events, 0)
+    timer.lap("typos")
+    keywords = _keyword_table(events, vocab, ref, params, min_users)
+    timer.lap("keywords")
+    tails = (
+        _tail_table(keywords)
+        if params.synthesize and keywords.height
+        else pl.DataFrame(schema={"tail": pl.String, "score": pl.Float64})
+    )
+    timer.lap("tails")
+
+    write_strings(out_dir / "kw", keywords["display"])
+    write_column(out_dir / "kw.score", keywords["score"].to_numpy(), "score")
+    write_column(out_dir / "kw.users", keywords["users"].to_numpy(), "u32")
+    write_strings(out_dir / "tail", tails["tail"])
+    write_column(out_dir / "tail.score", tails["score"].to_numpy(), "score")
+    index = build_index(
+        out_dir, keywords["norm"], tails["tail"], threshold=params.heavy_prefix_threshold, topk=params.topk
+    )
+    timer.lap("index")
+
+    ids = events.select("ts", "who", "session", "seq", "k").join(keywords.select("k", "id"), on="k")
+    sessions = ids.filter(pl.col("session").is_not_null()).sort("seq").select("session", "id")
+    pairs = related_pairs(
+        sessions,
+        keywords.height,
+        RelatedParams(
+            params.related_min_support, params.related_max_per_keyword, params.related_max_session_keywords
+        ),
+    )
+    n_related = write_related(out_dir, pairs, keywords.height)
+    timer.lap("related")
+    pop = popularity.popular(ids, ref, params.popular_days, LIST_LEN)
+    trend = popularity.trending(
+        ids,
+        ref,
+        params.trending_recent_days,
+        params.trending_previous_days,
+        params.trending_min_users,
+        LIST_LEN,
+    )
+    for name, frame in (("pop", pop), ("trend", trend)):
+        write_column(out_dir / f"{name}.ids", frame["id"].to_numpy(), "u32")
+        write_column(out_dir / f"{name}.score", frame["score"].to_numpy(), "score")
+    timer.lap("popular")
+
+    meta: dict[str, Any] = {
+        "format": ARTIFACT_FORMAT,
+        "customer": customer,
+        "code_version": __version__,
+        "params": params.model_dump(mode="json"),
+        "options": {"infix": params.infix, "synthesize": params.synthesize, "fuzzy": params.fuzzy},
+        "ref_time": ref.isoformat() if ref else None,
+        "has_users": has_users,
+        "stats": {
+            "events": events.height,
+            "layout_mistakes_merged": merged,
+            "typos_merged": typos,
+            "min_users_effective": min_users,
+            "keywords": keywords.height,
+            "tails": tails.height,
+            "index_entries": index.entries,
+            "index_keys": index.keys,
+            "heavy_prefixes": index.heavy_prefixes,
+            "related_pairs": n_related,
+            "popular": pop.height,
+            "trending": trend.height,
+        },
+        **(extra_meta or {}),
+    }
+    meta["golden"] = (
+        _golden(CustomerModel(out_dir, meta), keywords, params.golden_per_kind) if keywords.height else []
+    )
+    meta["files"] = {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name != META_FILE}
+    data = json.dumps(meta, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
+    (out_dir / META_FILE).write_bytes(data)
+    meta["checksum"] = hashlib.sha256(data).hexdigest()
+    timer.lap("golden+checksums")
+    if report is not None:
+        report(timer.summary(customer))
+    return meta

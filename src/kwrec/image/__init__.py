@@ -1,1 +1,0 @@
-"""Release images: build context, Dockerfile, wheels and image settings (issue 4)."""

@@ -1,0 +1,307 @@
+"""Deploy, roll back and garbage-collect releases: the pipeline steps the CLI and the Airflow DAG call.
+
+A release goes live only when the live API proves it (:mod:`kwrec.adapters.probe`): the new instance is
+verified before it takes traffic, and again through the public URL after; any failure restores the
+previous release, which never stopped serving, and records why in the release's manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kwrec.adapters.probe import VerifyReport, verify
+from kwrec.adapters.registries import RegistryCredentials, credentials_source
+from kwrec.adapters.registries.v2 import RegistryClient
+from kwrec.adapters.targets import Prepared, Target
+from kwrec.adapters.targets.docker_host import DockerTarget
+from kwrec.core.manifest import Manifest, PushRecord, list_versions, read_manifest
+from kwrec.core.store import ArtifactStore
+from kwrec.core.store_layout import input_index_prefix, release_prefix
+from kwrec.errors import DeployError, KwrecError, ReleaseNotFoundError, VerificationError
+from kwrec.ids import validate_version
+from kwrec.pipeline import records
+from kwrec.reporting import Report
+from kwrec.settings import Settings
+from kwrec.settings.deploy import DeploySettings, validate_target_name
+
+
+@dataclass
+class DeployOutcome:
+    target: str
+    version: str
+    previous: str | None
+    url: str
+    reports: list[VerifyReport] = field(default_factory=list)
+    action: str = "deploy"
+
+
+def _pull_auth(settings: Settings) -> Callable[[], dict[str, str] | None]:
+    def auth() -> dict[str, str] | None:
+        return credentials_source(settings.image)().auth_config()
+
+    return auth
+
+
+def open_target(
+    settings: Settings, report: Report, kind: str | None = None
+) -> tuple[Target, DeploySettings, str]:
+    cfg = settings.deploy
+    if kind is not None:
+        if kind not in ("docker", "ecs"):
+            raise KwrecError(f"unknown target {kind!r}", hint="use docker or ecs")
+        cfg = cfg.model_copy(update={"target": kind})
+    name = validate_target_name(cfg.target_name())
+    if cfg.target == "ecs":
+        from kwrec.adapters.targets.ecs import EcsTarget
+
+        return EcsTarget(cfg.ecs, name, report), cfg, name
+    return DockerTarget(cfg.docker, name, report, pull_auth=_pull_auth(settings)), cfg, name
+
+
+def _switch(
+    settings: Settings,
+    store: ArtifactStore,
+    version: str,
+    report: Report,
+    *,
+    action: str,
+    target_kind: str | None,
+) -> DeployOutcome:
+    tgt, cfg, name = open_target(settings, report, target_kind)
+    manifest = read_manifest(store, validate_version(version))
+    alias, _ = records.read_alias(store, name)
+    if alias is not None and alias.live == version and alias.lease is None:
+        raise DeployError(f"release {version} is already live on target {name}", hint="nothing to do")
+    lease = records.acquire_lease(store, name, tgt.kind, version, action, cfg.lease_seconds)
+    alias, _ = records.read_alias(store, name)
+    old = alias.live if alias else None
+    previous = dict(alias.details) if alias else {}
+    image = manifest.image
+    rec = records.new_deployment(
+        name,
+        tgt.kind,
+        action,
+        (image.reference or image.id) if image is not None else None,
+        image.digest if image is not None else None,
+    )
+    records.add_deployment(store, version, rec)
+    outcome = DeployOutcome(name, version, old, tgt.public_url, action=action)
+    prepared: Prepared | None = None
+    try:
+        report(f"{action} {version} to {name} ({tgt.kind}); live now: {old or 'nothing'}")
+        prepared = tgt.prepare(manifest)
+        direct = verify(prepared.url, manifest, store, cfg.verify_budget_ms)
+        outcome.reports.append(direct)
+        report(direct.summary())
+        if not direct.ok:
+            raise VerificationError(f"verification before the switch failed: {direct.summary()}")
+        if prepared.url != tgt.public_url:
+            tgt.promote(prepared)
+            public = verify(tgt.public_url, manifest, store, cfg.verify_budget_ms)
+            outcome.reports.append(public)
+            report(public.summary())
+            if not public.ok:
+                raise VerificationError(f"verification after the switch failed: {public.summary()}")
+    except BaseException as exc:
+        why = exc.message if isinstance(exc, KwrecError) else f"{type(exc).__name__}: {exc}"
+        restored = f"; {old} keeps serving" if old else ""
+        if prepared is not None:
+            try:
+                tgt.restore(prepared, previous)
+            except KwrecError as undo:
+                restored = f"; restoring {old or 'the previous state'} ALSO failed: {undo.message}"
+        records.finish_deployment(
+            store, version, rec.id, "failed", why + restored, **(prepared.details if prepared else {})
+        )
+        records.release_lease(store, name, tgt.kind, lease)
+        if isinstance(exc, KwrecError):
+            raise DeployError(f"{action} of {version} to {name} failed: {why}{restored}") from None
+        raise
+    records.set_live(store, name, tgt.kind, lease, version, prepared.details, rollback=action == "rollback")
+    records.finish_deployment(store, version, rec.id, "live", None, **prepared.details)
+    if old:
+        records.mark_replaced(
+            store, old, name, "rolled back" if action == "rollback" else "retired", f"{action} to {version}"
+        )
+        try:
+            tgt.retire(previous, keep_version=old)
+        except KwrecError as exc:
+            report(f"warning: {version} is live, but stopping the old instance failed: {exc}")
+    report(f"{version} is live on {name} at {tgt.public_url}")
+    return outcome
+
+
+def deploy_release(
+    settings: Settings, store: ArtifactStore, version: str, report: Report, *, target: str | None = None
+) -> DeployOutcome:
+    """Make ``version`` live on the target, verified; on any failure the previous release keeps serving."""
+    return _switch(settings, store, version, report, action="deploy", target_kind=target)
+
+
+def rollback(
+    settings: Settings,
+    store: ArtifactStore,
+    report: Report,
+    *,
+    target: str | None = None,
+    to: str | None = None,
+) -> DeployOutcome:
+    """Back to the previous live release of the target (or ``to``), verified like a deploy."""
+    cfg = settings.deploy
+    name = validate_target_name(cfg.model_copy(update={"target": target or cfg.target}).target_name())
+    alias, _ = records.read_alias(store, name)
+    version = to or (alias.previous if alias else None)
+    if version is None:
+        raise DeployError(
+            f"target {name} has no previous release to roll back to",
+            hint="name one with --to VERSION (`kwrec releases` lists them)",
+        )
+    return _switch(settings, store, version, report, action="rollback", target_kind=target)
+
+
+def verify_live(
+    settings: Settings,
+    store: ArtifactStore,
+    report: Report,
+    *,
+    target: str | None = None,
+    version: str | None = None,
+) -> VerifyReport:
+    """Verify what the target serves against ``version`` (default: the release recorded live there)."""
+    tgt, cfg, name = open_target(settings, report, target)
+    alias, _ = records.read_alias(store, name)
+    expected = version or (alias.live if alias else None)
+    if expected is None:
+        raise DeployError(f"nothing is live on target {name}", hint="pass --version or deploy first")
+    return verify(tgt.public_url, read_manifest(store, expected), store, cfg.verify_budget_ms)
+
+
+@dataclass
+class GcResult:
+    kept: list[str]
+    deleted: list[str]
+    artifacts: list[str]
+    images: list[str]
+    containers: list[str]
+
+
+def protected_versions(store: ArtifactStore) -> set[str]:
+    """Releases gc must never delete: live on a target, its rollback target, or being deployed."""
+    out: set[str] = set()
+    for alias in records.list_aliases(store):
+        out.update(v for v in (alias.live, alias.previous) if v)
+        if alias.lease is not None:
+            out.add(alias.lease.version)
+    return out
+
+
+def gc(
+    settings: Settings, store: ArtifactStore, keep: int, report: Report, *, dry_run: bool = False
+) -> GcResult:
+    """Delete releases beyond the newest ``keep`` (never a protected one), unshared artifacts, tags."""
+    if keep < 1:
+        raise KwrecError("--keep must be at least 1")
+    versions = list_versions(store)
+    protected = protected_versions(store)
+    kept = sorted(set(versions[-keep:]) | (protected & set(versions)), key=versions.index)
+    doomed = [v for v in versions if v not in kept]
+    manifests = {v: read_manifest(store, v) for v in versions}
+    used = {e.artifact_key for v in kept for e in manifests[v].customers.values()}
+    kept_digests = {m.image.digest for v in kept if (m := manifests[v]).image is not None}
+    artifacts = sorted({e.artifact_key for v in doomed for e in manifests[v].customers.values()} - used)
+    result = GcResult(kept, doomed, artifacts, [], [])
+    if dry_run:
+        return result
+    for v in doomed:
+        _delete_image(settings, manifests[v], kept_digests, result, report)
+        store.delete_prefix(release_prefix(v))
+        report(f"deleted release {v}")
+    for key in artifacts:
+        store.delete_prefix(key)
+        _drop_input_pointers(store, key)
+        report(f"deleted artifact {key}")
+    return result
+
+
+def _drop_input_pointers(store: ArtifactStore, artifact_key: str) -> None:
+    # by-input pointers name the artifact a given input trained into; one to a deleted artifact is stale.
+    customer = artifact_key.split("/")[1]
+    for key in store.list_keys(input_index_prefix(customer)):
+        try:
+            if json.loads(store.read_bytes(key)).get("artifact_key") == artifact_key:
+                store.delete_prefix(key)
+        except (ValueError, AttributeError):
+            continue
+
+
+def _delete_image(
+    settings: Settings, manifest: Manifest, kept_digests: set[str | None], result: GcResult, report: Report
+) -> None:
+    image = manifest.image
+    if image is None or not image.digest or image.digest in kept_digests:
+        return
+    for push in image.pushes:
+        try:
+            _delete_pushed(settings, push)
+            result.images.append(push.reference)
+            report(f"deleted image {push.reference}")
+        except KwrecError as exc:
+            report(f"warning: could not delete image {push.reference}: {exc}")
+
+
+def _delete_pushed(settings: Settings, push: PushRecord) -> bool:
+    """Delete the manifest (and so every tag) of one recorded push from its registry."""
+    reference, registry = push.reference, push.registry
+    if "@" not in reference or not registry:
+        return False
+    repo_path, digest = reference.split("@", 1)
+    creds = credentials_source(settings.image)()
+    if creds.server != registry:
+        # Credentials for another registry would be refused (or worse, sent to the wrong host).
+        creds = RegistryCredentials(server=registry)
+    with RegistryClient(creds, settings.image.registry.timeout_seconds) as reg:
+        return reg.delete_manifest(repo_path.removeprefix(registry + "/"), digest)
+
+
+def releases_rows(store: ArtifactStore, target: str | None = None) -> list[dict[str, Any]]:
+    """One row per release: what the `kwrec releases` table and its --json show."""
+    aliases = records.list_aliases(store)
+    if target is not None:
+        aliases = [a for a in aliases if a.target == target]
+    rows = []
+    for v in list_versions(store):
+        try:
+            m = read_manifest(store, v)
+        except (ReleaseNotFoundError, KwrecError):
+            continue
+        trained = sorted(c for c, e in m.customers.items() if e.status == "trained")
+        metrics = {}
+        for c, e in sorted(m.customers.items()):
+            ac = ((e.evaluation or {}).get("autocomplete") or {}).get("kwrec/all") or {}
+            if "mrr@10" in ac:
+                metrics[c] = ac["mrr@10"]
+        where = [f"{a.target}" for a in aliases if a.live == v]
+        where += [f"{a.target} (previous)" for a in aliases if a.previous == v]
+        where += [f"{a.target} (deploying)" for a in aliases if a.lease is not None and a.lease.version == v]
+        last = m.deployments[-1] if m.deployments else None
+        rows.append(
+            {
+                "version": v,
+                "created": m.created,
+                "trained": trained,
+                "reused": sorted(set(m.customers) - set(trained)),
+                "failed": sorted(m.failed),
+                "mrr@10": metrics,
+                "image": m.image.digest if m.image is not None else None,
+                "live": where,
+                "last_deploy": (
+                    f"{last.target}: {last.outcome}" + (f" ({last.reason})" if last.reason else "")
+                )
+                if last
+                else None,
+            }
+        )
+    return rows

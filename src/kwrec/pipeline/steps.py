@@ -1,0 +1,382 @@
+"""The steps of the daily release chain, each callable on its own: what `kwrec run` runs in one process
+(:mod:`kwrec.pipeline.runner`) and the Airflow DAG runs as one task each (training as mapped tasks).
+
+detect -> train (only new/changed customers; the rest reuse their artifacts) -> gate -> release
+(the manifest is written only now, so nothing ungated is ever the newest release) -> build -> push ->
+deploy -> verify (a failure rolls back to the previous live release).
+
+Every step returns a typed result. ``to_dict()`` is its serialised form (``run.json``, XCom, ``--json``)
+and ``from_dict()`` reads it back, so a run recorded by an older kwrec resumes under this one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+from kwrec.adapters.image.context import MANIFEST_DIGEST_LABEL, image_manifest_digest
+from kwrec.core.gate import GateDecision, GatePolicy, gate_customer
+from kwrec.core.ingest import fingerprint_inputs, list_customers, load_customer_config
+from kwrec.core.manifest import CustomerEntry, Manifest, read_manifest
+from kwrec.core.store import ArtifactStore
+from kwrec.core.store_layout import gate_key
+from kwrec.errors import KwrecError, ReleaseNotFoundError
+from kwrec.ids import make_version, validate_timestamp
+from kwrec.pipeline import records
+from kwrec.pipeline.train import (
+    TrainOutcome,
+    assemble_release,
+    input_key,
+    reusable_entry,
+    train_customer_entry,
+)
+from kwrec.reporting import Report
+from kwrec.settings import Settings
+
+STEPS = ("detect", "train", "gate", "release", "build", "push", "deploy", "verify")
+
+
+@dataclass
+class StepResult:
+    """Base of the steps' results: a flat dataclass whose ``asdict`` is its serialised form."""
+
+    step: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def detail(self) -> str:
+        """One line for the step's progress report and the `kwrec run` table."""
+        return ""
+
+
+@dataclass
+class Detection(StepResult):
+    step: ClassVar[str] = "detect"
+    customers: list[str]
+    changed: list[str]
+    unchanged: list[str]
+    problems: list[str] = field(default_factory=list)
+
+    def detail(self) -> str:
+        return f"{len(self.changed)} new or changed, {len(self.unchanged)} unchanged"
+
+
+@dataclass
+class TrainResult(StepResult):
+    step: ClassVar[str] = "train"
+    trained: list[str]
+    reused: list[str]
+    failed: dict[str, str]
+
+    def detail(self) -> str:
+        return f"trained {self.trained}, reused {self.reused}, failed {sorted(self.failed)}"
+
+
+@dataclass
+class GateResult(StepResult):
+    step: ClassVar[str] = "gate"
+    decisions: list[GateDecision]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decisions": [d.to_dict() for d in self.decisions]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return cls([GateDecision(**d) for d in data["decisions"]])
+
+    def detail(self) -> str:
+        held = [d.customer for d in self.decisions if d.held_back]
+        return f"held back {held}" if held else "every new model passed"
+
+
+@dataclass
+class ReleaseResult(StepResult):
+    step: ClassVar[str] = "release"
+    trained: list[str]
+    reused: list[str]
+    failed: dict[str, str]
+    held_back: dict[str, dict[str, Any]]
+
+
+@dataclass
+class BuildResult(StepResult):
+    step: ClassVar[str] = "build"
+    id: str | None
+    skipped: bool
+    uncached_steps: int | None = None  # absent when the build was skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.uncached_steps is None:
+            del out["uncached_steps"]
+        return out
+
+    def detail(self) -> str:
+        return "already built" if self.skipped else f"built {str(self.id)[:19]}"
+
+
+@dataclass
+class PushResult(StepResult):
+    step: ClassVar[str] = "push"
+    digest: str | None
+    reference: str | None
+    skipped: bool
+
+    def detail(self) -> str:
+        return str(self.reference)
+
+
+@dataclass
+class DeployResult(StepResult):
+    step: ClassVar[str] = "deploy"
+    target: str
+    kind: str
+    url: str
+    previous: str | None
+    skipped: bool
+
+    def detail(self) -> str:
+        return f"{self.target} at {self.url}"
+
+
+@dataclass
+class VerifyResult(StepResult):
+    step: ClassVar[str] = "verify"
+    ok: bool
+    summary: str
+
+
+RESULT_TYPES: dict[str, type[StepResult]] = {
+    t.step: t
+    for t in (
+        Detection,
+        TrainResult,
+        GateResult,
+        ReleaseResult,
+        BuildResult,
+        PushResult,
+        DeployResult,
+        VerifyResult,
+    )
+}
+
+
+@dataclass
+class CustomerTraining:
+    """One customer's training task: its entry, or why its own data or config could not be used."""
+
+    customer: str
+    entry: CustomerEntry | None = None
+    failed: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The training task's XCom: the entry as JSON, or the failure."""
+        if self.entry is None:
+            return {"customer": self.customer, "failed": self.failed}
+        return {"customer": self.customer, "entry": self.entry.model_dump(mode="json")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CustomerTraining:
+        if data.get("failed"):
+            return cls(data["customer"], failed=str(data["failed"]))
+        return cls(data["customer"], CustomerEntry.model_validate(data["entry"]))
+
+
+# ---- the steps ---------------------------------------------------------------------------------------
+
+
+def detect_changes(settings: Settings, store: ArtifactStore, data_dir: Path | None = None) -> Detection:
+    """Which customers need training: no artifact yet for their current inputs and parameters."""
+    data = data_dir or settings.data_dir
+    customers, problems = list_customers(data)
+    changed: list[str] = []
+    for customer in customers:
+        try:
+            params = load_customer_config(data / customer).train_params(settings.train)
+            key = input_key(fingerprint_inputs(data / customer), params)
+        except KwrecError:
+            changed.append(customer)  # its training task reports what is wrong with it
+            continue
+        if reusable_entry(store, customer, key) is None:
+            changed.append(customer)
+    return Detection(customers, changed, [c for c in customers if c not in changed], problems)
+
+
+def train_customer_step(
+    settings: Settings,
+    store: ArtifactStore,
+    customer: str,
+    timestamp: str,
+    report: Report,
+    data_dir: Path | None = None,
+) -> CustomerEntry:
+    """Train one customer's artifact into the store for release ``<model>_<timestamp>`` (or reuse it)."""
+    version = make_version(settings.model_name, validate_timestamp(timestamp))
+    data = data_dir or settings.data_dir
+    entry = train_customer_entry(
+        store, data / customer, customer, version, settings.train, settings.run.evaluate, report
+    )
+    if entry.trained_in == version and entry.status != "trained":
+        # A retried attempt of this very release finds its own artifact: it was still trained here.
+        entry = entry.model_copy(update={"status": "trained"})
+    return entry
+
+
+def live_release(settings: Settings, store: ArtifactStore) -> Manifest | None:
+    """The manifest of the release live on the configured deploy target (None: nothing live yet)."""
+    alias, _ = records.read_alias(store, settings.deploy.target_name())
+    if alias is None or alias.live is None:
+        return None
+    try:
+        return read_manifest(store, alias.live)
+    except ReleaseNotFoundError:
+        return None
+
+
+def gate_step(
+    settings: Settings,
+    store: ArtifactStore,
+    entries: dict[str, CustomerEntry],
+    report: Report,
+    data_dir: Path | None = None,
+) -> GateResult:
+    """Decide per customer whether its new model ships or the live one stays (PRODUCT.md step 4)."""
+    cfg = settings.run
+    policy = GatePolicy(
+        cfg.gate_tolerance, cfg.gate_test_fraction, cfg.gate_prefixes_per_query, cfg.gate_max_test_queries
+    )
+    live = live_release(settings, store)
+    data = data_dir or settings.data_dir
+    decisions = []
+    for customer, entry in sorted(entries.items()):
+        decision = gate_customer(store, data / customer, entry, live, policy, settings.cache_dir, report)
+        if decision.action in ("accepted", "held back"):
+            report(decision.describe())
+        decisions.append(decision)
+    return GateResult(decisions)
+
+
+def release_step(
+    settings: Settings,
+    store: ArtifactStore,
+    timestamp: str,
+    entries: dict[str, CustomerEntry],
+    failed: dict[str, str],
+    problems: list[str],
+    decisions: list[GateDecision],
+    report: Report,
+    data_dir: Path | None = None,
+) -> TrainOutcome:
+    """Write the release manifest: gated entries, live entries kept for held-back or failed customers."""
+    version = make_version(settings.model_name, validate_timestamp(timestamp))
+    live = live_release(settings, store)
+    final = dict(entries)
+    notes = list(problems)
+    held = {d.customer: d for d in decisions if d.held_back}
+    for customer, decision in held.items():
+        assert live is not None  # a customer is held back only against a live model
+        final[customer] = live.customers[customer].model_copy(update={"status": "reused"})
+        notes.append(f"gate: {decision.describe()}")
+    for customer, reason in failed.items():
+        if live is not None and customer in live.customers:
+            final[customer] = live.customers[customer].model_copy(update={"status": "reused"})
+            notes.append(f"{customer}: training failed, keeps the live model of {live.version}: {reason}")
+            report(f"{customer}: training failed, keeps the live model of {live.version}")
+    outcome = assemble_release(
+        settings,
+        store,
+        timestamp=timestamp,
+        entries=final,
+        failed=failed,
+        problems=notes,
+        data=data_dir or settings.data_dir,
+    )
+    store.write_bytes(
+        gate_key(version),
+        json.dumps(
+            {"live": live.version if live else None, "decisions": [d.to_dict() for d in decisions]},
+            indent=1,
+            sort_keys=True,
+        ).encode(),
+    )
+    return outcome
+
+
+def _image_is_current(manifest: Manifest) -> bool:
+    """Whether the recorded image was built from exactly this manifest (label set at build time)."""
+    labels = manifest.image.labels if manifest.image is not None else {}
+    return labels.get(MANIFEST_DIGEST_LABEL) == image_manifest_digest(manifest)
+
+
+def build_step(settings: Settings, store: ArtifactStore, version: str, report: Report) -> BuildResult:
+    """Build the release image unless the recorded one was built from this manifest and still exists."""
+    from kwrec.adapters import engine
+    from kwrec.pipeline.image import build_release_image
+
+    manifest = read_manifest(store, version)
+    image = manifest.image
+    if image is not None and _image_is_current(manifest):
+        if image.pushes:
+            report(f"image {image.reference} already built and pushed for {version}")
+            return BuildResult(image.id, skipped=True)
+        client = engine.connect(settings.image.engine_timeout_seconds)
+        if image.id and engine.inspect_image(client, image.id) is not None:
+            report(f"image {image.id[:19]} already built for {version}")
+            return BuildResult(image.id, skipped=True)
+    built = build_release_image(settings, store, version, report)
+    return BuildResult(built.id, skipped=False, uncached_steps=len(built.uncached_steps))
+
+
+def push_step(settings: Settings, store: ArtifactStore, version: str, report: Report) -> PushResult:
+    """Push the release image and confirm its digest (a recorded push of this very image is reused)."""
+    from kwrec.pipeline.image import push_release_image
+
+    manifest = read_manifest(store, version)
+    image = manifest.image
+    if image is not None and _image_is_current(manifest) and image.pushes and image.digest:
+        report(f"already pushed: {image.reference}")
+        return PushResult(image.digest, image.reference, skipped=True)
+    pushed = push_release_image(settings, store, version, report)
+    return PushResult(pushed.digest, pushed.reference, skipped=False)
+
+
+def deploy_step(settings: Settings, store: ArtifactStore, version: str, report: Report) -> DeployResult:
+    """Make the release live on the configured target (verified; rolled back by itself on failure)."""
+    from kwrec.pipeline.deploy import deploy_release, open_target
+
+    cfg = settings.deploy
+    alias, _ = records.read_alias(store, cfg.target_name())
+    if alias is not None and alias.live == version and alias.lease is None:
+        target, _, _ = open_target(settings, report)
+        report(f"{version} is already live on {cfg.target_name()}")
+        return DeployResult(cfg.target_name(), cfg.target, target.public_url, alias.previous, skipped=True)
+    outcome = deploy_release(settings, store, version, report)
+    return DeployResult(outcome.target, cfg.target, outcome.url, outcome.previous, skipped=False)
+
+
+def verify_step(settings: Settings, store: ArtifactStore, version: str, report: Report) -> VerifyResult:
+    """Verify the live API serves ``version`` correctly; otherwise roll back to the previous release."""
+    from kwrec.pipeline.deploy import rollback, verify_live
+
+    result = verify_live(settings, store, report, version=version)
+    report(result.summary())
+    if result.ok:
+        return VerifyResult(ok=True, summary=result.summary())
+    alias, _ = records.read_alias(store, settings.deploy.target_name())
+    restored = "nothing to roll back to"
+    if alias is not None and alias.live == version and alias.previous:
+        try:
+            rollback(settings, store, report)
+            restored = f"rolled back to {alias.previous}"
+        except KwrecError as exc:
+            restored = f"rolling back to {alias.previous} ALSO failed: {exc}"
+    raise KwrecError(f"the live API does not serve {version} correctly: {result.summary()}; {restored}")

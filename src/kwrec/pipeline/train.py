@@ -1,0 +1,241 @@
+"""Train a release: every customer under the data directory, reusing unchanged customers' artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kwrec import ARTIFACT_FORMAT, __version__
+from kwrec.core.evaluation import evaluate_events
+from kwrec.core.ingest import fingerprint_inputs, list_customers, load_customer_config
+from kwrec.core.manifest import (
+    CustomerEntry,
+    Manifest,
+    now_iso,
+    read_manifest,
+    write_manifest,
+)
+from kwrec.core.models.train import train_customer
+from kwrec.core.preprocess import read_and_preprocess
+from kwrec.core.store import ArtifactStore
+from kwrec.core.store_layout import artifact_key, input_index_key, quarantine_key
+from kwrec.errors import DataError, KwrecError
+from kwrec.ids import make_version
+from kwrec.reporting import Report, silent
+from kwrec.settings import Settings, TrainParams
+
+
+@dataclass
+class TrainOutcome:
+    manifest: Manifest
+    trained: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def input_key(fingerprint: str, params: TrainParams) -> str:
+    """What decides whether an artifact can be reused: inputs, parameters and artifact format."""
+    blob = json.dumps(
+        {"inputs": fingerprint, "params": params.model_dump(mode="json"), "format": ARTIFACT_FORMAT},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def train_customer_entry(
+    store: ArtifactStore,
+    customer_dir: Path,
+    customer: str,
+    version: str,
+    base: TrainParams,
+    evaluate: bool,
+    report: Report,
+) -> CustomerEntry:
+    """Train one customer into the store (or reuse its artifact when its inputs are unchanged).
+
+    Public so that orchestrators can train customers in parallel (one Airflow task each) and then
+    call :func:`assemble_release` with the entries.
+    """
+    config = load_customer_config(customer_dir)
+    params = config.train_params(base)
+    fingerprint = fingerprint_inputs(customer_dir)
+    key = input_key(fingerprint, params)
+    previous = reusable_entry(store, customer, key)
+    if previous is not None:
+        report(f"{customer}: inputs unchanged, reusing artifact {previous.artifact[:12]}")
+        return previous
+    with tempfile.TemporaryDirectory(prefix=f"kwrec-{customer}-") as tmp:
+        tmpdir = Path(tmp)
+        pre, quarantine = read_and_preprocess(
+            customer_dir, config, params, tmpdir / "quarantine.jsonl", report
+        )
+        if pre.events.height == 0:
+            raise DataError(
+                f"customer {customer}: no usable search event after preprocessing",
+                hint=f"see {quarantine_key(version, customer)} for why rows were rejected",
+            )
+        if quarantine.counts:
+            store.write_bytes(quarantine_key(version, customer), (tmpdir / "quarantine.jsonl").read_bytes())
+        evaluation = None
+        if evaluate:
+            report(f"{customer}: evaluating (time split)")
+            evaluation = evaluate_events(
+                pre.events, params, customer=customer, prefixes_per_query=3, max_test_queries=2000
+            )
+        report(f"{customer}: training on {pre.events.height:,} events")
+        # Hand the frame over instead of keeping a reference: training turns it into integer codes
+        # early, and the string columns can then be freed (peak memory on large customers).
+        stats, handover = pre.stats, [pre.events]
+        del pre
+        meta = train_customer(handover.pop(), params, tmpdir / "artifact", customer=customer, report=report)
+        checksum = meta["checksum"]
+        akey = artifact_key(customer, checksum)
+        if not store.dir_exists(akey):
+            store.upload_dir(tmpdir / "artifact", akey)
+    entry = CustomerEntry(
+        status="trained",
+        input_fingerprint=fingerprint,
+        artifact=checksum,
+        artifact_key=akey,
+        trained_in=version,
+        params=params.model_dump(mode="json"),
+        stats=meta["stats"],
+        ingest={"quarantined": dict(quarantine.counts), "preprocess": stats},
+        evaluation=evaluation,
+    )
+    store.write_bytes(input_index_key(customer, key), entry.model_dump_json().encode())
+    return entry
+
+
+def reusable_entry(store: ArtifactStore, customer: str, key: str) -> CustomerEntry | None:
+    """The artifact already trained from exactly these inputs and parameters, if it is still stored."""
+    index_key = input_index_key(customer, key)
+    if not store.exists(index_key):
+        return None
+    previous = json.loads(store.read_bytes(index_key))
+    if not store.dir_exists(previous["artifact_key"]):
+        return None
+    return CustomerEntry(**{**previous, "status": "reused"})
+
+
+def train_release(
+    settings: Settings,
+    store: ArtifactStore,
+    *,
+    timestamp: str,
+    data_dir: Path | None = None,
+    evaluate: bool = True,
+    report: Report = silent,
+    progress: Callable[[int, int], None] = lambda _done, _total: None,
+) -> TrainOutcome:
+    """Train every customer under the data directory into release ``<model_name>_<timestamp>``.
+
+    ``progress(done, total)`` is called after each customer (for a progress bar).
+
+    One customer's failure (no data, unreadable config) is recorded and the others go on. Re-running
+    with the same timestamp and unchanged inputs rewrites an identical manifest.
+    """
+    started = time.monotonic()
+    version = make_version(settings.model_name, timestamp)
+    data = data_dir or settings.data_dir
+    if not data.is_dir():
+        raise DataError(
+            f"data directory {data} does not exist", hint="pass --data DIR with one folder per customer"
+        )
+    customers, problems = list_customers(data)
+    for p in problems:
+        report(f"skipped: {p}")
+    entries: dict[str, CustomerEntry] = {}
+    failed: dict[str, str] = {}
+    progress(0, len(customers))
+    for done, customer in enumerate(customers, 1):
+        try:
+            entries[customer] = train_customer_entry(
+                store, data / customer, customer, version, settings.train, evaluate, report
+            )
+        except KwrecError as exc:
+            failed[customer] = str(exc)
+            report(f"{customer}: FAILED: {exc}")
+        progress(done, len(customers))
+    outcome = assemble_release(
+        settings, store, timestamp=timestamp, entries=entries, failed=failed, problems=problems, data=data
+    )
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def assemble_release(
+    settings: Settings,
+    store: ArtifactStore,
+    *,
+    timestamp: str,
+    entries: dict[str, CustomerEntry],
+    failed: dict[str, str],
+    problems: list[str],
+    data: Path,
+) -> TrainOutcome:
+    """Write release ``<model_name>_<timestamp>``'s manifest from per-customer entries (idempotent)."""
+    version = make_version(settings.model_name, timestamp)
+    existing: Manifest | None = None
+    try:
+        existing = read_manifest(store, version)
+    except KwrecError:
+        existing = None
+    outcome_entries: dict[str, CustomerEntry] = {}
+    trained: list[str] = []
+    reused: list[str] = []
+    for customer, entry in sorted(entries.items()):
+        if (
+            existing
+            and customer in existing.customers
+            and existing.customers[customer].artifact == entry.artifact
+        ):
+            entry = existing.customers[customer]  # a re-run of this timestamp: keep the record as it was
+        (trained if entry.status == "trained" and entry.trained_in == version else reused).append(customer)
+        outcome_entries[customer] = entry
+    if not outcome_entries:
+        raise DataError(
+            f"no customer could be trained from {data}",
+            hint="; ".join(f"{c}: {r}" for c, r in failed.items()) or "add one folder of logs per customer",
+        )
+    manifest = Manifest(
+        version=version,
+        model_name=settings.model_name,
+        timestamp=timestamp,
+        created=existing.created if existing else now_iso(),
+        code_version=__version__,
+        customers=outcome_entries,
+        failed=failed,
+        problems=problems,
+        image=existing.image if existing else None,
+        deployments=existing.deployments if existing else [],
+    )
+    if existing is None or existing.to_bytes() != manifest.to_bytes():
+        write_manifest(store, manifest)
+    return TrainOutcome(manifest, trained, reused, dict(failed))
+
+
+def summary_rows(manifest: Manifest) -> list[dict[str, Any]]:
+    rows = []
+    for customer, e in sorted(manifest.customers.items()):
+        ev = (e.evaluation or {}).get("autocomplete", {})
+        rows.append(
+            {
+                "customer": customer,
+                "status": e.status,
+                "keywords": e.stats.get("keywords"),
+                "events": e.stats.get("events"),
+                "quarantined": sum(e.ingest.get("quarantined", {}).values()),
+                "mrr@10": ev.get("kwrec/all", {}).get("mrr@10"),
+                "mpc mrr@10": ev.get("mpc/all", {}).get("mrr@10"),
+                "artifact": e.artifact[:12],
+            }
+        )
+    return rows

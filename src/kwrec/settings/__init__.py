@@ -1,0 +1,144 @@
+"""The one typed settings object: defaults < ``kwrec.toml`` < ``KWREC_*`` environment variables.
+
+Nested sections use ``__`` in environment variables, e.g. ``KWREC_TRAIN__MIN_USERS=3``.
+Nothing secret belongs here in plain form: registry passwords are read from the environment only
+(``SecretStr``), so they never appear in a repr, a log line or a manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from kwrec.errors import ConfigError
+from kwrec.ids import validate_model_name
+from kwrec.settings.deploy import DeploySettings
+from kwrec.settings.image import ImageSettings
+from kwrec.settings.run import RunSettings
+
+
+class TrainParams(BaseModel):
+    """Training parameters. A customer's own ``kwrec.toml`` may override any of them."""
+
+    model_config = {"extra": "forbid"}
+
+    min_users: int = Field(2, ge=1, description="distinct users before a keyword may be suggested")
+    half_life_days: float = Field(14.0, gt=0, description="popularity half-life, from the newest event")
+    window_days: float | None = Field(90.0, gt=0, description="training window ending at the newest event")
+    max_query_chars: int = Field(100, ge=1, le=1000)
+    max_line_bytes: int = Field(4096, ge=64, description="longer input lines are quarantined")
+    repeat_collapse_seconds: int = Field(60, ge=0, description="same user, same query within this: one event")
+    session_gap_minutes: int = Field(30, ge=1)
+    bot_max_events_per_day: int = Field(2000, ge=1, description="a user above this on any day is a bot")
+    bot_max_distinct_per_minute: int = Field(
+        30, ge=1, description="distinct queries a minute above this: bot"
+    )
+    topk: int = Field(50, ge=1, le=200, description="suggestions stored per prefix (the API's max limit)")
+    heavy_prefix_threshold: int = Field(
+        64, ge=1, description="prefixes with more entries get precomputed top-k"
+    )
+    infix: bool = Field(True, description="match the start of any word (케이스 -> 아이폰 케이스)")
+    synthesize: bool = Field(True, description="complete unseen queries from popular word-level suffixes")
+    fuzzy: bool = Field(True, description="tolerate one typo (counted in jamo) when exact matches run short")
+    related_min_support: int = Field(2, ge=1, description="sessions a pair must share")
+    related_max_per_keyword: int = Field(50, ge=1)
+    related_max_session_keywords: int = Field(
+        30, ge=2, description="longer sessions are cut (bots, scrapers)"
+    )
+    popular_days: float = Field(7.0, gt=0)
+    trending_recent_days: float = Field(1.0, gt=0)
+    trending_previous_days: float = Field(7.0, gt=0)
+    trending_min_users: int = Field(3, ge=1)
+    golden_per_kind: int = Field(
+        3, ge=1, le=20, description="golden queries recorded per kind for verification"
+    )
+
+
+class S3Settings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+
+
+class ServeSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    model_version: str | None = None
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="client sites allowed to call the API from their pages (e.g. https://shop.example)",
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KWREC_", env_nested_delimiter="__", extra="forbid", toml_file=None
+    )
+
+    data_dir: Path = Path("data/sample")
+    store: str = "var/store"
+    cache_dir: Path = Path("var/cache")
+    model_name: str = "gs"
+    train: TrainParams = TrainParams()
+    s3: S3Settings = S3Settings()
+    serve: ServeSettings = ServeSettings()
+    image: ImageSettings = ImageSettings()
+    deploy: DeploySettings = DeploySettings()
+    run: RunSettings = RunSettings()
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name(cls, v: str) -> str:
+        return validate_model_name(v)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = _CONFIG_PATH.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+# The TOML path is chosen at load time (``--config``, ``KWREC_CONFIG`` or ./kwrec.toml).
+_CONFIG_PATH: dict[str, Path | None] = {"path": None}
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings; ``overrides`` (from CLI options) win over the environment and the file."""
+    path = config or (Path(os.environ["KWREC_CONFIG"]) if os.environ.get("KWREC_CONFIG") else None)
+    if path is None and Path("kwrec.toml").is_file():
+        path = Path("kwrec.toml")
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist", hint="pass an existing kwrec.toml or none")
+    _CONFIG_PATH["path"] = path
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        where = f" in {path}" if path else ""
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        raise ConfigError(f"invalid settings{where}: {problems}") from None
+    finally:
+        _CONFIG_PATH["path"] = None

@@ -1,0 +1,229 @@
+"""The ECS target against a moto server: a new revision pinned by digest, rollout states, update back.
+
+moto (5.x) keeps one deployment per service and never moves it when the task definition changes, so a
+small in-process patch of its backend makes update_service behave like ECS: a new PRIMARY deployment
+for the new task definition, IN_PROGRESS, which then turns COMPLETED or FAILED (what ECS's circuit
+breaker reports). The verification URL is a local `kwrec serve` of the same release.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from kwrec.adapters.stores import open_store
+from kwrec.core.manifest import read_manifest, write_manifest
+from kwrec.errors import DeployError
+from kwrec.pipeline import records
+from kwrec.pipeline.deploy import deploy_release
+from kwrec.pipeline.train import train_release
+from kwrec.settings import Settings
+from tests.fixtures_moto import moto_server
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+A, B = "gs_2611270900", "gs_2611271000"
+REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/keyword-dev"
+DIGEST_A, DIGEST_B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+PLAN: dict[str, str] = {}  # task definition ARN -> the rollout state it ends in
+
+
+def _patch_moto(mp: pytest.MonkeyPatch) -> None:
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.update_service
+
+    def update_service(self: Any, props: dict[str, Any]) -> Any:
+        td = props.get("task_definition")
+        service = original(self, props)
+        if td:
+            arn = self.describe_task_definition(td).arn
+            for dep in service.deployments:
+                dep["status"] = "ACTIVE"
+            dep = {
+                "id": f"ecs-svc/{len(service.deployments) + 1000}",
+                "status": "PRIMARY",
+                "taskDefinition": arn,
+                "rolloutState": "IN_PROGRESS",
+                "rolloutStateReason": "ECS deployment in progress.",
+                "desiredCount": service.desired_count,
+                "runningCount": 0,
+                "pendingCount": service.desired_count,
+                "failedTasks": 0,
+            }
+            service.deployments.insert(0, dep)
+            outcome = PLAN.get(arn, "COMPLETED")
+
+            def finish() -> None:
+                dep["rolloutState"] = outcome
+                dep["rolloutStateReason"] = (
+                    "ECS deployment circuit breaker: tasks failed to start."
+                    if outcome == "FAILED"
+                    else "ECS deployment completed."
+                )
+
+            threading.Timer(0.6, finish).start()
+        return service
+
+    mp.setattr(EC2ContainerServiceBackend, "update_service", update_service)
+
+
+@pytest.fixture(scope="module")
+def moto_ecs() -> Iterator[str]:
+    with moto_server(_patch_moto) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def release_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    tmp = tmp_path_factory.mktemp("ecs")
+    data = tmp / "data"
+    shutil.copytree(ROOT / "data" / "sample", data)
+    store_url = str(tmp / "store")
+    settings = Settings(store=store_url, cache_dir=tmp / "cache")
+    store = open_store(store_url)
+    train_release(settings, store, timestamp=A[3:], data_dir=data, evaluate=False)
+    train_release(settings, store, timestamp=B[3:], data_dir=data, evaluate=False)
+    for v, digest in ((A, DIGEST_A), (B, DIGEST_B)):
+        m = read_manifest(store, v)
+        m.image = {"digest": digest, "reference": f"{REPO}@{digest}", "tag": v[3:]}
+        write_manifest(store, m)
+    return store_url, tmp
+
+
+@pytest.fixture(scope="module")
+def served_b(release_store: tuple[str, Path]) -> Iterator[str]:
+    """The service URL: a local API serving release B (what the new ECS tasks would run)."""
+    store_url, tmp = release_store
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "kwrec.cli.serve",
+        "--store",
+        store_url,
+        "--model-version",
+        B,
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("the local API for release B never became ready")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def ecs_service(moto_ecs: str, aws_env: None, monkeypatch: pytest.MonkeyPatch, served_b: str) -> Any:
+    ecs = boto3.client("ecs", endpoint_url=moto_ecs, region_name="us-east-1")
+    ec2 = boto3.client("ec2", endpoint_url=moto_ecs, region_name="us-east-1")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnets = [
+        s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    ]
+    sg = ec2.create_security_group(GroupName=f"kwrec-{time.time_ns()}", Description="kwrec", VpcId=vpc)[
+        "GroupId"
+    ]
+    ecs.create_cluster(clusterName="kwrec")
+    td = ecs.register_task_definition(
+        family="kwrec-api",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {"name": "api", "image": f"{REPO}@{DIGEST_A}", "portMappings": [{"containerPort": 8000}]},
+            {"name": "log-router", "image": "fluent-bit:2"},
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster="kwrec",
+        serviceName="kwrec-api",
+        taskDefinition=td,
+        desiredCount=1,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [sg]}},
+    )
+    for k, v in {
+        "KWREC_DEPLOY__TARGET": "ecs",
+        "KWREC_DEPLOY__ECS__CLUSTER": "kwrec",
+        "KWREC_DEPLOY__ECS__SERVICE": "kwrec-api",
+        "KWREC_DEPLOY__ECS__ENDPOINT_URL": moto_ecs,
+        "KWREC_DEPLOY__ECS__SERVICE_URL": served_b,
+        "KWREC_DEPLOY__ECS__CONTAINER_NAME": "api",
+        "KWREC_DEPLOY__ECS__POLL_SECONDS": "0.2",
+        "KWREC_DEPLOY__ECS__TIMEOUT_SECONDS": "20",
+    }.items():
+        monkeypatch.setenv(k, v)
+    yield ecs, td
+    httpx.post(f"{moto_ecs}/moto-api/reset", timeout=10)
+
+
+def _service_td(ecs: Any) -> str:
+    return str(
+        ecs.describe_services(cluster="kwrec", services=["kwrec-api"])["services"][0]["taskDefinition"]
+    )
+
+
+def test_ecs_deploy_pins_digest_and_follows_its_rollout(
+    release_store: tuple[str, Path], ecs_service: Any
+) -> None:
+    ecs, first = ecs_service
+    store_url, tmp = release_store
+    settings, store = Settings(store=store_url, cache_dir=tmp / "cache"), open_store(store_url)
+    lines: list[str] = []
+    outcome = deploy_release(settings, store, B, lines.append)
+    assert all(r.ok for r in outcome.reports)
+    new = _service_td(ecs)
+    assert new != first and new.endswith(":2")
+    containers = ecs.describe_task_definition(taskDefinition=new)["taskDefinition"]["containerDefinitions"]
+    images = {c["name"]: c["image"] for c in containers}
+    assert images == {"api": f"{REPO}@{DIGEST_B}", "log-router": "fluent-bit:2"}
+    rec = read_manifest(store, B).deployments[-1]
+    assert rec["outcome"] == "live" and rec["details"]["task_definition"] == new
+    assert rec["details"]["previous_task_definition"] == first
+    assert any("completed" in line for line in lines)
+
+
+def test_ecs_failed_rollout_updates_the_service_back(
+    release_store: tuple[str, Path], ecs_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ecs, first = ecs_service
+    monkeypatch.setenv("KWREC_DEPLOY__NAME", "ecs-second")  # the first test left B live on target "ecs"
+    store_url, tmp = release_store
+    settings, store = Settings(store=store_url, cache_dir=tmp / "cache"), open_store(store_url)
+    PLAN[first.rsplit(":", 1)[0] + ":2"] = "FAILED"
+    try:
+        with pytest.raises(DeployError, match="FAILED: ECS deployment circuit breaker") as err:
+            deploy_release(settings, store, B, lambda _: None)
+    finally:
+        PLAN.clear()
+    assert _service_td(ecs) == first  # updated back to the previous task definition
+    rec = read_manifest(store, B).deployments[-1]
+    assert rec["outcome"] == "failed" and "circuit breaker" in rec["reason"]
+    alias, _ = records.read_alias(store, "ecs-second")
+    assert alias is not None and alias.live is None and alias.lease is None
+    assert "updated back" in str(err.value) or first in str(err.value) or "failed" in str(err.value)

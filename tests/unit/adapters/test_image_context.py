@@ -1,0 +1,144 @@
+"""Image pieces that need no engine: Dockerfile order, context tar, wheels lock, credentials, ECR token."""
+
+from __future__ import annotations
+
+import base64
+import io
+import tarfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kwrec.adapters.image.context import assemble
+from kwrec.adapters.image.dockerfile import DockerfileSpec, render
+from kwrec.adapters.image.wheels import COMMITTED_LOCK, WheelSet, project_dir, runtime_lock
+from kwrec.adapters.registries import RegistryCredentials
+from kwrec.adapters.registries.ecr import EcrLogin, decode_token
+from kwrec.adapters.registries.v2 import base_url
+from kwrec.adapters.stores import open_store
+from kwrec.core.manifest import read_manifest
+from kwrec.errors import RegistryAuthError
+from kwrec.pipeline.train import train_release
+from kwrec.settings import Settings
+from kwrec.settings.image import ImageSettings, RegistrySettings
+
+VERSION = "gs_2611270900"
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    root = tmp_path_factory.mktemp("store")
+    store = open_store(str(root))
+    train_release(
+        Settings(store=str(root)), store, timestamp="2611270900", data_dir=Path("data/sample"), evaluate=False
+    )
+    return store
+
+
+def _fake_wheels(tmp: Path) -> WheelSet:
+    deps = tmp / "deps"
+    deps.mkdir()
+    (deps / "requirements.lock").write_text("x==1\n")
+    (deps / "x-1-py3-none-any.whl").write_bytes(b"wheel")
+    whl = tmp / "kwrec-0.1.0-py3-none-any.whl"
+    whl.write_bytes(b"kwrec")
+    return WheelSet(kwrec_wheel=whl, deps_dir=deps, lock="x==1\n")
+
+
+def test_dockerfile_puts_models_last_and_runs_as_non_root() -> None:
+    text = render(DockerfileSpec("base:1", VERSION, "kwrec.whl", ("models/a", "models/b"), "release"))
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    copies = [i for i, line in enumerate(lines) if line.startswith("COPY models/")]
+    assert lines[copies[0] - 1].startswith(
+        "CMD"
+    )  # nothing but models and the version after the runtime config
+    assert lines[-2] == "COPY release/ /"
+    assert lines[-1] == f"ENV MODEL_VERSION={VERSION} KWREC_SERVE__MODEL_VERSION={VERSION}"
+    assert lines.index("COPY deps/ /wheels/") < lines.index("COPY kwrec/ /tmp/kwrec-wheel/") < copies[0]
+    assert "USER 10001:10001" in lines and "EXPOSE 8000" in lines
+    assert any(line.startswith("HEALTHCHECK") and "/readyz" in line for line in lines)
+    assert "--no-index" in text and "curl" not in text
+
+
+def test_context_is_deterministic_and_holds_a_local_store(release: Any, tmp_path: Path) -> None:
+    manifest = read_manifest(release, VERSION)
+    wheels = _fake_wheels(tmp_path)
+    a = assemble(release, manifest, wheels, "base:1", tmp_path / "cache")
+    b = assemble(release, manifest, wheels, "base:1", tmp_path / "cache")
+    assert a.data == b.data and a.manifest_digest == b.manifest_digest
+    with tarfile.open(fileobj=io.BytesIO(a.data)) as tar:
+        names = tar.getnames()
+    assert "Dockerfile" in names and "deps/requirements.lock" in names
+    assert f"release/srv/kwrec/store/releases/{VERSION}/manifest.json" in names
+    for customer, entry in manifest.customers.items():
+        assert f"models/{customer}/srv/kwrec/store/{entry.artifact_key}/.complete" in names
+    # Only the listed files: nothing of the working tree.
+    assert not any(n.startswith(("src/", ".git", "tests/")) for n in names)
+    # A recorded push does not change what goes into the image.
+    manifest.image = {"digest": "sha256:x"}
+    assert (
+        assemble(release, manifest, wheels, "base:1", tmp_path / "cache").manifest_digest == a.manifest_digest
+    )
+
+
+def test_lock_pins_runtime_dependencies_only() -> None:
+    lock = runtime_lock()
+    names = {line.split("==")[0] for line in lock.splitlines()}
+    assert {"polars", "fastapi", "uvicorn", "docker", "httpx"} <= names
+    assert not names & {"pytest", "mypy", "ruff", "moto", "hypothesis"}
+    assert all("==" in line for line in lock.splitlines())
+
+
+def test_committed_image_lock_matches_the_tested_environment() -> None:
+    # The suite runs under the image's pins (make installs with -c image.lock): what ships is what ran.
+    committed = (project_dir() / COMMITTED_LOCK).read_text()
+    assert committed == runtime_lock(), "run `make image-lock` after changing runtime dependencies"
+
+
+def test_credentials_never_show_the_password() -> None:
+    creds = RegistryCredentials("127.0.0.1:5001", "kwrec-test", "s3cret-value")
+    assert "s3cret-value" not in repr(creds) and "s3cret-value" not in creds.describe()
+    assert creds.auth_config() == {
+        "username": "kwrec-test",
+        "password": "s3cret-value",
+        "serveraddress": "127.0.0.1:5001",
+    }
+    settings = ImageSettings(registry=RegistrySettings(url="http://127.0.0.1:5001/", password="s3cret-value"))
+    assert settings.registry.url == "127.0.0.1:5001"
+    assert "s3cret-value" not in repr(settings) and "s3cret-value" not in settings.model_dump_json()
+    assert base_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert base_url("1234.dkr.ecr.us-east-1.amazonaws.com") == "https://1234.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def test_ecr_token_is_decoded_and_refreshed_before_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+    class FakeEcr:
+        def get_authorization_token(self, **_: Any) -> dict[str, Any]:
+            calls.append(1)
+            token = base64.b64encode(f"AWS:token-{len(calls)}".encode()).decode()
+            return {
+                "authorizationData": [
+                    {
+                        "authorizationToken": token,
+                        "expiresAt": now + timedelta(hours=12),
+                        "proxyEndpoint": "https://123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                    }
+                ]
+            }
+
+    login = EcrLogin("us-east-1")
+    monkeypatch.setattr(login, "_client", FakeEcr)
+    first = login.credentials(now)
+    assert (first.username, first.password, first.server) == (
+        "AWS",
+        "token-1",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+    )
+    assert login.credentials(now + timedelta(hours=11)).password == "token-1"  # still valid: cached
+    assert login.credentials(now + timedelta(hours=11, minutes=50)).password == "token-2"  # about to expire
+    with pytest.raises(RegistryAuthError):
+        decode_token(base64.b64encode(b"no-colon").decode())

@@ -1,0 +1,304 @@
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from kwrec.core.ingest import (
+    EVENT_SCHEMA,
+    CustomerConfig,
+    Quarantine,
+    fingerprint_inputs,
+    input_files,
+    list_customers,
+    load_customer_config,
+    read_customer_logs,
+)
+from kwrec.errors import ConfigError, DataError
+from kwrec.settings import TrainParams
+
+HEADER = "timestamp,user_id,session_id,query,result_count,clicked\n"
+ROWS = [
+    ("2024-05-01T12:00:00+09:00", "u1", "s1", "아이폰 케이스", "3", "true"),
+    ("2024-05-01T12:01:00+09:00", "u2", "", "갤럭시 버즈", "", "0"),
+    ("2024-05-01T12:02:00+09:00", "u1", "s1", "에어팟", "10", "1"),
+]
+
+
+def csv_text(rows: list[tuple[str, ...]] = ROWS, sep: str = ",") -> str:
+    return HEADER.replace(",", sep) + "".join(sep.join(r) + "\n" for r in rows)
+
+
+def jsonl_text(rows: list[tuple[str, ...]] = ROWS) -> str:
+    keys = HEADER.strip().split(",")
+    return "".join(json.dumps(dict(zip(keys, r, strict=True)), ensure_ascii=False) + "\n" for r in rows)
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(raw) if path.name.endswith(".gz") else raw)
+    return path
+
+
+def read(cdir: Path, tmp_path: Path) -> tuple[pl.DataFrame, Quarantine, list[dict[str, object]]]:
+    q = Quarantine(tmp_path / "q" / f"{cdir.name}.jsonl")
+    with q:
+        events = read_customer_logs(cdir, load_customer_config(cdir), q)
+    lines = [json.loads(line) for line in q.path.read_text(encoding="utf-8").splitlines()]
+    return events, q, lines
+
+
+def kst(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("kind", ["csv", "tsv", "jsonl", "ndjson", "parquet", "txt", "log"])
+def test_each_format(tmp_path: Path, kind: str, gz: bool) -> None:
+    cdir = tmp_path / "data" / "acme"
+    name = f"logs.{kind}" + (".gz" if gz else "")
+    if kind == "csv":
+        write(cdir / name, csv_text())
+    elif kind == "tsv":
+        write(cdir / name, csv_text(sep="\t"))
+    elif kind in ("jsonl", "ndjson"):
+        write(cdir / name, jsonl_text())
+    elif kind == "parquet":
+        frame = pl.DataFrame([dict(zip(HEADER.strip().split(","), r, strict=True)) for r in ROWS])
+        buf = cdir / "tmp.parquet.bin"
+        cdir.mkdir(parents=True)
+        frame.write_parquet(buf)
+        write(cdir / name, buf.read_bytes())
+        buf.unlink()
+    else:
+        write(cdir / name, "아이폰 케이스\n갤럭시 버즈\n\n에어팟\n")
+    events, q, _ = read(cdir, tmp_path)
+    assert events.schema == EVENT_SCHEMA
+    assert events["query"].to_list() == ["아이폰 케이스", "갤럭시 버즈", "에어팟"]
+    assert events["seq"].to_list() == [0, 1, 2]
+    assert q.counts == {}
+    if kind in ("txt", "log"):
+        assert events["ts"].null_count() == 3 and events["user_id"].null_count() == 3
+    else:
+        assert events["ts"].to_list() == [kst(2024, 5, 1, 3, 0), kst(2024, 5, 1, 3, 1), kst(2024, 5, 1, 3, 2)]
+        assert events["user_id"].to_list() == ["u1", "u2", "u1"]
+        assert events["session_id"].to_list() == ["s1", None, "s1"]
+        assert events["result_count"].to_list() == [3, None, 10]
+        assert events["clicked"].to_list() == [True, False, True]
+
+
+def test_cp949_csv_round_trips(tmp_path: Path) -> None:
+    cdir = tmp_path / "acme"
+    write(cdir / "legacy.csv", csv_text().encode("cp949"))
+    write(cdir / "bom.csv", b"\xef\xbb\xbf" + csv_text([ROWS[0]]).encode())
+    events, q, _ = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["아이폰 케이스", "아이폰 케이스", "갤럭시 버즈", "에어팟"]
+    assert q.counts == {}
+
+
+def test_invalid_bytes_quarantine_only_their_lines(tmp_path: Path) -> None:
+    cdir = tmp_path / "acme"
+    good = csv_text().encode()
+    bad1 = b"2024-05-01T12:03:00+09:00,u3,," + "아이폰".encode("cp949") + b",1,1\n"
+    bad2 = b"2024-05-01T12:04:00+09:00,u4,,\xff\xfe010-1234-5678,1,1\n"
+    write(cdir / "a.csv", good + bad1 + bad2 + "2024-05-01T12:05:00+09:00,u5,,â€œ,1,1\n".encode())
+    events, q, lines = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["아이폰 케이스", "갤럭시 버즈", "에어팟", "â€œ"]
+    assert q.counts == {"bad encoding": 2}
+    assert [entry["line"] for entry in lines] == [5, 6]
+    assert all(entry["file"] == "acme/a.csv" for entry in lines)
+    assert "010-1234-5678" not in q.path.read_text(encoding="utf-8")
+
+
+def test_malformed_rows_counted_exactly(tmp_path: Path) -> None:
+    cdir = tmp_path / "acme"
+    long_query = "아이폰 케이스 " * 300
+    text = csv_text() + (
+        "2024-05-01T12:00:00,u5,s5,에어팟\x00프로,1,0\n"  # NUL byte
+        "2024-05-01T12:00:00,u6,갤럭시\n"  # missing columns
+        "2024-05-01T12:00:00,u7,s7,무선 청소기,40,1,extra\n"  # too many columns
+        "2026-13-45T25:61:00+09:00,u8,s8,무선 청소기,40,1\n"  # unparsable timestamp
+        ",u9,s9,무선 청소기,40,1\n"  # missing timestamp
+        f"2024-05-01T12:00:00,u10,s10,{long_query},0,0\n"  # over max_line_bytes
+        "2024-05-01T12:00:00,u11,s11,,0,0\n"  # missing query
+        '2024-05-01T12:00:00,u12,s12,"unbalanced,0,0\n'  # open quote
+        '2024-05-01T12:00:00,u13,s13,"케이스, 투명",0,0\n'  # fine: quoted delimiter
+    )
+    write(cdir / "a.csv", text)
+    events, q, lines = read(cdir, tmp_path)
+    assert events["query"].to_list()[-1] == "케이스, 투명"
+    assert events.height == 4
+    assert q.counts == {
+        "NUL bytes": 1,
+        "missing columns": 1,
+        "too many columns": 1,
+        "bad timestamp": 2,
+        "line too long": 1,
+        "missing query": 1,
+        "bad quoting": 1,
+    }
+    assert [e["line"] for e in lines] == [5, 6, 7, 8, 9, 10, 11, 12]
+    assert max(len(str(e["raw"])) for e in lines) == 500
+
+
+def test_jsonl_invalid_lines(tmp_path: Path) -> None:
+    cdir = tmp_path / "acme"
+    write(
+        cdir / "a.jsonl", jsonl_text()[:-1] + '\nnot json\n[1, 2]\n{"timestamp": 1714532400, "query": "x"}\n'
+    )
+    events, q, _ = read(cdir, tmp_path)
+    assert events.height == 4
+    assert events["ts"][-1] == kst(2024, 5, 1, 3, 0)
+    assert q.counts == {"invalid JSON": 2}
+
+
+def test_corrupt_files_next_to_good_ones(tmp_path: Path) -> None:
+    cdir = tmp_path / "acme"
+    write(cdir / "good.csv", csv_text())
+    (cdir / "bad.csv.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")  # not through write(): no compression
+    (cdir / "bad.parquet").write_bytes(b"PAR1 not really")
+    (cdir / "notes.docx").write_bytes(b"?")
+    (cdir / "_ignored.csv").write_bytes(b"?")
+    (cdir / ".hidden.csv").write_bytes(b"?")
+    events, q, lines = read(cdir, tmp_path)
+    assert events.height == 3
+    assert q.counts == {"corrupt gzip": 1, "corrupt parquet": 1, "unsupported file type": 1}
+    assert {e["file"] for e in lines} == {"acme/bad.csv.gz", "acme/bad.parquet", "acme/notes.docx"}
+
+
+def test_no_input_files_or_no_valid_row_is_a_data_error(tmp_path: Path) -> None:
+    cdir = tmp_path / "empty"
+    cdir.mkdir()
+    with pytest.raises(DataError, match="customer empty: no input files"):
+        read(cdir, tmp_path)
+    write(tmp_path / "bad" / "a.csv", "timestamp,user_id,query\nnope,u1,x\n")
+    with pytest.raises(DataError, match="customer bad: no valid row"):
+        read(tmp_path / "bad", tmp_path)
+
+
+def test_column_mapping_and_dialect(tmp_path: Path) -> None:
+    cdir = tmp_path / "shop"
+    write(
+        cdir / "kwrec.toml",
+        'delimiter = ";"\ntimezone = "UTC"\n'
+        '[columns]\nquery = "keyword"\ntimestamp = "ts"\nuser_id = "member"\n'
+        "[train]\nmin_users = 5\n",
+    )
+    write(
+        cdir / "a.csv",
+        "ts;member;keyword;extra\n2024-05-01 12:00:00;m1;노트북;x\n1714532400000;m2;마우스;y\n",
+    )
+    write(cdir / "b.jsonl", '{"ts": "2024-05-01T12:00:00+09:00", "member": 7, "keyword": "키보드"}\n')
+    write(cdir / "c.csv", "ts;member;query\n2024-05-01 12:00:00;m1;노트북\n")  # lacks the mapped column
+    events, q, _ = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["노트북", "마우스", "키보드"]
+    assert events["user_id"].to_list() == ["m1", "m2", "7"]
+    assert events["ts"].to_list() == [kst(2024, 5, 1, 12, 0), kst(2024, 5, 1, 3, 0), kst(2024, 5, 1, 3, 0)]
+    assert q.counts == {"missing columns": 1}
+    config = load_customer_config(cdir)
+    assert config.train_params(TrainParams.model_validate({"min_users": 2})).min_users == 5
+
+
+def test_headerless_csv_with_names(tmp_path: Path) -> None:
+    cdir = tmp_path / "acme"
+    write(
+        cdir / "kwrec.toml",
+        'has_header = false\nnames = ["when", "who", "query"]\n[columns]\ntimestamp = "when"\n',
+    )
+    write(cdir / "a.csv", "1714532400,u1,가방\n1714532401,u2,지갑\n")
+    events, _, _ = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["가방", "지갑"]
+    assert events["user_id"].null_count() == 2  # "who" is not mapped to user_id
+
+
+def test_timestamps_epoch_and_iso_with_zones(tmp_path: Path) -> None:
+    cdir = tmp_path / "acme"
+    stamps = [
+        "1714532400",  # epoch seconds
+        "1714532400000",  # epoch milliseconds
+        "2024-05-01T03:00:00Z",
+        "2024-05-01T03:00:00.000+00:00",
+        "2024-05-01T12:00:00+09:00",
+        "2024-04-30T23:00:00-0400",
+        "2024-05-01 12:00:00",  # naive: Asia/Seoul
+        "2024-05-01T12:00",
+    ]
+    write(cdir / "a.csv", "timestamp,query\n" + "".join(f"{s},q{i}\n" for i, s in enumerate(stamps)))
+    events, q, _ = read(cdir, tmp_path)
+    assert events["ts"].to_list() == [kst(2024, 5, 1, 3, 0)] * len(stamps)
+    assert q.counts == {}
+
+
+def test_invalid_customer_dirs_are_reported_and_skipped(tmp_path: Path) -> None:
+    for name in ("acme", "shop-kr", "Foo", "bad name", ".git", "_tmp"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "README.md").write_text("x")
+    customers, problems = list_customers(tmp_path)
+    assert customers == ["acme", "shop-kr"]
+    assert len(problems) == 2
+    assert any("'Foo'" in p for p in problems) and any("'bad name'" in p for p in problems)
+    with pytest.raises(DataError):
+        list_customers(tmp_path / "missing")
+
+
+def test_input_files_and_fingerprint(tmp_path: Path) -> None:
+    cdir = tmp_path / "acme"
+    write(cdir / "b.csv", csv_text())
+    write(cdir / "2024" / "a.jsonl.gz", jsonl_text())
+    write(cdir / "kwrec.toml", "")
+    write(cdir / "x.bin", b"?")
+    assert [p.relative_to(cdir).as_posix() for p in input_files(cdir)] == ["2024/a.jsonl.gz", "b.csv"]
+    first = fingerprint_inputs(cdir)
+    assert fingerprint_inputs(cdir) == first
+    write(cdir / "banned.txt", "도박\n")
+    second = fingerprint_inputs(cdir)
+    write(cdir / "kwrec.toml", "timezone = 'UTC'\n")
+    third = fingerprint_inputs(cdir)
+    (cdir / "b.csv").rename(cdir / "c.csv")
+    fourth = fingerprint_inputs(cdir)
+    assert len({first, second, third, fourth}) == 4
+    (cdir / "x.bin").write_bytes(b"changed")  # not an input
+    assert fingerprint_inputs(cdir) == fourth
+
+
+def test_customer_config_errors(tmp_path: Path) -> None:
+    cdir = tmp_path / "acme"
+    write(cdir / "kwrec.toml", "[train]\nmin_userz = 3\n")
+    with pytest.raises(ConfigError, match=r"kwrec\.toml.*min_userz"):
+        load_customer_config(cdir)
+    write(cdir / "kwrec.toml", "colums = {query = 'q'}\n")
+    with pytest.raises(ConfigError, match="colums"):
+        load_customer_config(cdir)
+    write(cdir / "kwrec.toml", "timezone = 'Mars/Base'\n")
+    with pytest.raises(ConfigError, match="Mars/Base"):
+        load_customer_config(cdir)
+    write(cdir / "kwrec.toml", "[train]\nmin_users = 0\n")
+    with pytest.raises(ConfigError, match="min_users"):
+        load_customer_config(cdir)
+    write(cdir / "kwrec.toml", "ban = ['a']\n")
+    write(cdir / "banned.txt", "\ufeff도박\n# comment\n\n성인 \n")
+    assert load_customer_config(cdir).ban == ["a", "도박", "성인"]
+    assert CustomerConfig().timezone == "Asia/Seoul"
+
+
+def test_quarantine_redacts_and_counts(tmp_path: Path) -> None:
+    with Quarantine(tmp_path / "q.jsonl") as q:
+        q.add("f", 1, "x", "call 010-1234-5678 or +82 10 1234 5678, mail kim@example.co.kr")
+        q.add_frame(
+            pl.DataFrame(
+                {"line": [2, 3], "reason": ["x", "y"], "raw": ["card 4111 1111 1111 1111", "z" * 900]}
+            ),
+            file="f",
+        )
+    text = q.path.read_text(encoding="utf-8")
+    for secret in ("1234-5678", "1234 5678", "kim@example", "4111"):
+        assert secret not in text
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert [r["line"] for r in rows] == [1, 2, 3]
+    assert len(rows[2]["raw"]) == 500
+    assert q.counts == {"x": 2, "y": 1}

@@ -1,0 +1,58 @@
+"""The sorted key table against a brute-force oracle: prefix runs, exact look-ups, long keys, and the
+best ids under a prefix (precomputed for heavy prefixes, ranked per look-up for the others)."""
+
+from __future__ import annotations
+
+import random
+
+import polars as pl
+import pytest
+
+from kwrec.core.models.autocomplete_build import write_heavy_prefixes, write_key_index
+from kwrec.core.models.key_index import KeyIndex
+
+ALPHABET = ["a", "b", "ㅇ", "ㅏ", "가", "\x01", "\x02", "z", "한", "\U0001f600", "é"]
+TOPK = 6
+HEAVY = 12  # threshold: prefixes (of 2 characters or more: a namespace marker and one) with more entries
+LONG = 20  # long keys sharing long heads: the comparison runs far into both keys
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> tuple[KeyIndex, list[tuple[str, int]]]:
+    rng = random.Random(3)
+    entries = [
+        ("".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, LONG + 6))), rng.randint(0, 500))
+        for _ in range(3000)
+    ]
+    entries += [("a" * LONG + tail, i) for i, tail in enumerate(["", "a", "b", "ab", "가", "ba"])]
+    frame = pl.DataFrame({"key": [k for k, _ in entries], "id": [i for _, i in entries]}).sort(["key", "id"])
+    out = tmp_path_factory.mktemp("keys")
+    write_key_index(out / "keys", frame)
+    assert write_heavy_prefixes(out / "heavy", out / "heavy.top", frame, threshold=HEAVY, topk=TOPK) > 10
+    return KeyIndex(out / "keys", out / "heavy", out / "heavy.top", TOPK), entries
+
+
+def test_runs_match_brute_force(table: tuple[KeyIndex, list[tuple[str, int]]]) -> None:
+    index, entries = table
+    rng = random.Random(5)
+    probes = [k[: rng.randint(0, len(k))] for k, _ in rng.sample(entries, 400)]
+    probes += ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, LONG + 4))) for _ in range(400)]
+    probes += ["a" * LONG, "a" * (LONG + 1), "a" * (LONG + 3)]
+    for p in probes:
+        lo, hi = index.run(p)
+        want = sorted({i for k, i in entries if k.startswith(p)})
+        assert sorted(set(index.ids(lo, hi))) == want, p
+        assert index.exists(p) == bool(want)
+        assert sorted(index.exact(p)) == sorted({i for k, i in entries if k == p}), p
+        for limit in (1, 3, TOPK):
+            assert index.top_ids(p, limit) == want[:limit], (p, limit)
+        heavy = len(p) >= 2 and sum(k.startswith(p) for k, _ in set(entries)) > HEAVY
+        assert index.has_precomputed(p) == heavy, p
+
+
+def test_next_chars_match_brute_force(table: tuple[KeyIndex, list[tuple[str, int]]]) -> None:
+    index, entries = table
+    rng = random.Random(8)
+    for p in ["", "a" * LONG, *(k[: rng.randint(0, len(k))] for k, _ in rng.sample(entries, 300))]:
+        want = sorted({k[len(p)] for k, _ in entries if k.startswith(p) and len(k) > len(p)})
+        assert sorted(index.next_chars(p)) == want[:64], p
