@@ -5,7 +5,8 @@ be tried again?": the Airflow DAG fails a task at once on a non-retryable error 
 for an hour, and the registry retry loop retries only retryable ones. A class sets the default; an
 instance may override it (a deploy failure is as retryable as the failure that caused it).
 
-    KwrecError                          retryable  exit
+    class                               retryable  exit
+    KwrecError                          no         1   the base: what is wrong and what to do
     +-- InvalidIdentifierError          no         2   a customer id, version or timestamp of a wrong form
     +-- ConfigError                     no         2   a settings file, customer config or option is wrong
     +-- DataError                       no         1   a customer's input cannot be used at all

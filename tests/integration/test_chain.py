@@ -25,7 +25,7 @@ from kwrec.cli.run import run
 from kwrec.core.manifest import read_manifest
 from kwrec.pipeline import records
 from kwrec.pipeline.lock import LOCK_KEY, RunInProgressError, RunLock
-from kwrec.pipeline.steps import detect_changes, gate_step, publish_step, train_customer_step
+from kwrec.pipeline.steps import detect_changes, gate_step, release_step, train_customer_step
 from kwrec.pipeline.train import train_release
 from kwrec.settings import Settings
 from tests.support import docker_target_env, free_port
@@ -109,11 +109,11 @@ def test_gate_holds_a_worse_model_back_and_keeps_the_live_one(
     entry = train_customer_step(settings, store, "alpha", D2, lambda _: None)
     assert entry.status == "trained" and entry.artifact != live.customers["alpha"].artifact
     settings.run.gate_tolerance = 0.02
-    [decision] = gate_step(settings, store, {"alpha": entry}, lambda _: None)
+    [decision] = gate_step(settings, store, {"alpha": entry}, lambda _: None).decisions
     assert decision.action == "held back", decision
     assert decision.new_mrr is not None and decision.live_mrr is not None
     assert decision.new_mrr < decision.live_mrr - 0.02
-    outcome = publish_step(settings, store, D2, {"alpha": entry}, {}, [], [decision], lambda _: None)
+    outcome = release_step(settings, store, D2, {"alpha": entry}, {}, [], [decision], lambda _: None)
     kept = read_manifest(store, f"gs_{D2}").customers["alpha"]
     assert kept.artifact == live.customers["alpha"].artifact and kept.status == "reused"
     assert outcome.reused == ["alpha"] and any("HELD BACK" in p for p in outcome.manifest.problems)
@@ -121,7 +121,7 @@ def test_gate_holds_a_worse_model_back_and_keeps_the_live_one(
     assert gate["live"] == live.version and gate["decisions"][0]["action"] == "held back"
     # With a tolerance that large, the same candidate ships.
     settings.run.gate_tolerance = 1.0
-    [accepted] = gate_step(settings, store, {"alpha": entry}, lambda _: None)
+    [accepted] = gate_step(settings, store, {"alpha": entry}, lambda _: None).decisions
     assert accepted.action == "accepted"
 
 
@@ -141,7 +141,7 @@ def test_gate_accepts_when_the_live_model_cannot_be_read(
     meta.write_text(meta.read_text().replace('"format": ', '"format": 999, "old_format": '))
     _history(data / "alpha", 12, datetime(2026, 11, 1, tzinfo=UTC))
     entry = train_customer_step(settings, store, "alpha", D2, lambda _: None)
-    [decision] = gate_step(settings, store, {"alpha": entry}, lambda _: None)
+    [decision] = gate_step(settings, store, {"alpha": entry}, lambda _: None).decisions
     assert decision.action == "accepted" and decision.note and "not comparable" in decision.note
 
 
@@ -238,6 +238,7 @@ def test_days_resume_after_a_failed_push(world: dict[str, Any]) -> None:
     assert all(steps[s] == "skipped" for s in ("detect", "train", "gate", "release", "build"))
     assert steps["push"] == steps["deploy"] == steps["verify"] == "ran"
     assert day3["trained"] == ["books-en"] and day3["verified"] is True
-    assert (read_manifest(store, f"gs_{D3}").image or {})["id"] == built["id"]
+    rebuilt = read_manifest(store, f"gs_{D3}").image
+    assert rebuilt is not None and rebuilt.id == built.id
     assert _api(port, "books-en", "novel")["model_version"] == f"gs_{D3}"
     assert b'"free"' in store.read_bytes(LOCK_KEY)

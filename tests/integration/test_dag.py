@@ -132,7 +132,7 @@ def test_dag_run_releases_then_a_failed_build_leaves_the_live_release(world: dic
     v1 = "gs_2611270900"
     m1 = read_manifest(store, v1)
     assert sorted(m1.customers) == ["books-en", "news-kr", "shop-kr"]
-    assert (m1.image or {}).get("digest")
+    assert m1.image is not None and m1.image.digest
     answer = httpx.get(f"http://127.0.0.1:{port}/v1/shop-kr/autocomplete", params={"q": "아이"}, timeout=5)
     assert answer.status_code == 200 and answer.json()["model_version"] == v1
     assert b'"free"' in store.read_bytes(LOCK_KEY)  # the teardown released the lock

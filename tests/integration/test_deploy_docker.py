@@ -165,12 +165,12 @@ def test_deploy_a_then_b_under_load_without_a_failed_request(world: dict[str, An
     alias, _ = records.read_alias(store, TARGET)
     assert alias is not None and alias.live == B and alias.previous == A and alias.lease is None
     ma, mb = read_manifest(store, A), read_manifest(store, B)
-    assert ma.deployments[-1]["outcome"] == "retired"
-    assert mb.deployments[-1]["outcome"] == "live" and mb.deployments[-1]["digest"] == mb.image["digest"]  # type: ignore[index]
+    assert ma.deployments[-1].outcome == "retired"
+    assert mb.deployments[-1].outcome == "live" and mb.deployments[-1].digest == mb.image.digest  # type: ignore[union-attr]
     # The old container is stopped but kept for rollback; the new one restarts by itself.
     client = engine.connect()
-    old = client.containers.get(ma.deployments[-1]["details"]["container"])
-    new = client.containers.get(mb.deployments[-1]["details"]["container"])
+    old = client.containers.get(ma.deployments[-1].details["container"])
+    new = client.containers.get(mb.deployments[-1].details["container"])
     assert old.status == "exited" and new.status == "running"
     assert new.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     assert all(b["HostIp"] == "127.0.0.1" for b in new.attrs["NetworkSettings"]["Ports"]["8000/tcp"])
@@ -185,8 +185,8 @@ def test_broken_release_fails_and_b_keeps_serving(world: dict[str, Any]) -> None
     assert load.failures == [] and set(load.versions) == {B}
     assert served(port) == B
     rec = read_manifest(store, BROKEN).deployments[-1]
-    assert rec["outcome"] == "failed" and "never became ready" in rec["reason"]
-    assert "checksum" in rec["reason"], rec["reason"]
+    assert rec.outcome == "failed" and rec.reason and "never became ready" in rec.reason
+    assert "checksum" in rec.reason, rec.reason
     alias, _ = records.read_alias(store, TARGET)
     assert alias is not None and alias.live == B and alias.lease is None
     client = engine.connect()
@@ -213,13 +213,14 @@ def test_rollback_then_gc(world: dict[str, Any]) -> None:
     assert served(port) == A
     alias, _ = records.read_alias(store, TARGET)
     assert alias is not None and alias.live == A and alias.previous is None
-    assert read_manifest(store, B).deployments[-1]["outcome"] == "rolled back"
-    assert read_manifest(store, A).deployments[-1]["action"] == "rollback"
+    assert read_manifest(store, B).deployments[-1].outcome == "rolled back"
+    assert read_manifest(store, A).deployments[-1].action == "rollback"
     with pytest.raises(DeployError, match="no previous release"):
         rollback(settings, store, lambda _: None)
     # Back to B (by name), so A becomes the rollback target; gc --keep 1 keeps both and drops BROKEN.
     rollback(settings, store, lambda _: None, to=B)
-    broken_image = read_manifest(store, BROKEN).image or {}
+    broken_image = read_manifest(store, BROKEN).image
+    assert broken_image is not None
     only_broken = read_manifest(store, BROKEN).customers["shop-kr"].artifact_key
     result = gc(settings, store, 1, lambda _: None)
     assert result.deleted == [BROKEN] and set(result.kept) == {A, B}
@@ -228,9 +229,9 @@ def test_rollback_then_gc(world: dict[str, Any]) -> None:
     for v in (A, B):  # every kept release still has all its artifacts
         for e in read_manifest(store, v).customers.values():
             assert store.dir_exists(e.artifact_key)
-    repo = str(broken_image["reference"]).split("@")[0].split("/", 1)[1]
+    repo = str(broken_image.reference).split("@")[0].split("/", 1)[1]
     r = httpx.head(
-        f"http://127.0.0.1:5000/v2/{repo}/manifests/{broken_image['digest']}",
+        f"http://127.0.0.1:5000/v2/{repo}/manifests/{broken_image.digest}",
         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
     )
     assert r.status_code == 404

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from kwrec.adapters.stores import open_store
-from kwrec.core.manifest import read_manifest, write_manifest
+from kwrec.core.manifest import ImageRecord, read_manifest, write_manifest
 from kwrec.errors import DeployError
 from kwrec.pipeline import records
 from kwrec.pipeline.deploy import deploy_release
@@ -96,7 +96,7 @@ def release_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     train_release(settings, store, timestamp=B[3:], data_dir=data, evaluate=False)
     for v, digest in ((A, DIGEST_A), (B, DIGEST_B)):
         m = read_manifest(store, v)
-        m.image = {"digest": digest, "reference": f"{REPO}@{digest}", "tag": v[3:]}
+        m.image = ImageRecord(digest=digest, reference=f"{REPO}@{digest}", tag=v[3:])
         write_manifest(store, m)
     return store_url, tmp
 
@@ -203,8 +203,8 @@ def test_ecs_deploy_pins_digest_and_follows_its_rollout(
     images = {c["name"]: c["image"] for c in containers}
     assert images == {"api": f"{REPO}@{DIGEST_B}", "log-router": "fluent-bit:2"}
     rec = read_manifest(store, B).deployments[-1]
-    assert rec["outcome"] == "live" and rec["details"]["task_definition"] == new
-    assert rec["details"]["previous_task_definition"] == first
+    assert rec.outcome == "live" and rec.details["task_definition"] == new
+    assert rec.details["previous_task_definition"] == first
     assert any("completed" in line for line in lines)
 
 
@@ -223,7 +223,7 @@ def test_ecs_failed_rollout_updates_the_service_back(
         PLAN.clear()
     assert _service_td(ecs) == first  # updated back to the previous task definition
     rec = read_manifest(store, B).deployments[-1]
-    assert rec["outcome"] == "failed" and "circuit breaker" in rec["reason"]
+    assert rec.outcome == "failed" and rec.reason and "circuit breaker" in rec.reason
     alias, _ = records.read_alias(store, "ecs-second")
     assert alias is not None and alias.live is None and alias.lease is None
     assert "updated back" in str(err.value) or first in str(err.value) or "failed" in str(err.value)

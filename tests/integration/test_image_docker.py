@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import typer
-from kwrec.image import context as image_context
+from kwrec.adapters.image import context as image_context
 from typer.testing import CliRunner
 
 from kwrec.adapters import engine
@@ -95,7 +95,9 @@ def use_auth_registry(env: pytest.MonkeyPatch, user: str = "kwrec-test", passwor
 
 def run(fn: Any, store_url: str, version: str, **kw: Any) -> dict[str, Any]:
     lines: list[str] = []
-    result: dict[str, Any] = fn(Settings(store=store_url), open_store(store_url), version, lines.append, **kw)
+    out = fn(Settings(store=store_url), open_store(store_url), version, lines.append, **kw)
+    # A build answers a BuiltImage, a push a PushRecord: compare their serialised forms (what --json prints).
+    result: dict[str, Any] = out.to_dict() if hasattr(out, "to_dict") else out.dump()
     result["_log"] = lines
     return result
 
@@ -120,7 +122,7 @@ def test_build_layers_labels_and_cache(built: dict[str, Any], store_url: str) ->
     assert labels["org.opencontainers.image.version"] == R1
     assert labels["org.opencontainers.image.created"] and labels["org.opencontainers.image.revision"]
     manifest = read_manifest(open_store(store_url), R1)
-    assert manifest.image and manifest.image["id"] == r1["id"] and manifest.image["tag"] == R1[3:]
+    assert manifest.image and manifest.image.id == r1["id"] and manifest.image.tag == R1[3:]
     assert labels["kwrec.release.manifest-digest"] == r1["labels"]["kwrec.release.manifest-digest"]
     # The daily build: every step before the models came from the cache; the log says so.
     uncached = [s for s in r2["uncached_steps"] if " : FROM " not in s]
@@ -151,7 +153,7 @@ def test_push_pull_and_run_from_the_open_registry(built: dict[str, Any], store_u
     digest = pushed["digest"]
     assert digest.startswith("sha256:") and any("registry confirms" in line for line in pushed["_log"])
     manifest = read_manifest(open_store(store_url), R1)
-    assert manifest.image and manifest.image["digest"] == digest
+    assert manifest.image and manifest.image.digest == digest
     # Retrying the same push is a success with the same digest.
     assert run(push_release_image, store_url, R1)["digest"] == digest
     client = engine.connect()
@@ -195,7 +197,7 @@ def test_push_to_auth_registry_idempotent_and_conflict(
         run(push_release_image, store_url, R2)
     forced = run(push_release_image, store_url, R2, force=True)
     assert forced["digest"] != first["digest"]
-    assert read_manifest(store, R2).image["digest"] == forced["digest"]  # type: ignore[index]
+    assert read_manifest(store, R2).image.digest == forced["digest"]  # type: ignore[union-attr]
     assert before != store.read_bytes(manifest_key(R2))
 
 
@@ -299,5 +301,5 @@ def test_ecr_end_to_end(built: dict[str, Any], store_url: str, env: Any, moto_ec
     env.setenv("KWREC_IMAGE__REPOSITORY", f"kwrec-test/ecr{RUN_ID}")
     pushed = run(push_release_image, store_url, R1)
     assert pushed["kind"] == "ecr" and pushed["registry"] == AUTH
-    assert read_manifest(open_store(store_url), R1).image["pushes"][-1]["digest"] == pushed["digest"]  # type: ignore[index]
+    assert read_manifest(open_store(store_url), R1).image.pushes[-1].digest == pushed["digest"]  # type: ignore[union-attr]
     assert password not in " ".join(pushed["_log"])
