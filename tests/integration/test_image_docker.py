@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 import typer
-from kwrec.adapters.image import context as image_context
 from typer.testing import CliRunner
 
 from kwrec.adapters import engine
+from kwrec.adapters.image import context as image_context
 from kwrec.adapters.stores import open_store
 from kwrec.cli.image import build as build_cmd
 from kwrec.cli.image import push as push_cmd
