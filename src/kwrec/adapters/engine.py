@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +20,8 @@ import docker.errors
 import requests
 
 from kwrec.errors import BuildError, EngineError, PushError, RegistryAuthError, RegistryUnavailableError
+from kwrec.reporting import Report
 
-LogSink = Callable[[str], None]
 # Push statuses that repeat per layer while bytes move; the other statuses are worth a log line.
 _PROGRESS_STATUSES = frozenset({"Preparing", "Waiting", "Pushing"})
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : ")
@@ -72,7 +72,7 @@ class BuildResult:
 
 
 class _BuildLog:
-    def __init__(self, sink: LogSink) -> None:
+    def __init__(self, sink: Report) -> None:
         self.sink = sink
         self.partial = ""
         self.lines: list[str] = []
@@ -116,7 +116,7 @@ def build(
     context: bytes,
     tag: str,
     labels: Mapping[str, str],
-    sink: LogSink,
+    sink: Report,
     *,
     nocache: bool = False,
 ) -> BuildResult:
@@ -203,7 +203,7 @@ def tag(client: Any, image_id: str, repository: str, tag_name: str) -> None:
 
 
 def push(
-    client: Any, repository: str, tag_name: str, auth_config: dict[str, str] | None, who: str, sink: LogSink
+    client: Any, repository: str, tag_name: str, auth_config: dict[str, str] | None, who: str, sink: Report
 ) -> str:
     """Push ``repository:tag`` and return the digest the engine reports.
 

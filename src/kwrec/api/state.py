@@ -45,8 +45,8 @@ class ServingState:
         return self.customers
 
 
-def golden_mismatches(model: CustomerModel, version: str) -> list[str]:
-    """Golden queries whose answer no longer starts with the recorded suggestions."""
+def readiness_problems(model: CustomerModel, version: str) -> list[str]:
+    """The readiness self-check: golden queries whose answer is no longer exactly the recorded one."""
     problems: list[str] = []
     for case in model.meta.get("golden", []):
         kind = case.get("kind")
@@ -63,12 +63,12 @@ def golden_mismatches(model: CustomerModel, version: str) -> list[str]:
 
 
 def load_release(settings: Settings) -> OpenedRelease:
-    """Open and verify the configured release (newest when no version is set) and check golden answers."""
+    """Open the configured release (newest when none is set), checksums checked; run the readiness check."""
     store = open_store(settings.store, settings.s3)
     release = open_release(store, settings.serve.model_version, settings.cache_dir)
     problems: list[str] = []
     for model in release.models.values():
-        problems.extend(golden_mismatches(model, release.version))
+        problems.extend(readiness_problems(model, release.version))
     if problems:
         raise KwrecError(
             f"release {release.version} fails its golden queries: " + "; ".join(problems[:5]),
