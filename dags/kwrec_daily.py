@@ -21,11 +21,10 @@ from airflow.sdk import DAG, get_current_context, setup, task, teardown
 from airflow.sdk.exceptions import AirflowFailException
 
 from kwrec import (
+    CUSTOMER_INPUT_ERRORS,
     ArtifactStore,
-    ConfigError,
     CustomerEntry,
     CustomerTraining,
-    DataError,
     GateDecision,
     KwrecError,
     RunLock,
@@ -147,7 +146,7 @@ with DAG(
         _hold_lock(settings, store, release_ts)
         try:
             entry = train_customer_step(settings, store, customer, release_ts, log.info)
-        except (DataError, ConfigError) as exc:
+        except CUSTOMER_INPUT_ERRORS as exc:
             # The customer's own data or config is unusable: the others go on, the release records why.
             log.error("%s: training failed: %s", customer, exc)
             return CustomerTraining(customer, failed=str(exc)).to_dict()

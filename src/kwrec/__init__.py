@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "ChainStepError": "kwrec.errors",
     "DeployError": "kwrec.errors",
     "is_retryable": "kwrec.errors",
+    "CUSTOMER_INPUT_ERRORS": "kwrec.errors",
     # the core
     "ArtifactStore": "kwrec.core.store",
     "CustomerEntry": "kwrec.core.manifest",
@@ -78,6 +79,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "ARTIFACT_FORMAT",
+    "CUSTOMER_INPUT_ERRORS",
     "ArtifactError",
     "ArtifactStore",
     "ChainOutcome",
@@ -154,6 +156,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; the names above load lazil
     )
     from kwrec.core.store import ArtifactStore
     from kwrec.errors import (
+        CUSTOMER_INPUT_ERRORS,
         ArtifactError,
         ChainStepError,
         ConfigError,

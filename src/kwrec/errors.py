@@ -191,6 +191,10 @@ class TargetError(DeployError):
     """The target itself (engine, proxy, ECS) refused or failed an operation."""
 
 
+#: Errors of one customer's own logs or config: that customer fails (and keeps its live model) while the
+#: others go on. Anything else (a store that cannot be written, a corrupt artifact, a crash) fails the step.
+CUSTOMER_INPUT_ERRORS: tuple[type[KwrecError], ...] = (DataError, ConfigError, InvalidIdentifierError)
+
 #: Every error class, for documentation and for the test that keeps the table above honest.
 ALL_ERRORS: tuple[type[KwrecError], ...] = (
     KwrecError,

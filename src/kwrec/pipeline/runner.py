@@ -18,7 +18,7 @@ from kwrec.core.gate import GateDecision
 from kwrec.core.manifest import CustomerEntry, now_iso
 from kwrec.core.store import ArtifactStore
 from kwrec.core.store_layout import run_record_key
-from kwrec.errors import ChainStepError, KwrecError
+from kwrec.errors import CUSTOMER_INPUT_ERRORS, ChainStepError, KwrecError
 from kwrec.ids import make_version, validate_timestamp
 from kwrec.pipeline import records
 from kwrec.pipeline.lock import RunLock, default_owner
@@ -242,7 +242,7 @@ class _Chain:
                 self.entries[customer] = train_customer_step(
                     self.settings, self.store, customer, self.ts, self.report
                 )
-            except KwrecError as exc:
+            except CUSTOMER_INPUT_ERRORS as exc:
                 self.failed[customer] = str(exc)
                 self.report(f"{customer}: FAILED: {exc}")
         if not self.entries:

@@ -25,7 +25,7 @@ from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
 from kwrec.core.store import ArtifactStore
 from kwrec.core.store_layout import artifact_key, input_index_key, quarantine_key
-from kwrec.errors import DataError, KwrecError
+from kwrec.errors import CUSTOMER_INPUT_ERRORS, DataError, KwrecError
 from kwrec.ids import make_version
 from kwrec.reporting import Report, silent
 from kwrec.settings import Settings, TrainParams
@@ -160,7 +160,7 @@ def train_release(
             entries[customer] = train_customer_entry(
                 store, data / customer, customer, version, settings.train, evaluate, report
             )
-        except KwrecError as exc:
+        except CUSTOMER_INPUT_ERRORS as exc:
             failed[customer] = str(exc)
             report(f"{customer}: FAILED: {exc}")
         progress(done, len(customers))
