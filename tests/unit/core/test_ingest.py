@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from kwrec.core.ingest import (
     load_customer_config,
     read_customer_logs,
 )
+from kwrec.core.ingest import formats as fmt
 from kwrec.errors import ConfigError, DataError
 from kwrec.settings import TrainParams
 
@@ -302,3 +305,58 @@ def test_quarantine_redacts_and_counts(tmp_path: Path) -> None:
     assert [r["line"] for r in rows] == [1, 2, 3]
     assert len(rows[2]["raw"]) == 500
     assert q.counts == {"x": 2, "y": 1}
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "txt"])
+def test_a_truncated_gzip_keeps_every_complete_row(tmp_path: Path, kind: str) -> None:
+    """A gzip cut mid-stream (an interrupted upload): every complete line before the cut is an event;
+    only the cut line is quarantined, with the reason and where the stream broke off."""
+    n = 3000
+    rows = [
+        (f"2024-05-01T12:{i // 60 % 60:02d}:{i % 60:02d}+09:00", f"u{i}", f"s{i}", f"상품 {i}", "1", "0")
+        for i in range(n)
+    ]
+    texts = {
+        "csv": csv_text(rows),
+        "jsonl": jsonl_text(rows),
+        "txt": "".join(f"상품 {i}\n" for i in range(n)),
+    }
+    whole = gzip.compress(texts[kind].encode(), compresslevel=1)
+    cut_at = len(whole) * 3 // 5  # the last 40% never arrived
+    cdir = tmp_path / "acme"
+    cdir.mkdir()
+    (cdir / f"logs.{kind}.gz").write_bytes(whole[:cut_at])
+    # Oracle: what zlib itself gets out of the cut bytes, counted in complete lines.
+    prefix = zlib.decompressobj(wbits=31).decompress(whole[:cut_at])
+    newline = b"\n"
+    complete = prefix.count(newline) - (1 if kind == "csv" else 0)  # the CSV header is no event
+    events, q, lines = read(cdir, tmp_path)
+    assert events.height == complete > 1000
+    assert q.counts == {"truncated gzip": 1}
+    [cut] = lines
+    assert cut["line"] == prefix.count(newline) + 1
+    kept = prefix.rfind(newline) + 1
+    assert f"breaks off after {kept:,} decompressed bytes ({cut_at:,} compressed bytes" in str(cut["raw"])
+
+
+def test_a_gzip_with_no_complete_line_is_rejected_whole(tmp_path: Path) -> None:
+    whole = gzip.compress(csv_text().encode())
+    cdir = tmp_path / "acme"
+    write(cdir / "good.csv", csv_text())
+    (cdir / "cut.csv.gz").write_bytes(whole[:12])  # the header, not even one line
+    events, q, _ = read(cdir, tmp_path)
+    assert events.height == len(ROWS) and q.counts == {"corrupt gzip": 1}
+
+
+def test_stream_gunzip_agrees_with_the_gzip_module_on_whole_files() -> None:
+    """Multi-member files, members ending mid-chunk, any compression level: gzip.decompress is the oracle."""
+    rng = random.Random(7)
+    for _ in range(25):
+        parts = [rng.randbytes(rng.randint(0, 150_000)) for _ in range(rng.randint(1, 4))]
+        blob = b"".join(gzip.compress(p, compresslevel=rng.randint(0, 9)) for p in parts)
+        assert fmt._gunzip(blob) == (gzip.decompress(blob), None)
+    text = b"".join(rng.randbytes(20).hex().encode() + b"\n" for _ in range(20_000))
+    damaged = bytearray(gzip.compress(text))
+    damaged[len(damaged) * 3 // 4] ^= 0xFF
+    out, error = fmt._gunzip(bytes(damaged))
+    assert error is not None and len(out) > len(text) // 2 and text.startswith(out[:100_000])

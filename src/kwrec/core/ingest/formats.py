@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import io
 import re
 import struct
@@ -38,6 +37,7 @@ BAD_TIMESTAMP: Final = "bad timestamp"
 INVALID_JSON: Final = "invalid JSON"
 UNREADABLE: Final = "unreadable file"
 CORRUPT_GZIP: Final = "corrupt gzip"
+TRUNCATED_GZIP: Final = "truncated gzip"
 CORRUPT_PARQUET: Final = "corrupt parquet"
 UNSUPPORTED: Final = "unsupported file type"
 
@@ -80,18 +80,71 @@ def detect_format(path: Path) -> Format | None:
     return _SUFFIXES.get(Path(name).suffix)
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's content, gunzipped when it ends in ``.gz``. Raises :class:`FileRejected`."""
+@dataclass(frozen=True)
+class Truncation:
+    """A gzip stream that breaks off (a cut upload, a damaged block): the complete lines before the break
+    are kept; this says where it broke and holds the incomplete line that was cut."""
+
+    line: int  # 1-based number of the cut line (the first line not kept)
+    kept_bytes: int  # decompressed bytes kept: every complete line before the break
+    compressed_bytes: int  # size of the file as it is
+    tail: bytes  # the cut line's bytes, up to the break
+    error: str
+
+    def describe(self) -> str:
+        return (
+            f"the gzip stream breaks off after {self.kept_bytes:,} decompressed bytes "
+            f"({self.compressed_bytes:,} compressed bytes in the file): {self.error}; the {self.line - 1:,} "
+            "complete lines before it are kept, this cut line is not"
+        )
+
+
+def _gunzip(data: bytes) -> tuple[bytes, str | None]:
+    """Stream-decompress every member of a gzip file: what decompressed, and the error that stopped it.
+
+    Input goes in 64 KiB at a time, so a damaged block loses only what follows it (zlib discards the
+    output of the call that fails).
+    """
+    out = bytearray()
+    rest = data
+    while rest:
+        if rest[:2] != b"\x1f\x8b":
+            return bytes(out), None if not rest.strip(b"\x00") else "trailing bytes that are not gzip"
+        stream = zlib.decompressobj(wbits=31)
+        for start in range(0, len(rest), 1 << 16):
+            try:
+                out += stream.decompress(rest[start : start + (1 << 16)])
+            except zlib.error as exc:
+                return bytes(out), f"damaged data: {exc}"
+            if stream.eof:  # the next member (if any) starts in what this one did not use
+                rest = stream.unused_data + rest[start + (1 << 16) :]
+                break
+        else:
+            return bytes(out), "the file ends before the gzip end-of-stream marker"
+    return bytes(out), None
+
+
+def read_bytes(path: Path) -> tuple[bytes, Truncation | None]:
+    """The file's content, gunzipped when it ends in ``.gz``. Raises :class:`FileRejected`.
+
+    A gzip that breaks off yields its complete lines and a :class:`Truncation` for the cut one; a gzip
+    from which not one complete line decompresses is rejected whole.
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise FileRejected(UNREADABLE, exc.strerror or str(exc)) from None
-    if path.name.lower().endswith(".gz"):
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise FileRejected(CORRUPT_GZIP, str(exc) or type(exc).__name__) from None
-    return data
+    if not path.name.lower().endswith(".gz"):
+        return data, None
+    content, error = _gunzip(data)
+    if error is None:
+        return content, None
+    end = content.rfind(b"\n") + 1
+    if end == 0:
+        raise FileRejected(CORRUPT_GZIP, error)
+    kept = content[:end]
+    cut = Truncation(kept.count(b"\n") + 1, end, len(data), content[end:], error)
+    return kept, cut
 
 
 # --------------------------------------------------------------------------------------------- decoding

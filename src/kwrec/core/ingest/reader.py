@@ -139,7 +139,9 @@ def _read_file(path: Path, config: CustomerConfig, params: TrainParams) -> tuple
     kind = fmt.detect_format(path)
     fields = {c: config.columns.source(c) for c in CANONICAL}
     explicit = {c for c in CANONICAL if config.columns.explicit(c)}
-    data = fmt.read_bytes(path)
+    data, cut = fmt.read_bytes(path)
+    if cut is not None and kind is fmt.Format.PARQUET:
+        raise fmt.FileRejected(fmt.CORRUPT_GZIP, cut.error)  # part of a Parquet file is no table
     if kind is fmt.Format.PARQUET:
         rows = fmt.read_parquet(data, fields, explicit)
         too_long = pl.col("query").str.len_bytes() > params.max_line_bytes
@@ -180,7 +182,15 @@ def _read_file(path: Path, config: CustomerConfig, params: TrainParams) -> tuple
             )
             rejected = pl.concat([rejected, bad])
     events, bad = _typed(rows, raw, config)
-    return events, pl.concat([rejected, bad]).sort("line")
+    rejected = pl.concat([rejected, bad])
+    if cut is not None:
+        tail = f"{cut.tail[:200].decode('utf-8', 'replace')} <cut: {cut.describe()}>"
+        rejected = pl.concat(
+            [rejected, pl.DataFrame({"line": [cut.line], "reason": [fmt.TRUNCATED_GZIP], "raw": [tail]})],
+            how="vertical_relaxed",
+        )
+        log.warning("%s: %s", path, cut.describe())
+    return events, rejected.sort("line")
 
 
 def _typed(
