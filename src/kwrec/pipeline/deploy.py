@@ -75,8 +75,13 @@ def _switch(
     alias, _ = records.read_alias(store, name)
     if alias is not None and alias.live == version and alias.lease is None:
         raise DeployError(f"release {version} is already live on target {name}", hint="nothing to do")
-    lease = records.acquire_lease(store, name, tgt.kind, version, action, cfg.lease_seconds)
+    dead: list[records.Lease] = []
+    lease = records.acquire_lease(
+        store, name, tgt.kind, version, action, cfg.lease_seconds, on_takeover=dead.append
+    )
     alias, _ = records.read_alias(store, name)
+    if dead:
+        _recover(store, tgt, name, alias, dead[0], report)
     old = alias.live if alias else None
     previous = dict(alias.details) if alias else {}
     image = manifest.image
@@ -132,6 +137,30 @@ def _switch(
             report(f"warning: {version} is live, but stopping the old instance failed: {exc}")
     report(f"{version} is live on {name} at {tgt.public_url}")
     return outcome
+
+
+def _recover(
+    store: ArtifactStore,
+    tgt: Target,
+    name: str,
+    alias: records.TargetAlias | None,
+    dead: records.Lease,
+    report: Report,
+) -> None:
+    """A deploy died holding the lease: make the target serve what the records say, then go on."""
+    live = alias.live if alias else None
+    report(f"taking over the lease of a {dead.describe()}: its process is gone")
+    keep = {v for v in (live, alias.previous if alias else None) if v}
+    for change in tgt.reconcile(dict(alias.details) if alias and live else {}, keep):
+        report(f"recovered: {change}")
+    try:
+        marked = records.abandon_deployments(
+            store, dead.version, name, f"interrupted: {dead.holder} died during the {dead.action}"
+        )
+    except ReleaseNotFoundError:
+        marked = 0  # the release itself is gone (gc): no history to correct
+    if marked:
+        report(f"recorded the interrupted {dead.action} of {dead.version} as failed")
 
 
 def deploy_release(

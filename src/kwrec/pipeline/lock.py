@@ -96,10 +96,18 @@ class RunLock:
 
 
 def _alive(record: dict[str, Any]) -> bool:
-    """Whether a held lock still counts: not expired, and its process exists if it ran on this host."""
-    if float(record.get("expires", 0)) <= time.time():
+    return holder_alive(str(record.get("owner", "")), float(record.get("expires", 0)))
+
+
+def holder_alive(owner: str, expires: float) -> bool:
+    """Whether a lock or lease still counts: not expired, and its process exists if it ran on this host.
+
+    ``owner`` is ``host:pid`` (:func:`default_owner`) or anything else (an Airflow run id), for which only
+    the expiry can tell. Shared by the run lock and the deploy lease.
+    """
+    if expires <= time.time():
         return False
-    host, _, pid = str(record.get("owner", "")).rpartition(":")
+    host, _, pid = owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True  # another machine (or an Airflow run id): only the expiry can tell
     try:

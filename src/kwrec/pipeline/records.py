@@ -21,7 +21,7 @@ from kwrec.core.manifest import DeploymentOutcome, DeploymentRecord, Manifest, n
 from kwrec.core.store import ArtifactStore, update_record
 from kwrec.core.store_layout import TARGETS, target_key
 from kwrec.errors import ArtifactError, DeployError, DeployInProgressError
-from kwrec.pipeline.lock import default_owner
+from kwrec.pipeline.lock import default_owner, holder_alive
 
 _CAS_ATTEMPTS = 20
 _STACK_MAX = 20
@@ -105,9 +105,20 @@ def _update_alias(
 
 
 def acquire_lease(
-    store: ArtifactStore, target: str, kind: str, version: str, action: str, seconds: float
+    store: ArtifactStore,
+    target: str,
+    kind: str,
+    version: str,
+    action: str,
+    seconds: float,
+    *,
+    on_takeover: Callable[[Lease], None] | None = None,
 ) -> Lease:
-    """Take the target's deploy lease, or raise :class:`DeployInProgressError` naming who holds it."""
+    """Take the target's deploy lease, or raise :class:`DeployInProgressError` naming who holds it.
+
+    A lease whose holder died (same host, its pid gone) or that expired is taken over; ``on_takeover``
+    then gets the dead lease, so the caller can make the target match the records before going on.
+    """
     lease = Lease(
         id=uuid.uuid4().hex,
         action=action,
@@ -116,6 +127,7 @@ def acquire_lease(
         started=now_iso(),
         expires=time.time() + seconds,
     )
+    dead: list[Lease] = []
 
     def take(alias: TargetAlias | None) -> TargetAlias:
         current = alias or TargetAlias(target=target, kind=kind)
@@ -124,16 +136,35 @@ def acquire_lease(
                 f"target {target} is a {current.kind} target, not {kind}",
                 hint="use another target name (KWREC_DEPLOY__NAME) for a second kind of target",
             )
-        if current.lease is not None and current.lease.expires > time.time():
+        held = current.lease
+        if held is not None and holder_alive(held.holder, held.expires):
             raise DeployInProgressError(
-                f"target {target} is busy: {current.lease.describe()}",
+                f"target {target} is busy: {held.describe()}",
                 hint="wait for it to finish; a lease of a crashed process expires by itself",
             )
+        dead[:] = [held] if held is not None else []
         return current.model_copy(update={"lease": lease})
 
     # A lost compare_and_swap re-reads the record: the winner's lease then makes `take` raise.
     _update_alias(store, target, kind, take)
+    if dead and on_takeover is not None:
+        on_takeover(dead[0])
     return lease
+
+
+def abandon_deployments(store: ArtifactStore, version: str, target: str, reason: str) -> int:
+    """Mark ``version``'s unfinished deployments to ``target`` failed (their process died): how many."""
+    marked = 0
+
+    def change(m: Manifest) -> None:
+        nonlocal marked
+        for rec in m.deployments:
+            if rec.target == target and rec.outcome == "in progress":
+                rec.outcome, rec.reason, rec.finished = "failed", reason, now_iso()
+                marked += 1
+
+    update_manifest(store, version, change)
+    return marked
 
 
 def _own(alias: TargetAlias | None, target: str, lease: Lease) -> TargetAlias:

@@ -5,7 +5,8 @@
 - :mod:`kwrec.adapters.targets.ecs`: an AWS ECS service, a task-definition revision pinned by digest.
 
 A deploy is prepare (the new release answers beside the live one) -> promote (it takes the traffic) ->
-retire (the old one stops); restore undoes a promote, discard drops a prepared release.
+retire (the old one stops); restore undoes a promote, discard drops a prepared release. reconcile makes
+the target serve what the records say is live after a deploy died half-way (its lease was taken over).
 """
 
 from __future__ import annotations
@@ -37,3 +38,4 @@ class Target(Protocol):
     def discard(self, prepared: Prepared) -> None: ...
     def retire(self, previous: dict[str, Any], keep_version: str | None) -> None: ...
     def prune(self, keep: set[str]) -> list[str]: ...
+    def reconcile(self, live: dict[str, Any], keep: set[str]) -> list[str]: ...

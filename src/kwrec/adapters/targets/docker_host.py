@@ -246,6 +246,30 @@ class DockerTarget:
                 self._call(lambda: old.stop(timeout=self.cfg.stop_timeout_seconds))
         self.prune(keep={v for v in (keep_version,) if v})
 
+    def reconcile(self, live: dict[str, Any], keep: set[str]) -> list[str]:
+        """After a deploy died half-way: the proxy back on the recorded live container, orphans removed.
+
+        ``live`` is the alias record's details of the live release (container, port); ``keep`` the
+        versions whose containers stay (live and previous). Returns what was changed, for the report.
+        """
+        done: list[str] = []
+        name, port = live.get("container"), live.get("port")
+        serving = self.proxy.upstream_port()
+        if name and port and serving != int(port):
+            container = self._container(str(name))
+            if container is not None and container.status == "running" and self._host_port(container) == port:
+                self.proxy.switch(int(port))
+                done.append(f"proxy switched back from port {serving} to the live {name} (port {port})")
+        try:
+            found = self.client.containers.list(all=True, filters={"label": f"{LABEL_TARGET}={self.target}"})
+        except _ENGINE_ERRORS as exc:
+            raise TargetError(f"cannot list containers: {exc}") from None
+        for c in found:
+            if c.labels.get(LABEL_VERSION) not in keep:
+                self._remove(c)
+                done.append(f"removed the orphaned container {c.name} ({c.status})")
+        return done
+
     def prune(self, keep: set[str]) -> list[str]:
         """Remove this target's stopped containers except those of ``keep`` versions."""
         removed = []

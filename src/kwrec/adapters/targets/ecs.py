@@ -188,5 +188,22 @@ class EcsTarget:
     def retire(self, previous: dict[str, Any], keep_version: str | None) -> None:
         return None  # ECS stops the old tasks itself once the new deployment completed
 
+    def reconcile(self, live: dict[str, Any], keep: set[str]) -> list[str]:
+        """After a deploy died half-way: the service back on the recorded live task definition."""
+        recorded = live.get("task_definition")
+        current = self.current_task_definition()
+        if not recorded or current == recorded:
+            return []
+        self.report(f"updating {self.service} back from {current} to the live {recorded}")
+        self._call(
+            "update_service",
+            self.ecs.update_service,
+            cluster=self.cluster,
+            service=self.service,
+            taskDefinition=recorded,
+        )
+        self.wait_rollout(str(recorded))
+        return [f"service {self.service} updated back from {current} to {recorded}"]
+
     def prune(self, keep: set[str]) -> list[str]:
         return []
