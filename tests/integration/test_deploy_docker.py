@@ -17,10 +17,11 @@ import httpx
 import pytest
 
 from kwrec.adapters import engine
+from kwrec.adapters.image import context as image_context
 from kwrec.adapters.stores import open_store
 from kwrec.adapters.targets.nginx import NginxProxy
 from kwrec.core.manifest import list_versions, read_manifest
-from kwrec.errors import DeployError, DeployInProgressError
+from kwrec.errors import ArtifactError, DeployError, DeployInProgressError
 from kwrec.pipeline import records
 from kwrec.pipeline.deploy import deploy_release, gc, releases_rows, rollback, verify_live
 from kwrec.pipeline.image import build_release_image, push_release_image
@@ -85,8 +86,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         victim.write_bytes(bytes(b ^ 0xFF for b in victim.read_bytes()))  # same size, wrong checksum
         shutil.rmtree(tmp / "cache", ignore_errors=True)  # the build must read the corrupted store copy
         log: list[str] = []
+        # The build refuses a corrupt artifact; an image with damaged model files can still exist (built
+        # by an older kwrec, or damaged after the build): make one, to test the deploy-side checks.
+        with pytest.raises(ArtifactError, match=r"artifact of shop-kr is corrupt"):
+            build_release_image(settings, store, BROKEN, log.append)
         for v in (A, B, BROKEN):
-            build_release_image(settings, store, v, log.append)
+            with pytest.MonkeyPatch.context() as unchecked:
+                if v == BROKEN:
+                    unchecked.setattr(image_context, "verify_artifact", lambda *_a, **_k: {})
+                build_release_image(settings, store, v, log.append)
             push_release_image(settings, store, v, log.append)
         yield {
             "settings": settings,

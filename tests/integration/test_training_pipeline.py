@@ -90,6 +90,30 @@ def test_corrupted_artifact_is_refused(tmp_path: Path) -> None:
         open_release(store, None, settings.cache_dir)
 
 
+def test_a_corrupt_artifact_is_moved_aside_and_retrained_by_the_next_release(tmp_path: Path) -> None:
+    """Before: "inputs unchanged, reusing" the damaged artifact, and every later release failed the same."""
+    settings = settings_for(tmp_path, small_data(tmp_path))
+    store = open_store(settings.store)
+    first = train_release(settings, store, timestamp="2611270100", evaluate=False)
+    entry = first.manifest.customers["alpha"]
+    victim = Path(settings.store) / entry.artifact_key / "kw.bin"
+    good = victim.read_bytes()
+    victim.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))  # same size, one byte flipped
+    lines: list[str] = []
+    second = train_release(settings, store, timestamp="2611280100", evaluate=False, report=lines.append)
+    assert second.trained == ["alpha"] and second.reused == ["beta"]
+    assert any("alpha: the stored artifact" in line and "is corrupt" in line for line in lines), lines
+    again = second.manifest.customers["alpha"]
+    assert again.trained_in == "gs_2611280100" and again.artifact == entry.artifact  # deterministic training
+    assert victim.read_bytes() == good  # the content-addressed copy is whole again
+    open_release(store, "gs_2611280100", settings.cache_dir)  # every checksum verifies
+    open_release(store, "gs_2611270100", settings.cache_dir)  # and the older release heals with it
+    [aside] = store.list_dirs("artifacts/alpha/corrupt")
+    reason = json.loads(store.read_bytes(f"artifacts/alpha/corrupt/{aside}/reason.json"))
+    assert reason["artifact_key"] == entry.artifact_key and "kw.bin" in reason["reason"]
+    assert store.read_bytes(f"artifacts/alpha/corrupt/{aside}/kw.bin") != good  # the damaged bytes, kept
+
+
 def test_bad_customers_do_not_stop_the_others(tmp_path: Path) -> None:
     data = small_data(tmp_path)
     (data / "empty").mkdir()

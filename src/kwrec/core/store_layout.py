@@ -2,6 +2,7 @@
 
   artifacts/<customer>/<checksum>/...          content-addressed model files (checksum = sha256 of meta.json)
   artifacts/<customer>/by-input/<input key>    -> the artifact trained from those exact inputs and parameters
+  artifacts/<customer>/corrupt/<checksum>-<when>  a corrupt artifact moved aside, with its reason.json
   releases/<version>/manifest.json             the release manifest
   releases/<version>/run.json                  which steps of the release chain finished (resumable runs)
   releases/<version>/gate.json                 the quality gate's decisions
@@ -33,6 +34,10 @@ def input_index_prefix(customer: str) -> str:
 
 def input_index_key(customer: str, input_key: str) -> str:
     return f"{input_index_prefix(customer)}/{input_key}"
+
+
+def corrupt_artifact_prefix(customer: str, checksum: str, when: str) -> str:
+    return f"{ARTIFACTS}/{validate_customer(customer)}/corrupt/{checksum}-{when}"
 
 
 def release_prefix(version: str) -> str:

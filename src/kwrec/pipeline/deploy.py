@@ -7,7 +7,6 @@ previous release, which never stopped serving, and records why in the release's 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +18,11 @@ from kwrec.adapters.targets import Prepared, Target
 from kwrec.adapters.targets.docker_host import DockerTarget
 from kwrec.core.manifest import Manifest, PushRecord, list_versions, read_manifest
 from kwrec.core.store import ArtifactStore
-from kwrec.core.store_layout import input_index_prefix, release_prefix
+from kwrec.core.store_layout import release_prefix
 from kwrec.errors import DeployError, KwrecError, ReleaseNotFoundError, VerificationError
 from kwrec.ids import validate_version
 from kwrec.pipeline import records
+from kwrec.pipeline.train import drop_input_pointers
 from kwrec.reporting import Report
 from kwrec.settings import Settings
 from kwrec.settings.deploy import DeploySettings, validate_target_name
@@ -250,20 +250,9 @@ def gc(
         report(f"deleted release {v}")
     for key in artifacts:
         store.delete_prefix(key)
-        _drop_input_pointers(store, key)
+        drop_input_pointers(store, key)
         report(f"deleted artifact {key}")
     return result
-
-
-def _drop_input_pointers(store: ArtifactStore, artifact_key: str) -> None:
-    # by-input pointers name the artifact a given input trained into; one to a deleted artifact is stale.
-    customer = artifact_key.split("/")[1]
-    for key in store.list_keys(input_index_prefix(customer)):
-        try:
-            if json.loads(store.read_bytes(key)).get("artifact_key") == artifact_key:
-                store.delete_prefix(key)
-        except (ValueError, AttributeError):
-            continue
 
 
 def _delete_image(

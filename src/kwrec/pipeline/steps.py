@@ -223,7 +223,14 @@ def train_customer_step(
     version = make_version(settings.model_name, validate_timestamp(timestamp))
     data = data_dir or settings.data_dir
     entry = train_customer_entry(
-        store, data / customer, customer, version, settings.train, settings.run.evaluate, report
+        store,
+        data / customer,
+        customer,
+        version,
+        settings.train,
+        settings.run.evaluate,
+        report,
+        cache_dir=settings.cache_dir,
     )
     if entry.trained_in == version and entry.status != "trained":
         # A retried attempt of this very release finds its own artifact: it was still trained here.

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,18 @@ from kwrec.core.manifest import (
     read_manifest,
     write_manifest,
 )
+from kwrec.core.models.customer_model import verify_artifact
 from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
 from kwrec.core.store import ArtifactStore
-from kwrec.core.store_layout import artifact_key, input_index_key, quarantine_key
-from kwrec.errors import CUSTOMER_INPUT_ERRORS, DataError, KwrecError
+from kwrec.core.store_layout import (
+    artifact_key,
+    corrupt_artifact_prefix,
+    input_index_key,
+    input_index_prefix,
+    quarantine_key,
+)
+from kwrec.errors import CUSTOMER_INPUT_ERRORS, ArtifactError, DataError, KwrecError
 from kwrec.ids import make_version
 from kwrec.reporting import Report, silent
 from kwrec.settings import Settings, TrainParams
@@ -57,8 +66,13 @@ def train_customer_entry(
     base: TrainParams,
     evaluate: bool,
     report: Report,
+    *,
+    cache_dir: Path,
 ) -> CustomerEntry:
     """Train one customer into the store (or reuse its artifact when its inputs are unchanged).
+
+    A reused artifact is checked against its checksums first; a corrupt one is moved aside and the
+    customer is trained again from its logs (so one damaged file cannot poison every later release).
 
     Public so that orchestrators can train customers in parallel (one Airflow task each) and then
     call :func:`assemble_release` with the entries.
@@ -67,7 +81,7 @@ def train_customer_entry(
     params = config.train_params(base)
     fingerprint = fingerprint_inputs(customer_dir)
     key = input_key(fingerprint, params)
-    previous = reusable_entry(store, customer, key)
+    previous = reusable_entry(store, customer, key, verify_in=cache_dir, report=report)
     if previous is not None:
         report(f"{customer}: inputs unchanged, reusing artifact {previous.artifact[:12]}")
         return previous
@@ -114,15 +128,66 @@ def train_customer_entry(
     return entry
 
 
-def reusable_entry(store: ArtifactStore, customer: str, key: str) -> CustomerEntry | None:
-    """The artifact already trained from exactly these inputs and parameters, if it is still stored."""
+def reusable_entry(
+    store: ArtifactStore,
+    customer: str,
+    key: str,
+    *,
+    verify_in: Path | None = None,
+    report: Report = silent,
+) -> CustomerEntry | None:
+    """The artifact already trained from exactly these inputs and parameters, if it is still stored.
+
+    With ``verify_in`` (a cache directory) its files are checked against their checksums too, and a
+    corrupt artifact is moved aside (:func:`quarantine_artifact`) and not reused.
+    """
     index_key = input_index_key(customer, key)
     if not store.exists(index_key):
         return None
     previous = json.loads(store.read_bytes(index_key))
     if not store.dir_exists(previous["artifact_key"]):
         return None
-    return CustomerEntry(**{**previous, "status": "reused"})
+    entry = CustomerEntry(**{**previous, "status": "reused"})
+    if verify_in is not None:
+        try:
+            verify_artifact(store.fetch_dir(entry.artifact_key, verify_in), entry.artifact)
+        except ArtifactError as exc:
+            aside = quarantine_artifact(store, customer, entry, exc.message, verify_in)
+            report(
+                f"{customer}: the stored artifact {entry.artifact[:12]} is corrupt ({exc.message}); "
+                f"moved it aside to {aside} and training again from the logs"
+            )
+            return None
+    return entry
+
+
+def quarantine_artifact(
+    store: ArtifactStore, customer: str, entry: CustomerEntry, reason: str, cache_dir: Path
+) -> str:
+    """Move a corrupt artifact aside (with why, when, and which release trained it); drop its pointers."""
+    when = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    aside = corrupt_artifact_prefix(customer, entry.artifact, when)
+    local = store.fetch_dir(entry.artifact_key, cache_dir)
+    with tempfile.TemporaryDirectory(prefix=f"kwrec-corrupt-{customer}-") as tmp:
+        copy = Path(tmp) / "aside"
+        shutil.copytree(local, copy, ignore=shutil.ignore_patterns(".*"))  # the store's own markers stay
+        record = {"artifact_key": entry.artifact_key, "trained_in": entry.trained_in, "reason": reason}
+        (copy / "reason.json").write_text(json.dumps({**record, "moved": when}, indent=1, sort_keys=True))
+        store.upload_dir(copy, aside)
+    store.delete_prefix(entry.artifact_key)
+    drop_input_pointers(store, entry.artifact_key)
+    return aside
+
+
+def drop_input_pointers(store: ArtifactStore, artifact_key: str) -> None:
+    """Delete the by-input pointers to an artifact that is gone (gc'd or moved aside as corrupt)."""
+    customer = artifact_key.split("/")[1]
+    for key in store.list_keys(input_index_prefix(customer)):
+        try:
+            if json.loads(store.read_bytes(key)).get("artifact_key") == artifact_key:
+                store.delete_prefix(key)
+        except (ValueError, AttributeError):
+            continue
 
 
 def train_release(
@@ -158,7 +223,14 @@ def train_release(
     for done, customer in enumerate(customers, 1):
         try:
             entries[customer] = train_customer_entry(
-                store, data / customer, customer, version, settings.train, evaluate, report
+                store,
+                data / customer,
+                customer,
+                version,
+                settings.train,
+                evaluate,
+                report,
+                cache_dir=settings.cache_dir,
             )
         except CUSTOMER_INPUT_ERRORS as exc:
             failed[customer] = str(exc)

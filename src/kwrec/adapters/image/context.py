@@ -17,8 +17,10 @@ from pathlib import Path, PurePosixPath
 from kwrec.adapters.image.dockerfile import STORE_DIR, DockerfileSpec, render
 from kwrec.adapters.image.wheels import WheelSet
 from kwrec.core.manifest import Manifest
+from kwrec.core.models.customer_model import verify_artifact
 from kwrec.core.store import MARKER_NAME, ArtifactStore, DirManifest
 from kwrec.core.store_layout import manifest_key
+from kwrec.errors import ArtifactError
 
 _MTIME = 315532800  # 1980-01-01: constant, so identical content gives identical layers
 
@@ -123,6 +125,14 @@ def assemble(
     model_bytes: dict[str, int] = {}
     for customer, entry in sorted(manifest.customers.items()):
         local = store.fetch_dir(entry.artifact_key, cache_dir)
+        try:
+            verify_artifact(local, entry.artifact)  # never ship a file that differs from what was trained
+        except ArtifactError as exc:
+            raise ArtifactError(
+                f"release {manifest.version}: the artifact of {customer} is corrupt: {exc.message}",
+                hint="train a new release (`kwrec run` or `kwrec train`): the corrupt artifact is then "
+                "moved aside and trained again from the logs",
+            ) from None
         ctx_dir = f"models/{customer}"
         root = f"{ctx_dir}{STORE_DIR}/{entry.artifact_key}"
         sizes: dict[str, int] = {}
