@@ -142,3 +142,26 @@ def test_ecr_token_is_decoded_and_refreshed_before_it_expires(monkeypatch: pytes
     assert login.credentials(now + timedelta(hours=11, minutes=50)).password == "token-2"  # about to expire
     with pytest.raises(RegistryAuthError):
         decode_token(base64.b64encode(b"no-colon").decode())
+
+
+def test_a_damaged_wheel_cache_is_rebuilt_not_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: a truncated wheel in var/wheels broke every later build (it was never checked again)."""
+    from kwrec.adapters.image import wheels as w
+
+    builds: list[list[str]] = []
+
+    def fake_pip(args: list[str], what: str) -> None:  # pip's job: put a wheel into --wheel-dir
+        builds.append(args)
+        out = Path(args[args.index("--wheel-dir") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "kwrec-0.1.0-cp311-cp311-linux_x86_64.whl").write_bytes(b"PK wheel bytes %d" % len(builds))
+
+    monkeypatch.setattr(w, "_run_pip", fake_pip)
+    root = w.project_dir(None)
+    first = w.kwrec_wheel(tmp_path, root)
+    assert w.kwrec_wheel(tmp_path, root) == first and len(builds) == 1  # intact: reused
+    first.write_bytes(first.read_bytes()[:-3])  # truncated in the cache
+    again = w.kwrec_wheel(tmp_path, root)
+    assert len(builds) == 2 and again.read_bytes() == b"PK wheel bytes 2"  # verified, found damaged, rebuilt
+    assert (again.parent / w.SUMS_NAME).is_file()
+    assert w.SUMS_NAME.startswith(".")  # never copied into the build context (dep_files skips dot names)

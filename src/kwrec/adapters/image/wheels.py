@@ -16,6 +16,8 @@ Both are built on the host (where the package index is reachable) and cached und
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 import re
 import shutil
@@ -32,6 +34,8 @@ from packaging.utils import canonicalize_name
 
 import kwrec
 from kwrec.errors import WheelError
+
+log = logging.getLogger(__name__)
 
 LOCK_NAME = "requirements.lock"
 COMMITTED_LOCK = "image.lock"
@@ -114,10 +118,41 @@ def _run_pip(args: list[str], what: str) -> None:
         raise WheelError(f"{what} failed (pip exit {proc.returncode}):\n{tail}")
 
 
+SUMS_NAME = ".sha256sums"  # a dot name: never copied into the build context
+
+
+def _write_sums(directory: Path) -> None:
+    sums = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir()) if p.is_file()
+    }
+    (directory / SUMS_NAME).write_text(json.dumps(sums, indent=1, sort_keys=True))
+
+
+def _cache_intact(directory: Path) -> bool:
+    """Whether a cached wheel directory still holds exactly the files it was made with, byte for byte.
+
+    A damaged or truncated wheel (a full disk, a killed copy, bit rot) would otherwise break every later
+    build; a directory that fails is removed and made again.
+    """
+    try:
+        sums = json.loads((directory / SUMS_NAME).read_text())
+        present = {p.name for p in directory.iterdir() if p.is_file() and p.name != SUMS_NAME}
+        intact = set(sums) == present and all(
+            hashlib.sha256((directory / name).read_bytes()).hexdigest() == digest
+            for name, digest in sums.items()
+        )
+    except (OSError, ValueError, AttributeError):
+        intact = False
+    if not intact:
+        log.warning("wheel cache %s is damaged or unverified: building it again", directory)
+        shutil.rmtree(directory, ignore_errors=True)
+    return intact
+
+
 def dependency_wheels(cache_root: Path, lock: str) -> Path:
-    """The directory of wheels for ``lock`` (downloaded or built once, then reused)."""
+    """The directory of wheels for ``lock`` (downloaded or built once, then reused while intact)."""
     target = cache_root / "deps" / _digest(lock.encode())
-    if (target / LOCK_NAME).is_file():
+    if target.is_dir() and _cache_intact(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".deps-", dir=target.parent))
@@ -127,6 +162,7 @@ def dependency_wheels(cache_root: Path, lock: str) -> Path:
         _run_pip(args, "collecting the dependency wheels")
         wheels = tmp / "w"
         (wheels / LOCK_NAME).write_text(lock)
+        _write_sums(wheels)
         # Written last and renamed: a crash mid-download never leaves a half-filled cache entry.
         if not target.exists():
             os.replace(wheels, target)
@@ -150,7 +186,7 @@ def kwrec_wheel(cache_root: Path, root: Path) -> Path:
     for path in files:
         h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     target = cache_root / "kwrec" / h.hexdigest()[:16]
-    found = sorted(target.glob("kwrec-*.whl")) if target.is_dir() else []
+    found = sorted(target.glob("kwrec-*.whl")) if target.is_dir() and _cache_intact(target) else []
     if found:
         return found[0]
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -164,6 +200,7 @@ def kwrec_wheel(cache_root: Path, root: Path) -> Path:
         _run_pip(["wheel", "--no-deps", "--wheel-dir", str(tmp / "w"), str(src)], "building the kwrec wheel")
         if not any((tmp / "w").glob("kwrec-*.whl")):
             raise WheelError("pip wheel finished without producing a kwrec wheel")
+        _write_sums(tmp / "w")
         if not target.exists():
             os.replace(tmp / "w", target)
     finally:
