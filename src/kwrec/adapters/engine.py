@@ -25,6 +25,7 @@ from kwrec.reporting import Report
 # Push statuses that repeat per layer while bytes move; the other statuses are worth a log line.
 _PROGRESS_STATUSES = frozenset({"Preparing", "Waiting", "Pushing"})
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : ")
+_RETRYING_RE = re.compile(r"^Retrying in \d+ seconds?", re.I)
 _TAIL_LINES = 15
 # Push errors that a retry cannot fix (wrong or missing credentials, no permission).
 _AUTH_RE = re.compile(
@@ -213,6 +214,7 @@ def push(
     ref = f"{repository}:{tag_name}"
     digest: str | None = None
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
+    retried: set[str] = set()
     try:
         stream: Iterable[dict[str, Any]] = client.api.push(
             repository, tag=tag_name, stream=True, decode=True, auth_config=auth_config
@@ -223,6 +225,11 @@ def push(
                 message = str(detail.get("message") or chunk.get("error") or "unknown error").strip()
                 raise _classify(message, ref, who)
             status = chunk.get("status")
+            if status and _RETRYING_RE.match(str(status)):
+                # The engine retries a layer upload by itself, with one line a second per layer: a registry
+                # that dies mid-push gave ~100 of them. Counted here, reported once.
+                retried.add(str(chunk.get("id") or ""))
+                continue
             # Per-layer outcomes only: the byte progress lines would flood a log.
             if status and status not in _PROGRESS_STATUSES:
                 line = f"{chunk['id']}: {status}" if chunk.get("id") else str(status)
@@ -237,6 +244,9 @@ def push(
         raise EngineError(
             f"lost the Docker Engine at {engine_address()} while pushing {ref}: {_short(exc)}"
         ) from None
+    finally:
+        if retried:
+            sink(f"the engine retried the upload of {len(retried)} layer(s) while pushing {ref}")
     if digest is None:
         last = "\n".join(f"  | {line}" for line in tail)
         raise PushError(f"push of {ref} ended without a digest\nlast log lines:\n{last}")

@@ -165,3 +165,30 @@ def test_a_damaged_wheel_cache_is_rebuilt_not_reused(tmp_path: Path, monkeypatch
     assert len(builds) == 2 and again.read_bytes() == b"PK wheel bytes 2"  # verified, found damaged, rebuilt
     assert (again.parent / w.SUMS_NAME).is_file()
     assert w.SUMS_NAME.startswith(".")  # never copied into the build context (dep_files skips dot names)
+
+
+def test_a_push_reports_the_engines_own_retries_once() -> None:
+    """A registry dying mid-push: the engine streams 'Retrying in N seconds' per layer and second."""
+    from kwrec.adapters import engine
+    from kwrec.errors import PushError
+
+    stream = [{"status": "Preparing", "id": "l1"}, {"status": "Preparing", "id": "l2"}]
+    stream += [
+        {"status": f"Retrying in {n} seconds", "id": layer}
+        for n in range(10, 0, -1)
+        for layer in ("l1", "l2")
+    ]
+    stream += [{"errorDetail": {"message": "received unexpected HTTP status: 500 Internal Server Error"}}]
+
+    class Api:
+        def push(self, *_a: object, **_k: object) -> list[dict[str, object]]:
+            return stream
+
+    class Client:
+        api = Api()
+
+    lines: list[str] = []
+    with pytest.raises(PushError, match="500"):
+        engine.push(Client(), "127.0.0.1:5000/k", "1", None, "anonymous", lines.append)
+    assert not any(line.startswith(("l1: Retrying", "l2: Retrying", "Retrying")) for line in lines), lines
+    assert lines == ["the engine retried the upload of 2 layer(s) while pushing 127.0.0.1:5000/k:1"]
