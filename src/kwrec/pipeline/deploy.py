@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kwrec.adapters.probe import VerifyReport, verify
+from kwrec.adapters.probe import Check, VerifyReport, verify
 from kwrec.adapters.registries import RegistryCredentials, credentials_source
 from kwrec.adapters.registries.v2 import RegistryClient
 from kwrec.adapters.targets import Prepared, Target
@@ -73,8 +73,12 @@ def _switch(
     tgt, cfg, name = open_target(settings, report, target_kind)
     manifest = read_manifest(store, validate_version(version))
     alias, _ = records.read_alias(store, name)
+    repair = None
     if alias is not None and alias.live == version and alias.lease is None:
-        raise DeployError(f"release {version} is already live on target {name}", hint="nothing to do")
+        repair = tgt.live_problem(alias.details)
+        if repair is None:
+            raise DeployError(f"release {version} is already live on target {name}", hint="nothing to do")
+        report(f"{version} is recorded live on {name}, but {repair}: putting it back")
     dead: list[records.Lease] = []
     lease = records.acquire_lease(
         store, name, tgt.kind, version, action, cfg.lease_seconds, on_takeover=dead.append
@@ -126,8 +130,10 @@ def _switch(
             raise DeployError(f"{action} of {version} to {name} failed: {why}{restored}") from None
         raise
     records.set_live(store, name, tgt.kind, lease, version, prepared.details, rollback=action == "rollback")
+    if repair is not None:  # the record of the instance that stopped serving ends here
+        records.mark_replaced(store, version, name, "retired", f"repaired: {repair}")
     records.finish_deployment(store, version, rec.id, "live", None, **prepared.details)
-    if old:
+    if old and old != version:
         records.mark_replaced(
             store, old, name, "rolled back" if action == "rollback" else "retired", f"{action} to {version}"
         )
@@ -205,7 +211,13 @@ def verify_live(
     expected = version or (alias.live if alias else None)
     if expected is None:
         raise DeployError(f"nothing is live on target {name}", hint="pass --version or deploy first")
-    return verify(tgt.public_url, read_manifest(store, expected), store, cfg.verify_budget_ms)
+    result = verify(tgt.public_url, read_manifest(store, expected), store, cfg.verify_budget_ms)
+    problem = tgt.live_problem(alias.details) if alias is not None and alias.live == expected else None
+    if problem is not None:  # name the cause, not only the symptom (502s, timeouts)
+        result.checks.insert(
+            0, Check("target", False, f"{problem}; `kwrec deploy --version {expected}` puts it back")
+        )
+    return result
 
 
 @dataclass

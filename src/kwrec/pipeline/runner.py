@@ -21,6 +21,7 @@ from kwrec.core.store_layout import run_record_key
 from kwrec.errors import CUSTOMER_INPUT_ERRORS, ChainStepError, KwrecError
 from kwrec.ids import make_version, validate_timestamp
 from kwrec.pipeline import records
+from kwrec.pipeline.deploy import open_target
 from kwrec.pipeline.lock import RunLock, default_owner
 from kwrec.pipeline.steps import (
     RESULT_TYPES,
@@ -209,11 +210,17 @@ class _Chain:
 
     def _redo(self, name: str) -> bool:
         # Verify failed and rolled back: repeating the run deploys again. A finished run never redeploys
-        # (re-running yesterday's timestamp must not replace today's release).
-        if name != "deploy" or self.record.done("verify"):
+        # another release (re-running yesterday's timestamp must not replace today's), but it does put
+        # its own release back when that is recorded live and does not serve (a killed container).
+        if name not in ("deploy", "verify"):
             return False
         alias, _ = records.read_alias(self.store, self.settings.deploy.target_name())
-        return alias is None or alias.live != self.version
+        if self.record.done("verify"):
+            if alias is None or alias.live != self.version or alias.lease is not None:
+                return False
+            target, _, _ = open_target(self.settings, self.report)
+            return target.live_problem(alias.details) is not None
+        return name == "deploy" and (alias is None or alias.live != self.version)
 
     def _failed(
         self, name: str, cause: KwrecError | str, t0: float, exc: BaseException | None = None

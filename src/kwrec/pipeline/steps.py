@@ -364,8 +364,11 @@ def deploy_step(settings: Settings, store: ArtifactStore, version: str, report: 
     alias, _ = records.read_alias(store, cfg.target_name())
     if alias is not None and alias.live == version and alias.lease is None:
         target, _, _ = open_target(settings, report)
-        report(f"{version} is already live on {cfg.target_name()}")
-        return DeployResult(cfg.target_name(), cfg.target, target.public_url, alias.previous, skipped=True)
+        if target.live_problem(alias.details) is None:
+            report(f"{version} is already live on {cfg.target_name()}")
+            return DeployResult(
+                cfg.target_name(), cfg.target, target.public_url, alias.previous, skipped=True
+            )
     outcome = deploy_release(settings, store, version, report)
     return DeployResult(outcome.target, cfg.target, outcome.url, outcome.previous, skipped=False)
 

@@ -6,7 +6,9 @@
 
 A deploy is prepare (the new release answers beside the live one) -> promote (it takes the traffic) ->
 retire (the old one stops); restore undoes a promote, discard drops a prepared release. reconcile makes
-the target serve what the records say is live after a deploy died half-way (its lease was taken over).
+the target serve what the records say is live after a deploy died half-way (its lease was taken over);
+live_problem says why the recorded live release does not serve (so a deploy of it repairs instead of
+answering "already live").
 """
 
 from __future__ import annotations
@@ -39,3 +41,4 @@ class Target(Protocol):
     def retire(self, previous: dict[str, Any], keep_version: str | None) -> None: ...
     def prune(self, keep: set[str]) -> list[str]: ...
     def reconcile(self, live: dict[str, Any], keep: set[str]) -> list[str]: ...
+    def live_problem(self, live: dict[str, Any]) -> str | None: ...

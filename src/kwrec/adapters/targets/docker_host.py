@@ -8,6 +8,10 @@ one again instead of pulling and loading from scratch; older ones are removed.
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +22,7 @@ import requests
 
 from kwrec.adapters import engine
 from kwrec.adapters.targets import Prepared
+from kwrec.adapters.targets.docker_watch import LIVE_FILE, LOG_FILE, PID_FILE, process_alive
 from kwrec.adapters.targets.nginx import NginxProxy
 from kwrec.core.manifest import Manifest
 from kwrec.errors import DeployError, TargetError
@@ -100,6 +105,7 @@ class DockerTarget:
                 container.status == "running"
                 and live_port is not None
                 and self._host_port(container) == live_port
+                and self.proxy.pid() is not None
             ):
                 raise DeployError(f"release {manifest.version} is already live on target {self.target}")
             image_id = engine.inspect_image(self.client, ref)
@@ -117,22 +123,7 @@ class DockerTarget:
                 container = None
         if container is None:
             self._ensure_image(ref)
-            self.report(f"starting {name} from {ref}")
-            try:
-                container = self.client.containers.run(
-                    ref,
-                    name=name,
-                    detach=True,
-                    ports={f"{self.cfg.container_port}/tcp": ("127.0.0.1", None)},
-                    restart_policy={"Name": self.cfg.restart_policy}
-                    if self.cfg.restart_policy != "on-failure"
-                    else {"Name": "on-failure", "MaximumRetryCount": 3},
-                    labels={LABEL_TARGET: self.target, LABEL_VERSION: manifest.version},
-                )
-            except _ENGINE_ERRORS as exc:
-                raise TargetError(
-                    f"cannot start {name}: {getattr(exc, 'explanation', None) or exc}"
-                ) from None
+            container = self._run(ref, name, manifest.version)
         port = self._host_port(container)
         prepared = Prepared(
             manifest.version,
@@ -152,6 +143,71 @@ class DockerTarget:
             self.discard(prepared)
             raise
         return prepared
+
+    def _run(self, ref: str, name: str, version: str) -> Any:
+        """Start the release's container on a host port of its own that survives restarts.
+
+        An engine-chosen port (``127.0.0.1::8000``) changes when the restart policy brings a crashed
+        container back, and nginx would keep pointing at the old one; a port fixed at creation does not.
+        """
+        last: Exception | None = None
+        for _ in range(5):  # the free port can be taken between the probe and the engine's bind
+            port = _free_loopback_port()
+            self.report(f"starting {name} from {ref} on 127.0.0.1:{port}")
+            try:
+                return self.client.containers.run(
+                    ref,
+                    name=name,
+                    detach=True,
+                    ports={f"{self.cfg.container_port}/tcp": ("127.0.0.1", port)},
+                    restart_policy={"Name": self.cfg.restart_policy}
+                    if self.cfg.restart_policy != "on-failure"
+                    else {"Name": "on-failure", "MaximumRetryCount": 3},
+                    labels={LABEL_TARGET: self.target, LABEL_VERSION: version},
+                )
+            except _ENGINE_ERRORS as exc:
+                last = exc
+                stale = self._container(name)
+                if stale is not None:
+                    self._remove(stale)
+                if "port is already allocated" not in str(exc) and "address already in use" not in str(exc):
+                    break
+        raise TargetError(f"cannot start {name}: {getattr(last, 'explanation', None) or last}") from None
+
+    def live_problem(self, live: dict[str, Any]) -> str | None:
+        """Why the live release does not serve (its container gone or stopped, the proxy down), or None."""
+        name, port = live.get("container"), live.get("port")
+        if not name:
+            return None
+        container = self._container(str(name))
+        if container is None:
+            return f"the live container {name} is gone"
+        if container.status != "running":
+            code = container.attrs.get("State", {}).get("ExitCode")
+            return f"the live container {name} is {container.status} (exit code {code})"
+        if self.proxy.pid() is None:
+            return f"the proxy (nginx) of {self.public_url} is not running"
+        serving, listening = self.proxy.upstream_port(), self._host_port(container)
+        if serving != listening:
+            return f"the proxy points at port {serving}, but {name} listens on {listening}"
+        if port and listening != int(port):
+            return f"{name} listens on port {listening}, the records say {port}"
+        return None
+
+    def _mark_live(self, container: str | None, port: int | None) -> None:
+        """Tell the watchdog which container to keep running (and start it if it does not run)."""
+        state = self.proxy.dir
+        (state / LIVE_FILE).write_text(json.dumps({"container": container, "port": port}))
+        if process_alive(state / PID_FILE) is None:
+            with (state / LOG_FILE).open("ab") as log_file:
+                subprocess.Popen(  # noqa: S603 - fixed argument list: this interpreter and a module
+                    [sys.executable, "-m", "kwrec.adapters.targets.docker_watch", str(state)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=log_file,
+                    start_new_session=True,  # outlives the deploy command, like nginx
+                    close_fds=True,
+                )
 
     def _call(self, fn: Callable[[], Any]) -> None:
         try:
@@ -203,6 +259,7 @@ class DockerTarget:
         self.report(f"switching {self.public_url} to {prepared.details['container']}")
         self.proxy.switch(int(prepared.details["port"]))
         prepared.switched = True
+        self._mark_live(str(prepared.details["container"]), int(prepared.details["port"]))
         self._wait_switched(prepared.version)
 
     def _wait_switched(self, version: str, seconds: float = 15.0) -> None:
@@ -228,6 +285,7 @@ class DockerTarget:
         if prepared.switched and previous.get("port"):
             self.report(f"switching {self.public_url} back to {previous.get('container')}")
             self.proxy.switch(int(previous["port"]))
+            self._mark_live(previous.get("container"), int(previous["port"]))
         self.discard(prepared)
 
     def discard(self, prepared: Prepared) -> None:
@@ -259,6 +317,7 @@ class DockerTarget:
             container = self._container(str(name))
             if container is not None and container.status == "running" and self._host_port(container) == port:
                 self.proxy.switch(int(port))
+                self._mark_live(str(name), int(port))
                 done.append(f"proxy switched back from port {serving} to the live {name} (port {port})")
         try:
             found = self.client.containers.list(all=True, filters={"label": f"{LABEL_TARGET}={self.target}"})
@@ -282,3 +341,9 @@ class DockerTarget:
                 self._remove(c)
                 removed.append(c.name)
         return removed
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -188,6 +188,13 @@ class EcsTarget:
     def retire(self, previous: dict[str, Any], keep_version: str | None) -> None:
         return None  # ECS stops the old tasks itself once the new deployment completed
 
+    def live_problem(self, live: dict[str, Any]) -> str | None:
+        """ECS replaces failed tasks itself; a service on another task definition is what kwrec can see."""
+        recorded, current = live.get("task_definition"), self.current_task_definition()
+        if recorded and current != recorded:
+            return f"service {self.service} runs {current}, the records say {recorded}"
+        return None
+
     def reconcile(self, live: dict[str, Any], keep: set[str]) -> list[str]:
         """After a deploy died half-way: the service back on the recorded live task definition."""
         recorded = live.get("task_definition")
