@@ -14,11 +14,14 @@ import atexit
 import logging
 import os
 import shutil
+import socket
+import sys
 import tempfile
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from kwrec.adapters.stores import open_store
 from kwrec.api import metrics
@@ -87,7 +90,7 @@ def serve(
     version = pin_settings(settings, config)
     setup_multiprocess_metrics(settings.serve.workers)
     log.info("kwrec: serving %s on %s:%d", version, settings.serve.host, settings.serve.port)
-    uvicorn.run(
+    uv = uvicorn.Config(
         factory,
         factory=True,
         http=protocol_import_string(),
@@ -99,3 +102,37 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
+    sockets = [uv.bind_socket()]
+    uds = settings.serve.uds
+    if uds is not None:
+        sockets.append(bind_unix_socket(Path(uds)))
+        log.info("kwrec: also serving on unix socket %s", uds)
+    server = uvicorn.Server(uv)
+    try:
+        if uv.workers > 1:
+            Multiprocess(uv, sockets=sockets).run()
+        else:
+            server.run(sockets=sockets)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if uds is not None:
+            Path(uds).unlink(missing_ok=True)
+    if uv.workers == 1 and not server.started:
+        sys.exit(3)  # uvicorn's own exit code for a failed start-up
+
+
+def bind_unix_socket(path: Path) -> socket.socket:
+    """Listen on ``path`` (a stale socket of a crashed run is replaced), connectable by any local user.
+
+    The docker target's nginx connects through this socket, so a switch between releases is a rename
+    of the socket link it connects to, with no nginx reload that would drop clients' idle connections.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_socket():
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    path.chmod(0o666)  # nginx's workers run as another user
+    sock.set_inheritable(True)
+    return sock

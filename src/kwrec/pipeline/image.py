@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from kwrec import __version__
 from kwrec.adapters import engine
-from kwrec.adapters.image.context import MANIFEST_DIGEST_LABEL, assemble
+from kwrec.adapters.image.context import MANIFEST_DIGEST_LABEL, UDS_LABEL, assemble
 from kwrec.adapters.image.wheels import collect_wheels, project_dir
 from kwrec.adapters.registries import RegistryCredentials, credentials_source
 from kwrec.adapters.registries.v2 import RegistryClient
@@ -111,6 +111,7 @@ def build_release_image(
         "org.opencontainers.image.created": now_iso(),
         "org.opencontainers.image.revision": _revision(img),
         MANIFEST_DIGEST_LABEL: ctx.manifest_digest,
+        UDS_LABEL: "1",
         "kwrec.code-version": __version__,
     }
     ref = f"{img.repository}:{tag}"

@@ -77,6 +77,9 @@ class ServeSettings(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     model_version: str | None = None
+    uds: str | None = Field(
+        None, description="also listen on this unix socket (the docker target's proxy connects through it)"
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="client sites allowed to call the API from their pages (e.g. https://shop.example)",

@@ -5,6 +5,7 @@ Registered in the one Settings object as ``Settings.deploy``.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -38,6 +39,11 @@ class DockerTargetSettings(BaseModel):
         2.0, ge=0, description="after the switch, time for in-flight requests on the old container"
     )
     state_dir: Path = Field(Path("var/deploy"), description="nginx config, pid file and logs")
+    socket_dir: Path = Field(
+        default_factory=lambda: Path("/run/kwrec") if os.geteuid() == 0 else Path("var/deploy/sockets"),
+        description="the API's unix sockets, which nginx connects to (every directory on the path must be "
+        "traversable by nginx's worker user); unreachable: the proxy uses loopback ports and reloads",
+    )
     nginx: Path = Path("/usr/sbin/nginx")
     restart_policy: Literal["always", "unless-stopped", "on-failure"] = "unless-stopped"
 

@@ -81,6 +81,9 @@ class TarWriter:
 
 #: The image label that names the manifest an image was built from (``image_manifest_digest``).
 MANIFEST_DIGEST_LABEL = "kwrec.release.manifest-digest"
+#: The image label of releases whose API can also listen on a unix socket (``KWREC_SERVE__UDS``): the
+#: docker target then switches by renaming a socket link, with no proxy reload.
+UDS_LABEL = "kwrec.serve.unix-socket"
 
 
 def _digest(data: bytes) -> str:

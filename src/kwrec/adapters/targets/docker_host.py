@@ -9,11 +9,15 @@ one again instead of pulling and loading from scratch; older ones are removed.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import docker.errors
@@ -21,6 +25,7 @@ import httpx
 import requests
 
 from kwrec.adapters import engine
+from kwrec.adapters.image.context import UDS_LABEL
 from kwrec.adapters.targets import Prepared
 from kwrec.adapters.targets.docker_watch import LIVE_FILE, LOG_FILE, PID_FILE, process_alive
 from kwrec.adapters.targets.nginx import NginxProxy
@@ -30,6 +35,8 @@ from kwrec.reporting import Report
 from kwrec.settings.deploy import DockerTargetSettings
 
 LABEL_TARGET = "kwrec.deploy.target"
+_SOCKET_DIR_IN_CONTAINER = "/run/kwrec"
+_SOCKET_NAME = "api.sock"
 LABEL_VERSION = "kwrec.deploy.version"
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
@@ -56,7 +63,14 @@ class DockerTarget:
         self.report = report
         self.pull_auth = pull_auth  # callable -> docker auth_config dict or None (registry login)
         self.client = engine.connect(timeout=120)
-        self.proxy = NginxProxy(cfg.nginx, cfg.state_dir / target, cfg.proxy_host, cfg.proxy_port)
+        self.proxy = NginxProxy(
+            cfg.nginx,
+            cfg.state_dir / target,
+            cfg.proxy_host,
+            cfg.proxy_port,
+            live_link=(cfg.socket_dir / target / "live.sock").absolute(),
+        )
+        self._warned_socket_dir = False
 
     @property
     def public_url(self) -> str:
@@ -99,12 +113,12 @@ class DockerTarget:
         ref, digest = image_reference(manifest)
         name = self.container_name(manifest.version)
         container = self._container(name)
-        live_port = self.proxy.upstream_port()
+        serving = self.proxy.upstream()
         if container is not None:
             if (
                 container.status == "running"
-                and live_port is not None
-                and self._host_port(container) == live_port
+                and serving is not None
+                and serving in self._upstreams_of(container)
                 and self.proxy.pid() is not None
             ):
                 raise DeployError(f"release {manifest.version} is already live on target {self.target}")
@@ -142,6 +156,11 @@ class DockerTarget:
             # Never leave a broken release's container behind (it would restart forever).
             self.discard(prepared)
             raise
+        sock = self._socket_of(name)
+        if sock.is_socket():
+            prepared.details["socket"] = str(sock)
+        elif self._socket_mode(ref):
+            self.report(f"{name} made no unix socket at {sock}: the proxy uses its port (and reloads)")
         return prepared
 
     def _run(self, ref: str, name: str, version: str) -> Any:
@@ -154,11 +173,20 @@ class DockerTarget:
         for _ in range(5):  # the free port can be taken between the probe and the engine's bind
             port = _free_loopback_port()
             self.report(f"starting {name} from {ref} on 127.0.0.1:{port}")
+            extra: dict[str, Any] = {}
+            if self._socket_mode(ref):
+                host_dir = self._socket_of(name).parent
+                self._make_socket_dir(host_dir, ref)
+                extra = {
+                    "volumes": {str(host_dir): {"bind": _SOCKET_DIR_IN_CONTAINER, "mode": "rw"}},
+                    "environment": {"KWREC_SERVE__UDS": f"{_SOCKET_DIR_IN_CONTAINER}/{_SOCKET_NAME}"},
+                }
             try:
                 return self.client.containers.run(
                     ref,
                     name=name,
                     detach=True,
+                    **extra,
                     ports={f"{self.cfg.container_port}/tcp": ("127.0.0.1", port)},
                     restart_policy={"Name": self.cfg.restart_policy}
                     if self.cfg.restart_policy != "on-failure"
@@ -174,6 +202,48 @@ class DockerTarget:
                     break
         raise TargetError(f"cannot start {name}: {getattr(last, 'explanation', None) or last}") from None
 
+    def _socket_of(self, container_name: str) -> Path:
+        return (self.cfg.socket_dir / self.target / container_name / _SOCKET_NAME).absolute()
+
+    def _socket_mode(self, ref: str) -> bool:
+        """Whether the image's API can listen on a unix socket (label set by kwrec's build) and nginx's
+        workers can reach the socket directory; otherwise the proxy uses loopback ports."""
+        attrs = engine.inspect_image(self.client, ref) or {}
+        labels = (attrs.get("Config") or {}).get("Labels") or {}
+        if labels.get(UDS_LABEL) != "1":
+            return False
+        reachable = _traversable_by_all(self.cfg.socket_dir.absolute())
+        if not reachable and not self._warned_socket_dir:
+            self._warned_socket_dir = True
+            self.report(
+                f"socket directory {self.cfg.socket_dir} is not traversable by every user (nginx's workers): "
+                "using loopback ports; set KWREC_DEPLOY__DOCKER__SOCKET_DIR, e.g. /run/kwrec"
+            )
+        return reachable
+
+    def _make_socket_dir(self, host_dir: Path, ref: str) -> None:
+        """The container's socket directory: writable by the image's (non-root) user, reachable by nginx."""
+        for d in reversed(
+            [host_dir, *host_dir.parents][
+                : len(host_dir.relative_to(self.cfg.socket_dir.absolute()).parts) + 1
+            ]
+        ):
+            d.mkdir(mode=0o755, exist_ok=True)
+            d.chmod(0o755)
+        user = str(((engine.inspect_image(self.client, ref) or {}).get("Config") or {}).get("User") or "")
+        uid, _, gid = user.partition(":")
+        try:
+            os.chown(host_dir, int(uid), int(gid or uid))
+        except (ValueError, PermissionError):
+            host_dir.chmod(0o777)  # not root here, or a named user: let the container write its socket
+
+    def _upstreams_of(self, container: Any) -> set[str]:
+        """What the proxy points at when this container is the one serving."""
+        out = {f"127.0.0.1:{self._host_port(container)}"}
+        if self._socket_of(container.name).is_socket():
+            out.add(f"unix:{self._socket_of(container.name)}")
+        return out
+
     def live_problem(self, live: dict[str, Any]) -> str | None:
         """Why the live release does not serve (its container gone or stopped, the proxy down), or None."""
         name, port = live.get("container"), live.get("port")
@@ -187,11 +257,11 @@ class DockerTarget:
             return f"the live container {name} is {container.status} (exit code {code})"
         if self.proxy.pid() is None:
             return f"the proxy (nginx) of {self.public_url} is not running"
-        serving, listening = self.proxy.upstream_port(), self._host_port(container)
-        if serving != listening:
-            return f"the proxy points at port {serving}, but {name} listens on {listening}"
-        if port and listening != int(port):
-            return f"{name} listens on port {listening}, the records say {port}"
+        serving, own = self.proxy.upstream(), self._upstreams_of(container)
+        if serving not in own:
+            return f"the proxy points at {serving}, but {name} listens on {', '.join(sorted(own))}"
+        if port and self._host_port(container) != int(port):
+            return f"{name} listens on port {self._host_port(container)}, the records say {port}"
         return None
 
     def _mark_live(self, container: str | None, port: int | None) -> None:
@@ -219,6 +289,7 @@ class DockerTarget:
 
     def _remove(self, container: Any) -> None:
         self._call(lambda: container.remove(force=True))
+        shutil.rmtree(self._socket_of(container.name).parent, ignore_errors=True)
 
     def _wait_ready(self, container: Any, url: str) -> None:
         deadline = time.monotonic() + self.cfg.readiness_timeout_seconds
@@ -257,7 +328,7 @@ class DockerTarget:
 
     def promote(self, prepared: Prepared) -> None:
         self.report(f"switching {self.public_url} to {prepared.details['container']}")
-        self.proxy.switch(int(prepared.details["port"]))
+        self.proxy.switch(int(prepared.details["port"]), _socket(prepared.details))
         prepared.switched = True
         self._mark_live(str(prepared.details["container"]), int(prepared.details["port"]))
         self._wait_switched(prepared.version)
@@ -284,14 +355,14 @@ class DockerTarget:
         """Undo a deploy: proxy back to the previous container (still running), remove the new one."""
         if prepared.switched and previous.get("port"):
             self.report(f"switching {self.public_url} back to {previous.get('container')}")
-            self.proxy.switch(int(previous["port"]))
+            self.proxy.switch(int(previous["port"]), _socket(previous))
             self._mark_live(previous.get("container"), int(previous["port"]))
         self.discard(prepared)
 
     def discard(self, prepared: Prepared) -> None:
         container = self._container(str(prepared.details["container"]))
         if container is not None:
-            self._call(lambda: container.remove(force=True))
+            self._remove(container)
 
     def retire(self, previous: dict[str, Any], keep_version: str | None) -> None:
         """Stop the replaced container (kept for rollback) after in-flight requests drained; remove others."""
@@ -312,13 +383,17 @@ class DockerTarget:
         """
         done: list[str] = []
         name, port = live.get("container"), live.get("port")
-        serving = self.proxy.upstream_port()
-        if name and port and serving != int(port):
-            container = self._container(str(name))
-            if container is not None and container.status == "running" and self._host_port(container) == port:
-                self.proxy.switch(int(port))
-                self._mark_live(str(name), int(port))
-                done.append(f"proxy switched back from port {serving} to the live {name} (port {port})")
+        serving = self.proxy.upstream()
+        container = self._container(str(name)) if name else None
+        if (
+            container is not None
+            and port
+            and container.status == "running"
+            and serving not in self._upstreams_of(container)
+        ):
+            self.proxy.switch(int(port), _socket(live))
+            self._mark_live(str(name), int(port))
+            done.append(f"proxy switched back from {serving} to the live {name}")
         try:
             found = self.client.containers.list(all=True, filters={"label": f"{LABEL_TARGET}={self.target}"})
         except _ENGINE_ERRORS as exc:
@@ -347,3 +422,12 @@ def _free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _socket(details: dict[str, Any]) -> Path | None:
+    return Path(details["socket"]) if details.get("socket") else None
+
+
+def _traversable_by_all(path: Path) -> bool:
+    """Whether every existing directory on the way to ``path`` lets other users through (o+x)."""
+    return all(d.stat().st_mode & stat.S_IXOTH for d in [path, *path.parents] if d.exists())

@@ -2,8 +2,15 @@
 
 kwrec runs its own nginx master (own config, pid file and logs under the state directory), so it
 needs only Debian's nginx binary (scripts/ensure-nginx.sh) and never touches the system service.
-Traffic moves by rewriting the upstream and ``nginx -s reload``: the master starts workers with the
-new upstream and lets the old workers finish their in-flight requests, so no client request fails.
+
+Two ways to move traffic:
+- **socket** (releases whose API also listens on a unix socket): nginx connects to ``live.sock``, a
+  symbolic link; a switch renames a new link over it. nginx follows the link on every new upstream
+  connection, so no reload happens, and clients' idle keep-alive connections to nginx stay open (a reload
+  closes them, and a client that reuses one at that instant and does not retry sees a failed request).
+  Upstream connections kept alive to the old release are closed when it stops; nginx retries a request
+  whose kept-alive connection failed on a new one, which reaches the new release.
+- **port** (older images): the upstream is a loopback port; a switch rewrites it and reloads nginx.
 """
 
 from __future__ import annotations
@@ -15,12 +22,14 @@ from pathlib import Path
 
 from kwrec.errors import TargetError
 
-_UPSTREAM_RE = re.compile(r"^# kwrec-upstream 127\.0\.0\.1:(\d+)$", re.M)
+_UPSTREAM_RE = re.compile(r"^# kwrec-upstream (127\.0\.0\.1:\d+|unix:\S+)$", re.M)
 _TIMEOUT = 30
 
 
 class NginxProxy:
-    def __init__(self, nginx: Path, state_dir: Path, host: str, port: int) -> None:
+    def __init__(
+        self, nginx: Path, state_dir: Path, host: str, port: int, live_link: Path | None = None
+    ) -> None:
         self.nginx = nginx
         self.dir = state_dir.resolve()
         self.host = host
@@ -28,17 +37,31 @@ class NginxProxy:
         self.conf = self.dir / "nginx.conf"
         self.pid_file = self.dir / "nginx.pid"
         self.error_log = self.dir / "error.log"
+        # In socket mode nginx's workers (another user) must reach the link: it lives beside the sockets.
+        self.live_link = (live_link or self.dir / "live.sock").absolute()
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def upstream_port(self) -> int | None:
+    def upstream(self) -> str | None:
+        """Where the proxy sends traffic: ``127.0.0.1:PORT``, or ``unix:PATH`` of the socket it links to."""
         try:
             m = _UPSTREAM_RE.search(self.conf.read_text())
         except OSError:
             return None
-        return int(m[1]) if m else None
+        if m is None:
+            return None
+        if not m[1].startswith("unix:"):
+            return m[1]
+        try:
+            return f"unix:{os.readlink(self.live_link)}"
+        except OSError:
+            return None
+
+    def upstream_port(self) -> int | None:
+        up = self.upstream()
+        return int(up.rsplit(":", 1)[1]) if up and not up.startswith("unix:") else None
 
     def pid(self) -> int | None:
         try:
@@ -49,8 +72,11 @@ class NginxProxy:
         # A zombie (PID 1 here does not reap) is not a running proxy.
         return None if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X") else pid
 
-    def switch(self, upstream_port: int) -> None:
-        """Point the proxy at ``127.0.0.1:upstream_port``; start it when it does not run."""
+    def switch(self, upstream_port: int, socket: Path | None = None) -> None:
+        """Send new traffic to ``socket`` (no reload once in socket mode) or to ``127.0.0.1:upstream_port``.
+
+        Starts the proxy when it does not run.
+        """
         if not self.nginx.is_file():
             raise TargetError(
                 f"nginx not found at {self.nginx}",
@@ -58,14 +84,32 @@ class NginxProxy:
             )
         for sub in ("tmp", "logs"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        if socket is not None:
+            link = self.live_link.with_name(".live.sock.new")
+            link.unlink(missing_ok=True)
+            link.symlink_to(socket)
+            os.replace(link, self.live_link)  # atomic: a new connection finds the old or the new socket
+            upstream = f"unix:{self.live_link}"
+        else:
+            upstream = f"127.0.0.1:{upstream_port}"
+        running = self.pid() is not None
+        if running and self._configured() == upstream:
+            return  # socket mode already: the renamed link was the whole switch
         new = self.dir / "nginx.conf.new"
-        new.write_text(self._render(upstream_port))
+        new.write_text(self._render(upstream))
         self._run("test the new proxy config", "-t", conf=new)
         os.replace(new, self.conf)  # atomic: a concurrent reload reads the old or the new file whole
-        if self.pid() is None:
+        if not running:
             self._run("start the proxy", conf=self.conf)
         else:
             self._run("reload the proxy", "-s", "reload", conf=self.conf)
+
+    def _configured(self) -> str | None:
+        try:
+            m = _UPSTREAM_RE.search(self.conf.read_text())
+        except OSError:
+            return None
+        return m[1] if m else None
 
     def stop(self) -> None:
         if self.pid() is not None:
@@ -81,10 +125,13 @@ class NginxProxy:
             tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
             raise TargetError(f"could not {what} ({self.conf}): {tail}")
 
-    def _render(self, upstream_port: int) -> str:
+    def _render(self, upstream: str) -> str:
         t = self.dir / "tmp"  # nginx's buffers for large bodies, private to this proxy
+        # Socket mode keeps no upstream connections alive: a kept one would go on reaching the old
+        # release after a switch. A unix-socket connect per request costs microseconds.
+        keepalive = "" if upstream.startswith("unix:") else "keepalive 32;"
         return f"""# written by kwrec (kwrec.adapters.targets.nginx); rewritten on every deploy
-# kwrec-upstream 127.0.0.1:{upstream_port}
+# kwrec-upstream {upstream}
 worker_processes 1;
 pid {self.pid_file};
 error_log {self.error_log} warn;
@@ -97,8 +144,8 @@ http {{
     uwsgi_temp_path {t / "uwsgi"};
     scgi_temp_path {t / "scgi"};
     upstream kwrec_release {{
-        server 127.0.0.1:{upstream_port} max_fails=0;
-        keepalive 32;
+        server {upstream} max_fails=0;
+        {keepalive}
     }}
     server {{
         listen {self.host}:{self.port};
