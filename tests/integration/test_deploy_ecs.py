@@ -8,7 +8,9 @@ breaker reports). The verification URL is a local `kwrec serve` of the same rele
 
 from __future__ import annotations
 
+import json
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -227,3 +229,40 @@ def test_ecs_failed_rollout_updates_the_service_back(
     alias, _ = records.read_alias(store, "ecs-second")
     assert alias is not None and alias.live is None and alias.lease is None
     assert "updated back" in str(err.value) or first in str(err.value) or "failed" in str(err.value)
+
+
+def test_a_dead_deploys_lease_is_taken_over_and_the_service_put_back(
+    release_store: tuple[str, Path], ecs_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deploy killed after it updated the service: the next one finds the service on a task definition
+    the records do not know, updates it back to the recorded live one, then goes on."""
+    ecs, _ = ecs_service
+    monkeypatch.setenv("KWREC_DEPLOY__NAME", "ecs-third")
+    store_url, tmp = release_store
+    settings, store = Settings(store=store_url, cache_dir=tmp / "cache"), open_store(store_url)
+    deploy_release(settings, store, B, lambda _: None)
+    alias, _ = records.read_alias(store, "ecs-third")
+    assert alias is not None and alias.live == B
+    recorded = alias.details["task_definition"]
+    # What the killed process did: a new revision, the service updated to it, the lease never given back.
+    stray = ecs.register_task_definition(
+        family="kwrec-api",
+        containerDefinitions=[{"name": "api", "image": f"{REPO}@{DIGEST_A}", "memory": 512}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster="kwrec", service="kwrec-api", taskDefinition=stray)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    records.acquire_lease(store, "ecs-third", "ecs", B, "deploy", 3600)
+    raw = json.loads(store.read_bytes("targets/ecs-third.json"))
+    raw["lease"]["holder"] = f"{socket.gethostname()}:{dead.stdout.strip()}"  # its process is gone
+    store.write_bytes("targets/ecs-third.json", json.dumps(raw).encode())
+
+    lines: list[str] = []
+    deploy_release(settings, store, B, lines.append)
+    said = "\n".join(lines)
+    assert "its process is gone" in said
+    assert f"recovered: service kwrec-api updated back from {stray} to {recorded}" in said, said
+    alias, _ = records.read_alias(store, "ecs-third")
+    assert alias is not None and alias.live == B and alias.lease is None
+    assert _service_td(ecs) == alias.details["task_definition"] != stray
