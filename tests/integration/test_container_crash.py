@@ -10,65 +10,29 @@ cause, and a deploy of the live release puts a removed container back. Real engi
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from kwrec.adapters import engine
-from kwrec.adapters.stores import open_store
-from kwrec.adapters.targets.docker_host import LABEL_TARGET
-from kwrec.adapters.targets.nginx import NginxProxy
 from kwrec.pipeline import records
-from kwrec.pipeline.deploy import deploy_release
-from kwrec.pipeline.image import build_release_image, push_release_image
-from kwrec.pipeline.train import train_release
-from kwrec.settings import Settings
-from tests.support import docker_target_env, free_port
+from tests.integration.docker_world import A, docker_world
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-A = "gs_2611270900"
-RUN = uuid.uuid4().hex[:8]
-TARGET = f"c{RUN}"
 BACK_WITHIN = 15.0  # seconds from the crash until the stable endpoint answers again
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("crash")
-    data = tmp / "data"
-    shutil.copytree(ROOT / "data" / "sample", data)
-    env = {
-        **docker_target_env(
-            tmp, repository=f"kwrec-test/crash{RUN}", target=TARGET, run_id=RUN, proxy_port=free_port()
-        ),
-        "KWREC_STORE": str(tmp / "store"),
-        "KWREC_CACHE_DIR": str(tmp / "cache"),
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        settings = Settings()
-        store = open_store(env["KWREC_STORE"])
-        train_release(settings, store, timestamp=A[3:], data_dir=data, evaluate=False)
-        build_release_image(settings, store, A, lambda _: None)
-        push_release_image(settings, store, A, lambda _: None)
-        deploy_release(settings, store, A, lambda _: None)
-        yield {"settings": settings, "store": store, "env": env, "state": tmp / "deploy-state" / TARGET}
-        client = engine.connect()
-        for c in client.containers.list(all=True, filters={"label": f"{LABEL_TARGET}={TARGET}"}):
-            c.remove(force=True)
-        NginxProxy(Path("/usr/sbin/nginx"), tmp / "deploy-state" / TARGET, "127.0.0.1", 0).stop()
+    with docker_world(tmp_path_factory.mktemp("crash"), "c", releases=(A,)) as w:
+        yield w
 
 
 def _url(env: dict[str, str]) -> str:
@@ -76,7 +40,7 @@ def _url(env: dict[str, str]) -> str:
 
 
 def _live_container(world: dict[str, Any]) -> Any:
-    alias, _ = records.read_alias(world["store"], TARGET)
+    alias, _ = records.read_alias(world["store"], world["target"])
     assert alias is not None and alias.live == A
     return engine.connect().containers.get(alias.details["container"])
 
@@ -142,7 +106,7 @@ def test_a_removed_container_is_named_by_verify_and_put_back_by_deploy(world: di
     verify = kwrec("verify")
     assert verify.returncode == 1
     said = " ".join((verify.stdout + verify.stderr).split())
-    assert f"the live container kwrec-test-{RUN}-{TARGET}-{A} is gone" in said, said
+    assert f"the live container kwrec-test-{world['run']}-{world['target']}-{A} is gone" in said, said
     assert f"kwrec deploy --version {A}" in said, said
 
     deploy = kwrec("deploy", "--version", A)
@@ -151,5 +115,5 @@ def test_a_removed_container_is_named_by_verify_and_put_back_by_deploy(world: di
     assert _seconds_until_serving(world["env"], limit=5) < 5
     again = kwrec("verify")
     assert again.returncode == 0, again.stdout + again.stderr
-    alias, _ = records.read_alias(world["store"], TARGET)
+    alias, _ = records.read_alias(world["store"], world["target"])
     assert alias is not None and alias.live == A and alias.lease is None

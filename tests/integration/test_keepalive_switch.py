@@ -11,67 +11,25 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kwrec.adapters import engine
-from kwrec.adapters.stores import open_store
-from kwrec.adapters.targets.docker_host import LABEL_TARGET
-from kwrec.adapters.targets.nginx import NginxProxy
 from kwrec.pipeline.deploy import deploy_release, rollback
-from kwrec.pipeline.image import build_release_image, push_release_image
-from kwrec.pipeline.train import train_release
-from kwrec.settings import Settings
-from tests.support import docker_target_env, free_port
+from tests.integration.docker_world import A, B, docker_world
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-A, B = "gs_2611270900", "gs_2611271000"
-RUN = uuid.uuid4().hex[:8]
-TARGET = f"ka{RUN}"
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("keepalive")
-    data = tmp / "data"
-    shutil.copytree(ROOT / "data" / "sample", data)
-    env = {
-        **docker_target_env(
-            tmp, repository=f"kwrec-test/ka{RUN}", target=TARGET, run_id=RUN, proxy_port=free_port()
-        ),
-        "KWREC_STORE": str(tmp / "store"),
-        "KWREC_CACHE_DIR": str(tmp / "cache"),
-        "KWREC_DEPLOY__DOCKER__DRAIN_SECONDS": "1",
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        settings = Settings()
-        store = open_store(env["KWREC_STORE"])
-        train_release(settings, store, timestamp=A[3:], data_dir=data, evaluate=False)
-        rows = [f"2026-11-27T10:{i:02d}:00+09:00,ka-u{i},ka-s{i},새 상품 {i % 3},10,1" for i in range(30)]
-        header = "timestamp,user_id,session_id,query,result_count,clicked\n"
-        (data / "shop-kr" / "late.csv").write_text(header + "\n".join(rows) + "\n")
-        train_release(settings, store, timestamp=B[3:], data_dir=data, evaluate=False)
-        for v in (A, B):
-            build_release_image(settings, store, v, lambda _: None)
-            push_release_image(settings, store, v, lambda _: None)
-        deploy_release(settings, store, A, lambda _: None)
-        yield {"settings": settings, "store": store, "port": int(env["KWREC_DEPLOY__DOCKER__PROXY_PORT"])}
-        client = engine.connect()
-        for c in client.containers.list(all=True, filters={"label": f"{LABEL_TARGET}={TARGET}"}):
-            c.remove(force=True)
-        NginxProxy(Path("/usr/sbin/nginx"), tmp / "deploy-state" / TARGET, "127.0.0.1", 0).stop()
+    extra = {"KWREC_DEPLOY__DOCKER__DRAIN_SECONDS": "1"}
+    with docker_world(tmp_path_factory.mktemp("keepalive"), "ka", extra_env=extra) as w:
+        yield w
 
 
 class NoRetryLoad:

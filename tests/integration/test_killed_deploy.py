@@ -9,70 +9,29 @@ interrupted deploy as failed, and goes on. Real engine, registry and nginx on 12
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from kwrec.adapters import engine
-from kwrec.adapters.stores import open_store
 from kwrec.adapters.targets.docker_host import LABEL_TARGET, LABEL_VERSION
-from kwrec.adapters.targets.nginx import NginxProxy
 from kwrec.core.manifest import read_manifest
 from kwrec.pipeline import records
-from kwrec.pipeline.deploy import deploy_release
-from kwrec.pipeline.image import build_release_image, push_release_image
-from kwrec.pipeline.train import train_release
-from kwrec.settings import Settings
-from tests.support import docker_target_env, free_port
+from tests.integration.docker_world import A, B, docker_world
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-A, B = "gs_2611270900", "gs_2611271000"
-RUN = uuid.uuid4().hex[:8]
-TARGET = f"k{RUN}"
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("killed")
-    data = tmp / "data"
-    shutil.copytree(ROOT / "data" / "sample", data)
-    env = {
-        **docker_target_env(
-            tmp, repository=f"kwrec-test/killed{RUN}", target=TARGET, run_id=RUN, proxy_port=free_port()
-        ),
-        "KWREC_STORE": str(tmp / "store"),
-        "KWREC_CACHE_DIR": str(tmp / "cache"),
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        settings = Settings()
-        store = open_store(env["KWREC_STORE"])
-        train_release(settings, store, timestamp=A[3:], data_dir=data, evaluate=False)
-        rows = [f"2026-11-27T10:{i:02d}:00+09:00,k-u{i},k-s{i},새 상품 {i % 3},10,1" for i in range(30)]
-        header = "timestamp,user_id,session_id,query,result_count,clicked\n"
-        (data / "shop-kr" / "late.csv").write_text(header + "\n".join(rows) + "\n")
-        train_release(settings, store, timestamp=B[3:], data_dir=data, evaluate=False)
-        for v in (A, B):
-            build_release_image(settings, store, v, lambda _: None)
-            push_release_image(settings, store, v, lambda _: None)
-        deploy_release(settings, store, A, lambda _: None)
-        yield {"settings": settings, "store": store, "env": env}
-        client = engine.connect()
-        for c in client.containers.list(all=True, filters={"label": f"{LABEL_TARGET}={TARGET}"}):
-            c.remove(force=True)
-        NginxProxy(Path("/usr/sbin/nginx"), tmp / "deploy-state" / TARGET, "127.0.0.1", 0).stop()
+    with docker_world(tmp_path_factory.mktemp("killed"), "k") as w:
+        yield w
 
 
 def _kwrec(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
@@ -106,8 +65,8 @@ def _served(env: dict[str, str]) -> str:
     return str(httpx.get(f"http://127.0.0.1:{port}/version", timeout=5).json()["model_version"])
 
 
-def _containers() -> dict[str, str]:
-    found = engine.connect().containers.list(all=True, filters={"label": f"{LABEL_TARGET}={TARGET}"})
+def _containers(target: str) -> dict[str, str]:
+    found = engine.connect().containers.list(all=True, filters={"label": f"{LABEL_TARGET}={target}"})
     return {c.labels[LABEL_VERSION]: c.status for c in found}
 
 
@@ -128,22 +87,22 @@ def _finish(env: dict[str, str], *args: str) -> str:
 def test_the_next_command_recovers_a_killed_one(
     world: dict[str, Any], phrase: str, command: tuple[str, ...], expected: str
 ) -> None:
-    env, store = world["env"], world["store"]
-    live_before, _ = records.read_alias(store, TARGET)
+    env, store, target = world["env"], world["store"], world["target"]
+    live_before, _ = records.read_alias(store, target)
     assert live_before is not None and live_before.live != expected
     public = f"http://127.0.0.1:{env['KWREC_DEPLOY__DOCKER__PROXY_PORT']}"
     _kill_at(env, phrase.replace("PUBLIC", public), *command)
-    jammed, _ = records.read_alias(store, TARGET)
+    jammed, _ = records.read_alias(store, target)
     assert jammed is not None and jammed.lease is not None  # the dead process still holds the lease
 
     log = " ".join(_finish(env, *command).split())  # the console wraps long lines
     assert "taking over the lease" in log and "its process is gone" in log, log
     if phrase.startswith("PUBLIC"):  # nginx already served the half-deployed release: put back first
         assert "recovered: proxy switched back" in log, log
-    alias, _ = records.read_alias(store, TARGET)
+    alias, _ = records.read_alias(store, target)
     assert alias is not None and alias.live == expected and alias.lease is None
     assert _served(env) == expected  # the records match what nginx serves
-    containers = _containers()
+    containers = _containers(target)
     # No orphan: only the live container runs; the one it replaced is kept stopped (as after any switch).
     assert {v for v, status in containers.items() if status == "running"} == {expected}, containers
     assert set(containers) <= {A, B}, containers

@@ -59,10 +59,6 @@ class NginxProxy:
         except OSError:
             return None
 
-    def upstream_port(self) -> int | None:
-        up = self.upstream()
-        return int(up.rsplit(":", 1)[1]) if up and not up.startswith("unix:") else None
-
     def pid(self) -> int | None:
         try:
             pid = int(self.pid_file.read_text().strip())
