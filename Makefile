@@ -13,11 +13,11 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 # setup.py and the C source: the compiled look-up module is rebuilt whenever they change.
 BUILD_INPUTS := pyproject.toml setup.py src/kwrec/core/models/_mapped.c
 
-$(STAMP): $(BUILD_INPUTS) image.lock
+$(STAMP): $(BUILD_INPUTS) image.lock venv.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	bash scripts/ensure-compiler.sh $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c image.lock -e '.[dev]'
+	$(BIN)/python -m pip install -q -c venv.lock -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -50,9 +50,11 @@ lint: venv
 	$(BIN)/ruff format --check src tests benchmarks $(wildcard dags)
 	$(BIN)/mypy
 
-# After changing runtime dependencies: pin what the venv now has, for the image and for the next venv.
+# After changing runtime dependencies: pin what the venv now has: the serving stack for the image
+# (image.lock), everything the chain needs for the next venv (venv.lock).
 image-lock: venv
 	$(BIN)/python -m kwrec.adapters.image.wheels > image.lock
+	$(BIN)/python -m kwrec.adapters.image.wheels all > venv.lock
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from kwrec.cli.output import console
-from kwrec.errors import KwrecError
+from kwrec.errors import ConfigError, KwrecError
 
 StoreOpt = Annotated[
     str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")
@@ -35,6 +35,12 @@ def fail(exc: KwrecError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
+#: The extra that brings each package the base (serving) install leaves out (pyproject.toml).
+EXTRA_OF = {
+    **dict.fromkeys(("polars", "duckdb", "pyarrow", "rapidfuzz"), "train"),
+    **dict.fromkeys(("boto3", "botocore", "docker", "httpx"), "release"),
+}
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -48,5 +54,15 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except KwrecError as exc:
             raise fail(exc) from None
+        except ModuleNotFoundError as exc:
+            extra = EXTRA_OF.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            raise fail(
+                ConfigError(
+                    f"this command needs {exc.name}, which the serving-only install of kwrec leaves out",
+                    hint=f"pip install 'kwrec[{extra}]', or 'kwrec[all]' for the whole release chain",
+                )
+            ) from None
 
     return wrapper

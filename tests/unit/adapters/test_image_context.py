@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import subprocess
+import sys
 import tarfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,12 +85,54 @@ def test_context_is_deterministic_and_holds_a_local_store(release: Any, tmp_path
     )
 
 
-def test_lock_pins_runtime_dependencies_only() -> None:
+TRAINING_AND_RELEASE = {"polars", "duckdb", "pyarrow", "rapidfuzz", "boto3", "botocore", "docker", "httpx"}
+
+
+def test_the_image_lock_pins_the_serving_stack_only() -> None:
+    """The release image holds what `kwrec serve` needs; training, building and AWS stay out."""
     lock = runtime_lock()
     names = {line.split("==")[0] for line in lock.splitlines()}
-    assert {"polars", "fastapi", "uvicorn", "docker", "httpx"} <= names
+    assert {"fastapi", "uvicorn", "numpy", "pydantic", "orjson", "prometheus-client", "typer"} <= names
+    assert not names & TRAINING_AND_RELEASE
     assert not names & {"pytest", "mypy", "ruff", "moto", "hypothesis"}
     assert all("==" in line for line in lock.splitlines())
+    everything = {line.split("==")[0] for line in runtime_lock(extras=("all",)).splitlines()}
+    assert everything >= TRAINING_AND_RELEASE and names <= everything
+
+
+def test_the_committed_locks_match_this_venv() -> None:
+    """image.lock (serving) and venv.lock (the whole chain) are what `make image-lock` writes here."""
+    root = project_dir(None)
+    assert (root / COMMITTED_LOCK).read_text() == runtime_lock(), "run `make image-lock`"
+    assert (root / "venv.lock").read_text() == runtime_lock(extras=("all",)), "run `make image-lock`"
+
+
+def test_serving_never_imports_the_training_or_release_stack(
+    tmp_path: Path, sample_store: tuple[Settings, Any]
+) -> None:
+    """A real API process on a trained release: start, load, answer every kind; then list its modules."""
+    store = sample_store[0].store
+    code = f"""
+import sys, time
+from fastapi.testclient import TestClient
+from kwrec.settings import Settings
+import kwrec.cli.serve  # the image's entry point (python -m kwrec.cli.serve)
+from kwrec.api.app import create_app
+with TestClient(create_app(Settings(store={store!r}, cache_dir={str(tmp_path)!r}))) as api:
+    for _ in range(100):
+        if api.get("/readyz").status_code == 200:
+            break
+        time.sleep(0.1)
+    for path in ("autocomplete?q=아이ㅍ", "related?q=아이폰", "popular", "trending"):
+        assert api.get(f"/v1/shop-kr/{{path}}").status_code == 200, path
+loaded = {{m.split(".")[0] for m in sys.modules}} - {{"httpx", "httpcore"}}  # TestClient's own client
+print(sorted(loaded & set({sorted(TRAINING_AND_RELEASE)!r})))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_committed_image_lock_matches_the_tested_environment() -> None:

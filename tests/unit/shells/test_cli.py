@@ -111,3 +111,18 @@ def test_console_script_entry_point() -> None:
         [sys.executable, "-m", "kwrec.cli.main", "--help"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and "train" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("missing", "command", "extra"), [("polars", "train", "train"), ("docker", "build", "release")]
+)
+def test_a_serving_only_install_names_the_extra_a_command_needs(
+    tmp_path: Path, missing: str, command: str, extra: str
+) -> None:
+    """The base install is the serving stack; a chain command without its extra says what to install."""
+    code = f"import sys; sys.modules[{missing!r}] = None; from kwrec.cli.main import app; app()"
+    args = [sys.executable, "-c", code, command, "--store", str(tmp_path / "store")]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    said = " ".join(out.stderr.split())
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert f"needs {missing}" in said and f"pip install 'kwrec[{extra}]'" in said, said

@@ -66,14 +66,17 @@ def project_dir(explicit: Path | None = None) -> Path:
     )
 
 
-def runtime_lock(dist_name: str = "kwrec") -> str:
-    """``name==version`` of every runtime dependency (transitively), as installed here; sorted."""
+def runtime_lock(dist_name: str = "kwrec", extras: tuple[str, ...] = ()) -> str:
+    """``name==version`` of every runtime dependency (transitively), as installed here; sorted.
+
+    Without ``extras`` this is the serving stack (kwrec's base install: what the release image holds);
+    ``extras=("all",)`` adds training and releasing (what the test venv is pinned to).
+    """
     env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
-    env["extra"] = ""
     pins: dict[str, str] = {}
-    todo = [dist_name]
+    todo = [(dist_name, extras)]
     while todo:
-        name = todo.pop()
+        name, wanted = todo.pop()
         try:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
@@ -83,13 +86,18 @@ def runtime_lock(dist_name: str = "kwrec") -> str:
             ) from None
         for raw in dist.requires or []:
             req = Requirement(raw)
-            # Markers that mention an extra are for optional extras: the runtime image needs none.
-            if req.marker is not None and not req.marker.evaluate(env):
+            # A marker naming an extra belongs to that extra: taken only when the extra is wanted.
+            if req.marker is not None and not any(
+                req.marker.evaluate({**env, "extra": extra}) for extra in (*wanted, "")
+            ):
                 continue
             key = canonicalize_name(req.name)
+            if key == canonicalize_name(dist_name):  # kwrec[all] -> kwrec[train,release]: follow the extras
+                todo.append((dist_name, tuple(req.extras)))
+                continue
             if key not in pins:
                 pins[key] = metadata.version(req.name) if _installed(req.name) else ""
-                todo.append(req.name)
+                todo.append((req.name, tuple(req.extras)))
     missing = sorted(k for k, v in pins.items() if not v)
     if missing:
         raise WheelError(f"runtime dependencies not installed here: {', '.join(missing)}")
@@ -224,5 +232,6 @@ def collect_wheels(cache_root: Path, source: Path | None = None) -> WheelSet:
     )
 
 
-if __name__ == "__main__":  # `make image-lock`: print the pins of the runtime dependencies installed here
-    print(runtime_lock(), end="")
+if __name__ == "__main__":  # `make image-lock`: the pins of the dependencies installed here
+    # no argument: the serving stack (image.lock); `all`: everything the chain needs (venv.lock)
+    print(runtime_lock(extras=tuple(sys.argv[1:])), end="")
