@@ -3,8 +3,9 @@
 Both are built on the host (where the package index is reachable) and cached under
 ``var/wheels``; the image installs them with ``pip install --no-index``, so a build needs no network.
 
-- Dependencies are pinned by the committed ``image.lock`` (the versions the test suite runs with:
-  ``make`` installs the venv under the same pins), so an image built from the CLI, from an Airflow
+- Dependencies are pinned by the committed ``image.lock``: the serving stack only (kwrec's base install,
+  no extras), in the versions the test suite runs with (``make`` installs the venv under ``venv.lock``,
+  the same pins plus the training and release extras), so an image built from the CLI, from an Airflow
   worker whose own venv differs, or on another machine holds the same packages. The wheel cache
   directory is keyed by the lock's hash, so a daily build reuses the same wheel files byte for byte
   and the engine reuses the install layer. ``make image-lock`` rewrites the lock from the venv.
