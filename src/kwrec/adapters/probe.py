@@ -1,8 +1,9 @@
 """Verify a running API against the release it should serve: the proof a release is allowed to stay live.
 
 Checks (each named in the report): ``/readyz`` is 200; ``/version`` reports the release and all its
-customers; every golden query recorded at training time answers as expected, within the latency budget;
-the demo page ``/`` and ``/metrics`` answer.
+customers; every golden query recorded at training time answers as expected, within the latency budget
+(an answer over it is asked once more and fails only when slow again); the demo page ``/`` and
+``/metrics`` answer.
 
 "As expected" for a golden query with recorded top keywords ``e1..en`` (n <= 3) means: the answer's first
 suggestion is ``e1``, and every ``ei`` is among the answer's first ``n + 2`` suggestions. The best answer
@@ -108,8 +109,31 @@ class _Probe:
     def __init__(self, client: httpx.Client, report: VerifyReport) -> None:
         self.client = client
         self.report = report
+        self.last_ms = 0.0  # the latency that counted for the last answer of get()
 
     def get(self, name: str, path: str, params: dict[str, Any] | None = None) -> httpx.Response | None:
+        """GET ``path``; a non-200 or no answer fails the check, and so does an answer over the latency
+        budget that is slow again when asked a second time (one pause of a busy machine is not a slow
+        release; a release that is slow stays slow)."""
+        timed = self._timed(name, path, params)
+        if timed is None:
+            return None
+        response, ms = timed
+        if ms > self.report.budget_ms:
+            again = self._timed(name, path, params)
+            if again is None:
+                return None
+            response, ms = min((response, ms), again, key=lambda pair: pair[1])
+        self.last_ms = ms
+        if ms > self.report.budget_ms:
+            self.report.checks.append(
+                Check(f"latency {name}", False, f"{ms:.0f} ms > budget {self.report.budget_ms:.0f} ms", ms)
+            )
+        return response
+
+    def _timed(
+        self, name: str, path: str, params: dict[str, Any] | None
+    ) -> tuple[httpx.Response, float] | None:
         started = time.perf_counter()
         try:
             response = self.client.get(path, params=params)
@@ -120,11 +144,7 @@ class _Probe:
         if response.status_code != 200:
             self.report.checks.append(Check(name, False, f"HTTP {response.status_code}", ms))
             return None
-        if ms > self.report.budget_ms:
-            self.report.checks.append(
-                Check(f"latency {name}", False, f"{ms:.0f} ms > budget {self.report.budget_ms:.0f} ms", ms)
-            )
-        return response
+        return response, ms
 
     def add(self, name: str, ok: bool, detail: str = "", ms: float | None = None) -> None:
         self.report.checks.append(Check(name, ok, detail, ms))
@@ -183,9 +203,8 @@ def _check_customer(probe: _Probe, customer: str, golden: list[dict[str, Any]], 
         params: dict[str, Any] = {"limit": _LIMIT}
         if query is not None:
             params["q"] = query
-        started = time.perf_counter()
         response = probe.get(name, f"/v1/{customer}/{kind}", params)
-        ms = (time.perf_counter() - started) * 1000
+        ms = probe.last_ms
         if response is None:
             continue
         body = response.json()
