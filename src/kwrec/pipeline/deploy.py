@@ -127,7 +127,10 @@ def _switch(
         )
         records.release_lease(store, name, tgt.kind, lease)
         if isinstance(exc, KwrecError):
-            raise DeployError(f"{action} of {version} to {name} failed: {why}{restored}") from None
+            # As retryable as its cause: a release that fails verification fails again.
+            raise DeployError(
+                f"{action} of {version} to {name} failed: {why}{restored}", retryable=exc.retryable
+            ) from None
         raise
     records.set_live(store, name, tgt.kind, lease, version, prepared.details, rollback=action == "rollback")
     if repair is not None:  # the record of the instance that stopped serving ends here

@@ -8,6 +8,7 @@ does nothing. One chain at a time per store (:mod:`kwrec.pipeline.lock`).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -214,13 +215,19 @@ class _Chain:
         # its own release back when that is recorded live and does not serve (a killed container).
         if name not in ("deploy", "verify"):
             return False
-        alias, _ = records.read_alias(self.store, self.settings.deploy.target_name())
         if self.record.done("verify"):
-            if alias is None or alias.live != self.version or alias.lease is not None:
-                return False
-            target, _, _ = open_target(self.settings, self.report)
-            return target.live_problem(alias.details) is not None
+            return self._own_release_down
+        alias, _ = records.read_alias(self.store, self.settings.deploy.target_name())
         return name == "deploy" and (alias is None or alias.live != self.version)
+
+    @functools.cached_property
+    def _own_release_down(self) -> bool:
+        """This run's release is recorded live but does not serve (asked once a run: it opens the target)."""
+        alias, _ = records.read_alias(self.store, self.settings.deploy.target_name())
+        if alias is None or alias.live != self.version or alias.lease is not None:
+            return False
+        target, _, _ = open_target(self.settings, self.report)
+        return target.live_problem(alias.details) is not None
 
     def _failed(
         self, name: str, cause: KwrecError | str, t0: float, exc: BaseException | None = None

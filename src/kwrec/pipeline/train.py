@@ -149,10 +149,11 @@ def reusable_entry(
         return None
     entry = CustomerEntry(**{**previous, "status": "reused"})
     if verify_in is not None:
+        local = store.fetch_dir(entry.artifact_key, verify_in)
         try:
-            verify_artifact(store.fetch_dir(entry.artifact_key, verify_in), entry.artifact)
+            verify_artifact(local, entry.artifact)
         except ArtifactError as exc:
-            aside = quarantine_artifact(store, customer, entry, exc.message, verify_in)
+            aside = quarantine_artifact(store, customer, entry, exc.message, local)
             report(
                 f"{customer}: the stored artifact {entry.artifact[:12]} is corrupt ({exc.message}); "
                 f"moved it aside to {aside} and training again from the logs"
@@ -162,12 +163,14 @@ def reusable_entry(
 
 
 def quarantine_artifact(
-    store: ArtifactStore, customer: str, entry: CustomerEntry, reason: str, cache_dir: Path
+    store: ArtifactStore, customer: str, entry: CustomerEntry, reason: str, local: Path
 ) -> str:
-    """Move a corrupt artifact aside (with why, when, and which release trained it); drop its pointers."""
+    """Move a corrupt artifact aside (with why, when, and which release trained it); drop its pointers.
+
+    ``local`` is the artifact's files as fetched from the store (the damaged bytes are kept).
+    """
     when = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     aside = corrupt_artifact_prefix(customer, entry.artifact, when)
-    local = store.fetch_dir(entry.artifact_key, cache_dir)
     with tempfile.TemporaryDirectory(prefix=f"kwrec-corrupt-{customer}-") as tmp:
         copy = Path(tmp) / "aside"
         shutil.copytree(local, copy, ignore=shutil.ignore_patterns(".*"))  # the store's own markers stay

@@ -1,13 +1,16 @@
 """The ``docker`` target: one Docker host, release containers behind a local nginx on the stable port.
 
-A deploy starts the new release's container beside the live one (its port on 127.0.0.1, chosen by the
-engine), waits for ``/readyz``, lets the pipeline verify it directly, switches the proxy, and only then
-stops the old container. Stopped containers of the previous release are kept, so a rollback starts
+A deploy starts the new release's container beside the live one (on a 127.0.0.1 port fixed at creation,
+so a restart keeps it; and, for images that can, on a unix socket), waits for ``/readyz``, lets the
+pipeline verify it directly, switches the proxy (:mod:`kwrec.adapters.targets.nginx`), and only then
+stops the old container. A watchdog (:mod:`kwrec.adapters.targets.docker_watch`) keeps the live one
+running. Stopped containers of the previous release are kept, so a rollback starts
 one again instead of pulling and loading from scratch; older ones are removed.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -27,17 +30,17 @@ import requests
 from kwrec.adapters import engine
 from kwrec.adapters.image.context import UDS_LABEL
 from kwrec.adapters.targets import Prepared
-from kwrec.adapters.targets.docker_watch import LIVE_FILE, LOG_FILE, PID_FILE, process_alive
-from kwrec.adapters.targets.nginx import NginxProxy
+from kwrec.adapters.targets.docker_watch import LIVE_FILE, LOG_FILE, PID_FILE
+from kwrec.adapters.targets.nginx import NginxProxy, running_pid
 from kwrec.core.manifest import Manifest
 from kwrec.errors import DeployError, TargetError
 from kwrec.reporting import Report
 from kwrec.settings.deploy import DockerTargetSettings
 
 LABEL_TARGET = "kwrec.deploy.target"
+LABEL_VERSION = "kwrec.deploy.version"
 _SOCKET_DIR_IN_CONTAINER = "/run/kwrec"
 _SOCKET_NAME = "api.sock"
-LABEL_VERSION = "kwrec.deploy.version"
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
 
@@ -132,12 +135,14 @@ class DockerTarget:
                 self._call(container.start)
             else:
                 self.report(f"removing the stale container {name}")
-                stale = container
-                self._call(lambda: stale.remove(force=True))
+                self._remove(container)
                 container = None
         if container is None:
             self._ensure_image(ref)
-            container = self._run(ref, name, manifest.version)
+        config = (engine.inspect_image(self.client, ref) or {}).get("Config") or {}
+        socket_mode = self._socket_mode(config)
+        if container is None:
+            container = self._run(ref, name, manifest.version, config.get("User") if socket_mode else None)
         port = self._host_port(container)
         prepared = Prepared(
             manifest.version,
@@ -159,28 +164,30 @@ class DockerTarget:
         sock = self._socket_of(name)
         if sock.is_socket():
             prepared.details["socket"] = str(sock)
-        elif self._socket_mode(ref):
+        elif socket_mode:
             self.report(f"{name} made no unix socket at {sock}: the proxy uses its port (and reloads)")
         return prepared
 
-    def _run(self, ref: str, name: str, version: str) -> Any:
+    def _run(self, ref: str, name: str, version: str, socket_user: str | None) -> Any:
         """Start the release's container on a host port of its own that survives restarts.
 
         An engine-chosen port (``127.0.0.1::8000``) changes when the restart policy brings a crashed
         container back, and nginx would keep pointing at the old one; a port fixed at creation does not.
+        With ``socket_user`` (the image's user; None: no socket mode) the API also listens on a unix
+        socket in a host directory that user may write.
         """
+        extra: dict[str, Any] = {}
+        if socket_user is not None:
+            host_dir = self._socket_of(name).parent
+            self._make_socket_dir(host_dir, socket_user)
+            extra = {
+                "volumes": {str(host_dir): {"bind": _SOCKET_DIR_IN_CONTAINER, "mode": "rw"}},
+                "environment": {"KWREC_SERVE__UDS": f"{_SOCKET_DIR_IN_CONTAINER}/{_SOCKET_NAME}"},
+            }
         last: Exception | None = None
         for _ in range(5):  # the free port can be taken between the probe and the engine's bind
             port = _free_loopback_port()
             self.report(f"starting {name} from {ref} on 127.0.0.1:{port}")
-            extra: dict[str, Any] = {}
-            if self._socket_mode(ref):
-                host_dir = self._socket_of(name).parent
-                self._make_socket_dir(host_dir, ref)
-                extra = {
-                    "volumes": {str(host_dir): {"bind": _SOCKET_DIR_IN_CONTAINER, "mode": "rw"}},
-                    "environment": {"KWREC_SERVE__UDS": f"{_SOCKET_DIR_IN_CONTAINER}/{_SOCKET_NAME}"},
-                }
             try:
                 return self.client.containers.run(
                     ref,
@@ -196,8 +203,8 @@ class DockerTarget:
             except _ENGINE_ERRORS as exc:
                 last = exc
                 stale = self._container(name)
-                if stale is not None:
-                    self._remove(stale)
+                if stale is not None:  # created, but its port could not be bound: not its socket dir
+                    self._call(functools.partial(stale.remove, force=True))
                 if "port is already allocated" not in str(exc) and "address already in use" not in str(exc):
                     break
         raise TargetError(f"cannot start {name}: {getattr(last, 'explanation', None) or last}") from None
@@ -205,12 +212,10 @@ class DockerTarget:
     def _socket_of(self, container_name: str) -> Path:
         return (self.cfg.socket_dir / self.target / container_name / _SOCKET_NAME).absolute()
 
-    def _socket_mode(self, ref: str) -> bool:
+    def _socket_mode(self, image_config: dict[str, Any]) -> bool:
         """Whether the image's API can listen on a unix socket (label set by kwrec's build) and nginx's
         workers can reach the socket directory; otherwise the proxy uses loopback ports."""
-        attrs = engine.inspect_image(self.client, ref) or {}
-        labels = (attrs.get("Config") or {}).get("Labels") or {}
-        if labels.get(UDS_LABEL) != "1":
+        if (image_config.get("Labels") or {}).get(UDS_LABEL) != "1":
             return False
         reachable = _traversable_by_all(self.cfg.socket_dir.absolute())
         if not reachable and not self._warned_socket_dir:
@@ -221,16 +226,12 @@ class DockerTarget:
             )
         return reachable
 
-    def _make_socket_dir(self, host_dir: Path, ref: str) -> None:
+    def _make_socket_dir(self, host_dir: Path, user: str) -> None:
         """The container's socket directory: writable by the image's (non-root) user, reachable by nginx."""
-        for d in reversed(
-            [host_dir, *host_dir.parents][
-                : len(host_dir.relative_to(self.cfg.socket_dir.absolute()).parts) + 1
-            ]
-        ):
-            d.mkdir(mode=0o755, exist_ok=True)
+        root = self.cfg.socket_dir.absolute()
+        for d in (root, root / self.target, host_dir):  # each made reachable: a umask may say otherwise
+            d.mkdir(mode=0o755, parents=True, exist_ok=True)
             d.chmod(0o755)
-        user = str(((engine.inspect_image(self.client, ref) or {}).get("Config") or {}).get("User") or "")
         uid, _, gid = user.partition(":")
         try:
             os.chown(host_dir, int(uid), int(gid or uid))
@@ -240,8 +241,9 @@ class DockerTarget:
     def _upstreams_of(self, container: Any) -> set[str]:
         """What the proxy points at when this container is the one serving."""
         out = {f"127.0.0.1:{self._host_port(container)}"}
-        if self._socket_of(container.name).is_socket():
-            out.add(f"unix:{self._socket_of(container.name)}")
+        sock = self._socket_of(container.name)
+        if sock.is_socket():
+            out.add(f"unix:{sock}")
         return out
 
     def live_problem(self, live: dict[str, Any]) -> str | None:
@@ -260,15 +262,15 @@ class DockerTarget:
         serving, own = self.proxy.upstream(), self._upstreams_of(container)
         if serving not in own:
             return f"the proxy points at {serving}, but {name} listens on {', '.join(sorted(own))}"
-        if port and self._host_port(container) != int(port):
-            return f"{name} listens on port {self._host_port(container)}, the records say {port}"
+        if port and f"127.0.0.1:{port}" not in own:
+            return f"{name} listens on {', '.join(sorted(own))}, the records say port {port}"
         return None
 
     def _mark_live(self, container: str | None, port: int | None) -> None:
         """Tell the watchdog which container to keep running (and start it if it does not run)."""
         state = self.proxy.dir
         (state / LIVE_FILE).write_text(json.dumps({"container": container, "port": port}))
-        if process_alive(state / PID_FILE) is None:
+        if running_pid(state / PID_FILE) is None:
             with (state / LOG_FILE).open("ab") as log_file:
                 subprocess.Popen(  # noqa: S603 - fixed argument list: this interpreter and a module
                     [sys.executable, "-m", "kwrec.adapters.targets.docker_watch", str(state)],
@@ -394,24 +396,26 @@ class DockerTarget:
             self.proxy.switch(int(port), _socket(live))
             self._mark_live(str(name), int(port))
             done.append(f"proxy switched back from {serving} to the live {name}")
-        try:
-            found = self.client.containers.list(all=True, filters={"label": f"{LABEL_TARGET}={self.target}"})
-        except _ENGINE_ERRORS as exc:
-            raise TargetError(f"cannot list containers: {exc}") from None
-        for c in found:
+        for c in self._own_containers():
             if c.labels.get(LABEL_VERSION) not in keep:
                 self._remove(c)
                 done.append(f"removed the orphaned container {c.name} ({c.status})")
         return done
 
+    def _own_containers(self) -> list[Any]:
+        """Every container of this target, running or not (by its label)."""
+        try:
+            found: list[Any] = self.client.containers.list(
+                all=True, filters={"label": f"{LABEL_TARGET}={self.target}"}
+            )
+        except _ENGINE_ERRORS as exc:
+            raise TargetError(f"cannot list containers: {exc}") from None
+        return found
+
     def prune(self, keep: set[str]) -> list[str]:
         """Remove this target's stopped containers except those of ``keep`` versions."""
         removed = []
-        try:
-            found = self.client.containers.list(all=True, filters={"label": f"{LABEL_TARGET}={self.target}"})
-        except _ENGINE_ERRORS as exc:
-            raise TargetError(f"cannot list containers: {exc}") from None
-        for c in found:
+        for c in self._own_containers():
             if c.status != "running" and c.labels.get(LABEL_VERSION) not in keep:
                 self._remove(c)
                 removed.append(c.name)

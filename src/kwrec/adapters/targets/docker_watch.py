@@ -25,6 +25,7 @@ import docker.errors
 import requests
 
 from kwrec.adapters import engine
+from kwrec.adapters.targets.nginx import PID_NAME, running_pid
 
 LIVE_FILE = "live.json"
 PID_FILE = "watch.pid"
@@ -38,16 +39,6 @@ def live_container(state_dir: Path) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     return str(name) if name else None
-
-
-def process_alive(pid_file: Path) -> int | None:
-    """The pid in ``pid_file`` if that process runs (and is no zombie), else None."""
-    try:
-        pid = int(pid_file.read_text().strip())
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, ValueError, IndexError):
-        return None
-    return None if state in ("Z", "X") else pid
 
 
 def check_once(client: Any, state_dir: Path) -> str | None:
@@ -69,7 +60,7 @@ def check_once(client: Any, state_dir: Path) -> str | None:
 def watch(state_dir: Path, interval: float = 1.0) -> None:
     client = engine.connect(timeout=30)
     reported: str | None = None
-    while process_alive(state_dir / "nginx.pid") is not None:
+    while running_pid(state_dir / PID_NAME) is not None:
         try:
             done = check_once(client, state_dir)
         except (docker.errors.DockerException, requests.RequestException) as exc:

@@ -24,6 +24,18 @@ from kwrec.errors import TargetError
 
 _UPSTREAM_RE = re.compile(r"^# kwrec-upstream (127\.0\.0\.1:\d+|unix:\S+)$", re.M)
 _TIMEOUT = 30
+PID_NAME = "nginx.pid"
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid in ``pid_file`` if that process runs, else None (used for nginx and the watchdog)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    # A zombie (PID 1 here does not reap) is not a running process.
+    return None if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X") else pid
 
 
 class NginxProxy:
@@ -35,7 +47,7 @@ class NginxProxy:
         self.host = host
         self.port = port
         self.conf = self.dir / "nginx.conf"
-        self.pid_file = self.dir / "nginx.pid"
+        self.pid_file = self.dir / PID_NAME
         self.error_log = self.dir / "error.log"
         # In socket mode nginx's workers (another user) must reach the link: it lives beside the sockets.
         self.live_link = (live_link or self.dir / "live.sock").absolute()
@@ -46,27 +58,16 @@ class NginxProxy:
 
     def upstream(self) -> str | None:
         """Where the proxy sends traffic: ``127.0.0.1:PORT``, or ``unix:PATH`` of the socket it links to."""
-        try:
-            m = _UPSTREAM_RE.search(self.conf.read_text())
-        except OSError:
-            return None
-        if m is None:
-            return None
-        if not m[1].startswith("unix:"):
-            return m[1]
+        configured = self._configured()
+        if configured is None or not configured.startswith("unix:"):
+            return configured
         try:
             return f"unix:{os.readlink(self.live_link)}"
         except OSError:
             return None
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except (OSError, ValueError):
-            return None
-        # A zombie (PID 1 here does not reap) is not a running proxy.
-        return None if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X") else pid
+        return running_pid(self.pid_file)
 
     def switch(self, upstream_port: int, socket: Path | None = None) -> None:
         """Send new traffic to ``socket`` (no reload once in socket mode) or to ``127.0.0.1:upstream_port``.
