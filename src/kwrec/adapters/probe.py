@@ -1,7 +1,8 @@
 """Verify a running API against the release it should serve: the proof a release is allowed to stay live.
 
 Checks (each named in the report): ``/readyz`` is 200; ``/version`` reports the release and all its
-customers; every golden query recorded at training time answers as expected, within the latency budget
+customers; every golden query recorded at training time answers as expected (from the build of its shard: an
+unchanged shard answers with the version of the release that built it), within the latency budget
 (an answer over it is asked once more and fails only when slow again); the demo page ``/`` and
 ``/metrics`` answer.
 
@@ -21,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from kwrec.core.manifest import Manifest
+from kwrec.core.manifest import Manifest, answering_versions
 from kwrec.core.models.customer_model import META_FILE
 from kwrec.core.store import ArtifactStore
 
@@ -178,8 +179,9 @@ def verify(
         )
         missing = sorted(set(manifest.customers) - set(body.get("customers") or []))
         probe.add("customers", not missing, f"missing {missing}" if missing else "")
+        answering = answering_versions(manifest)
         for customer, golden in cases.items():
-            _check_customer(probe, customer, golden, manifest.version)
+            _check_customer(probe, customer, golden, answering.get(customer, manifest.version))
         page = probe.get("demo page", "/")
         if page is not None:
             html = "html" in page.headers.get("content-type", "")

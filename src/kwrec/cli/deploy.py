@@ -115,6 +115,7 @@ def releases(
             "reused": ", ".join(r["reused"]) or "-",
             "mrr@10": " ".join(f"{c}={m}" for c, m in r["mrr@10"].items()) or "-",
             "image": (r["image"] or "-")[:19],
+            "shards": _shards_cell(r["version"], r["shards"]),
             "live": ", ".join(r["live"]) or "-",
             "last deploy": r["last_deploy"] or "-",
         }
@@ -127,6 +128,15 @@ def releases(
             escape(f"target {a.target} ({a.kind}): live {a.live or '-'}, previous {a.previous or '-'}{busy}"),
             highlight=False,
         )
+
+
+def _shards_cell(version: str, shards: dict[str, dict[str, object]]) -> str:
+    """``3: s000 (120) s001 (97, from gs_2612050900) ...``: each shard, its customers, whose build."""
+    parts = [
+        f"{s} ({d['customers']}{'' if d['built_in'] == version else ', from ' + str(d['built_in'])})"
+        for s, d in shards.items()
+    ]
+    return f"{len(parts)}: " + " ".join(parts) if len(parts) > 1 else (parts[0] if parts else "-")
 
 
 @user_errors

@@ -6,7 +6,7 @@ Registered in ``kwrec.cli.main`` with ``app.command()(build)`` and ``app.command
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,19 +19,36 @@ from kwrec.settings import load_settings
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 
 
+ShardOpt = Annotated[
+    str | None,
+    typer.Option("--shard", help="only this shard (sNNN; default: every shard this release built)"),
+]
+
+
 @user_errors
 def build(
     version: VersionOpt = None,
     store: StoreOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="rebuild every layer")] = False,
+    shard: ShardOpt = None,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Build the container image of a stored release through the Docker Engine API."""
-    from kwrec.pipeline.image import build_release_image
+    """Build a stored release's images (each shard it built itself) through the Docker Engine API."""
+    from kwrec.pipeline.image import own_shards
 
     settings = load_settings(config, store=store)
     st = open_store(settings.store, settings.s3)
+    results = {}
+    for one in [shard] if shard else own_shards(st, version):
+        results[one] = _build_one(settings, st, version, one, no_cache)
+    if json_out:
+        print_json(next(iter(results.values())) if len(results) == 1 else {"shards": results})
+
+
+def _build_one(settings: Any, st: Any, version: str | None, shard: str, no_cache: bool) -> dict[str, Any]:
+    from kwrec.pipeline.image import build_release_image
+
     if console.is_terminal:
         # A live bar over the Dockerfile steps; the step lines still scroll above it.
         with Progress(
@@ -49,11 +66,10 @@ def build(
                     progress.update(task, completed=int(m[1]) - 1, total=int(m[2]), description=m[3][:60])
                 progress.console.print(line, highlight=False, markup=False)
 
-            result = build_release_image(settings, st, version, sink, nocache=no_cache)
+            result = build_release_image(settings, st, version, sink, shard=shard, nocache=no_cache)
     else:
-        result = build_release_image(settings, st, version, _plain, nocache=no_cache)
-    if json_out:
-        print_json(result.to_dict())
+        result = build_release_image(settings, st, version, _plain, shard=shard, nocache=no_cache)
+    return result.to_dict()
 
 
 @user_errors
@@ -61,18 +77,21 @@ def push(
     version: VersionOpt = None,
     store: StoreOpt = None,
     force: Annotated[bool, typer.Option("--force", help="replace a tag that has another digest")] = False,
+    shard: ShardOpt = None,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Push a release's image to the configured registry (v2 or ECR) and confirm its digest there."""
-    from kwrec.pipeline.image import push_release_image
+    """Push a release's shard images to the configured registry (v2 or ECR); confirm their digests."""
+    from kwrec.pipeline.image import own_shards, push_release_image
 
     settings = load_settings(config, store=store)
-    pushed = push_release_image(
-        settings, open_store(settings.store, settings.s3), version, report, force=force
-    )
+    st = open_store(settings.store, settings.s3)
+    pushed = {
+        one: push_release_image(settings, st, version, report, shard=one, force=force).dump()
+        for one in ([shard] if shard else own_shards(st, version))
+    }
     if json_out:
-        print_json(pushed.dump())
+        print_json(next(iter(pushed.values())) if len(pushed) == 1 else {"shards": pushed})
 
 
 def _plain(line: str) -> None:

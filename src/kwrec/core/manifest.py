@@ -68,6 +68,8 @@ class ImageRecord(_Record):
     base_image: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     build_seconds: float | None = None
+    model_layers: int | None = None
+    model_bytes: int | None = None
     digest: str | None = None
     reference: str | None = None
     pushes: list[PushRecord] = Field(default_factory=list)
@@ -93,6 +95,20 @@ class DeploymentRecord(_Record):
     ended: str | None = None
 
 
+class ShardRecord(_Record):
+    """One shard of a release: its customers, and the image that serves them.
+
+    ``built_in`` is the release whose build of this shard is used: this release when the shard changed,
+    an earlier one when every customer of the shard kept its artifact (the shard is not rebuilt, not
+    pushed again and not redeployed; its answers carry that release's ``model_version``).
+    """
+
+    customers: list[str]
+    fingerprint: str
+    built_in: str
+    image: ImageRecord | None = None
+
+
 class Manifest(BaseModel):
     version: str
     model_name: str
@@ -104,12 +120,62 @@ class Manifest(BaseModel):
     problems: list[str] = Field(default_factory=list)
     image: ImageRecord | None = None
     deployments: list[DeploymentRecord] = Field(default_factory=list)
+    shards: dict[str, ShardRecord] = Field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
-        data = self.model_dump(mode="json", exclude={"image", "deployments"})
+        data = self.model_dump(mode="json", exclude={"image", "deployments", "shards"})
         data["image"] = self.image.dump() if self.image is not None else None
         data["deployments"] = [d.dump() for d in self.deployments]
+        if self.shards:  # absent from releases written before shards, which read back byte for byte
+            data["shards"] = {name: s.dump() for name, s in self.shards.items()}
         return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode()
+
+
+#: The one shard of a release written before shards existed: its image holds every customer.
+WHOLE_RELEASE = "s000"
+
+
+def release_shards(manifest: Manifest) -> dict[str, ShardRecord]:
+    """The release's shards; a release from before shards is one shard with the release's own image."""
+    if manifest.shards:
+        return dict(sorted(manifest.shards.items()))
+    return {
+        WHOLE_RELEASE: ShardRecord(
+            customers=sorted(manifest.customers),
+            fingerprint="",
+            built_in=manifest.version,
+            image=manifest.image,
+        )
+    }
+
+
+def shard_view(manifest: Manifest, shard: str) -> Manifest:
+    """What shard ``shard`` serves: its customers, under the version of the release that built it.
+
+    This is the manifest its image carries, and what a probe of the shard alone checks against.
+    """
+    if not manifest.shards:
+        return manifest
+    rec = manifest.shards[shard]
+    return manifest.model_copy(
+        update={
+            "version": rec.built_in,
+            "customers": {c: manifest.customers[c] for c in rec.customers},
+            "failed": {},
+            "image": None,
+            "deployments": [],
+            "shards": {
+                shard: ShardRecord(
+                    customers=rec.customers, fingerprint=rec.fingerprint, built_in=rec.built_in
+                )
+            },
+        }
+    )
+
+
+def answering_versions(manifest: Manifest) -> dict[str, str]:
+    """customer -> the ``model_version`` its answers carry when this release is live."""
+    return {c: rec.built_in for rec in release_shards(manifest).values() for c in rec.customers}
 
 
 def read_manifest(store: ArtifactStore, version: str) -> Manifest:

@@ -16,7 +16,7 @@ from kwrec.adapters.registries import RegistryCredentials, credentials_source
 from kwrec.adapters.registries.v2 import RegistryClient
 from kwrec.adapters.targets import Prepared, Target
 from kwrec.adapters.targets.docker_host import DockerTarget
-from kwrec.core.manifest import Manifest, PushRecord, list_versions, read_manifest
+from kwrec.core.manifest import Manifest, PushRecord, list_versions, read_manifest, release_shards, shard_view
 from kwrec.core.store import ArtifactStore
 from kwrec.core.store_layout import release_prefix
 from kwrec.errors import DeployError, KwrecError, ReleaseNotFoundError, VerificationError
@@ -88,13 +88,13 @@ def _switch(
         _recover(store, tgt, name, alias, dead[0], report)
     old = alias.live if alias else None
     previous = dict(alias.details) if alias else {}
-    image = manifest.image
+    images = [r.image for r in release_shards(manifest).values() if r.image is not None]
     rec = records.new_deployment(
         name,
         tgt.kind,
         action,
-        (image.reference or image.id) if image is not None else None,
-        image.digest if image is not None else None,
+        ", ".join(str(i.reference or i.id) for i in images) or None,
+        ", ".join(str(i.digest) for i in images if i.digest) or None,
     )
     records.add_deployment(store, version, rec)
     outcome = DeployOutcome(name, version, old, tgt.public_url, action=action)
@@ -102,18 +102,21 @@ def _switch(
     try:
         report(f"{action} {version} to {name} ({tgt.kind}); live now: {old or 'nothing'}")
         prepared = tgt.prepare(manifest)
-        direct = verify(prepared.url, manifest, store, cfg.verify_budget_ms)
-        outcome.reports.append(direct)
-        report(direct.summary())
-        if not direct.ok:
-            raise VerificationError(f"verification before the switch failed: {direct.summary()}")
-        if prepared.url != tgt.public_url:
-            tgt.promote(prepared)
-            public = verify(tgt.public_url, manifest, store, cfg.verify_budget_ms)
-            outcome.reports.append(public)
-            report(public.summary())
-            if not public.ok:
-                raise VerificationError(f"verification after the switch failed: {public.summary()}")
+        # Every new shard alone first: nothing switches unless all of them answer correctly.
+        for shard, url in prepared.direct.items():
+            direct = verify(url, shard_view(manifest, shard), store, cfg.verify_budget_ms)
+            outcome.reports.append(direct)
+            report(f"shard {shard}: {direct.summary()}")
+            if not direct.ok:
+                raise VerificationError(
+                    f"verification of shard {shard} before the switch failed: {direct.summary()}"
+                )
+        tgt.promote(prepared)
+        public = verify(tgt.public_url, manifest, store, cfg.verify_budget_ms)
+        outcome.reports.append(public)
+        report(public.summary())
+        if not public.ok:
+            raise VerificationError(f"verification after the switch failed: {public.summary()}")
     except BaseException as exc:
         why = exc.message if isinstance(exc, KwrecError) else f"{type(exc).__name__}: {exc}"
         restored = f"; {old} keeps serving" if old else ""
@@ -141,7 +144,7 @@ def _switch(
             store, old, name, "rolled back" if action == "rollback" else "retired", f"{action} to {version}"
         )
         try:
-            tgt.retire(previous, keep_version=old)
+            tgt.retire(previous, prepared.details, keep_version=old)
         except KwrecError as exc:
             report(f"warning: {version} is live, but stopping the old instance failed: {exc}")
     report(f"{version} is live on {name} at {tgt.public_url}")
@@ -254,7 +257,9 @@ def gc(
     doomed = [v for v in versions if v not in kept]
     manifests = {v: read_manifest(store, v) for v in versions}
     used = {e.artifact_key for v in kept for e in manifests[v].customers.values()}
-    kept_digests = {m.image.digest for v in kept if (m := manifests[v]).image is not None}
+    kept_digests = {
+        r.image.digest for v in kept for r in release_shards(manifests[v]).values() if r.image is not None
+    }
     artifacts = sorted({e.artifact_key for v in doomed for e in manifests[v].customers.values()} - used)
     result = GcResult(kept, doomed, artifacts, [], [])
     if dry_run:
@@ -273,16 +278,22 @@ def gc(
 def _delete_image(
     settings: Settings, manifest: Manifest, kept_digests: set[str | None], result: GcResult, report: Report
 ) -> None:
-    image = manifest.image
-    if image is None or not image.digest or image.digest in kept_digests:
-        return
-    for push in image.pushes:
-        try:
-            _delete_pushed(settings, push)
-            result.images.append(push.reference)
-            report(f"deleted image {push.reference}")
-        except KwrecError as exc:
-            report(f"warning: could not delete image {push.reference}: {exc}")
+    for rec in release_shards(manifest).values():
+        image = rec.image
+        if (
+            rec.built_in != manifest.version
+            or image is None
+            or not image.digest
+            or image.digest in kept_digests
+        ):
+            continue  # another release's build (kept with it), or shared with a kept release
+        for push in image.pushes:
+            try:
+                _delete_pushed(settings, push)
+                result.images.append(push.reference)
+                report(f"deleted image {push.reference}")
+            except KwrecError as exc:
+                report(f"warning: could not delete image {push.reference}: {exc}")
 
 
 def _delete_pushed(settings: Settings, push: PushRecord) -> bool:
@@ -328,7 +339,15 @@ def releases_rows(store: ArtifactStore, target: str | None = None) -> list[dict[
                 "reused": sorted(set(m.customers) - set(trained)),
                 "failed": sorted(m.failed),
                 "mrr@10": metrics,
-                "image": m.image.digest if m.image is not None else None,
+                "image": _first_digest(m),
+                "shards": {
+                    s: {
+                        "customers": len(r.customers),
+                        "built_in": r.built_in,
+                        "digest": r.image.digest if r.image is not None else None,
+                    }
+                    for s, r in release_shards(m).items()
+                },
                 "live": where,
                 "last_deploy": (
                     f"{last.target}: {last.outcome}" + (f" ({last.reason})" if last.reason else "")
@@ -338,3 +357,8 @@ def releases_rows(store: ArtifactStore, target: str | None = None) -> list[dict[
             }
         )
     return rows
+
+
+def _first_digest(m: Manifest) -> str | None:
+    digests = [r.image.digest for r in release_shards(m).values() if r.image is not None and r.image.digest]
+    return digests[0] if digests else None

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from kwrec import __version__
 from kwrec.adapters import engine
-from kwrec.adapters.image.context import MANIFEST_DIGEST_LABEL, UDS_LABEL, assemble
+from kwrec.adapters.image.context import MANIFEST_DIGEST_LABEL, SHARD_LABEL, UDS_LABEL, assemble
 from kwrec.adapters.image.wheels import collect_wheels, project_dir
 from kwrec.adapters.registries import RegistryCredentials, credentials_source
 from kwrec.adapters.registries.v2 import RegistryClient
@@ -27,6 +27,8 @@ from kwrec.core.manifest import (
     latest_version,
     now_iso,
     read_manifest,
+    release_shards,
+    shard_view,
     update_manifest,
 )
 from kwrec.core.store import ArtifactStore
@@ -79,23 +81,65 @@ class BuiltImage:
         return {**self.record.dump(), "uncached_steps": self.uncached_steps}
 
 
-def _record(store: ArtifactStore, version: str, update: dict[str, Any]) -> Manifest:
-    """Merge ``update`` into the manifest's image record (keys not named stay as they were)."""
+def _record(store: ArtifactStore, version: str, shard: str, update: dict[str, Any]) -> Manifest:
+    """Merge ``update`` into the image record of ``shard`` (keys not named stay as they were).
+
+    A release written before shards gets its one shard recorded here.
+    """
 
     def change(manifest: Manifest) -> None:
-        current = manifest.image.dump() if manifest.image is not None else {}
-        manifest.image = ImageRecord.model_validate({**current, **update})
+        shards = release_shards(manifest)
+        rec = shards[shard]
+        current = rec.image.dump() if rec.image is not None else {}
+        shards[shard] = rec.model_copy(update={"image": ImageRecord.model_validate({**current, **update})})
+        manifest.shards = shards
+        manifest.image = None
 
     return update_manifest(store, version, change)
 
 
-def build_release_image(
-    settings: Settings, store: ArtifactStore, version: str | None, report: Report, *, nocache: bool = False
-) -> BuiltImage:
-    """Build ``REPOSITORY:YYMMDDHHMM`` for a stored release and record it in the release manifest."""
-    img = settings.image
+def shard_tag(version: str, shard: str) -> str:
+    """``YYMMDDHHMM-sNNN``: one tag per shard image of a release."""
+    return f"{image_tag(version)}-{shard}"
+
+
+def own_shards(store: ArtifactStore, version: str | None) -> list[str]:
+    """The shards whose image this release builds itself (the others keep an earlier release's)."""
     manifest = _resolve(store, version)
-    tag = image_tag(manifest.version)
+    return [s for s, rec in release_shards(manifest).items() if rec.built_in == manifest.version]
+
+
+def _shard(manifest: Manifest, shard: str | None) -> str:
+    shards = release_shards(manifest)
+    if shard is None:
+        if len(shards) == 1:
+            return next(iter(shards))
+        raise ConfigError(
+            f"release {manifest.version} has {len(shards)} shards: name one",
+            hint=f"pass --shard, one of {', '.join(shards)}",
+        )
+    if shard not in shards:
+        raise ConfigError(
+            f"release {manifest.version} has no shard {shard!r}", hint=f"shards: {', '.join(shards)}"
+        )
+    return shard
+
+
+def build_release_image(
+    settings: Settings,
+    store: ArtifactStore,
+    version: str | None,
+    report: Report,
+    *,
+    shard: str | None = None,
+    nocache: bool = False,
+) -> BuiltImage:
+    """Build ``REPOSITORY:YYMMDDHHMM-sNNN``, the image of one shard, and record it in the manifest."""
+    img = settings.image
+    release = _resolve(store, version)
+    shard = _shard(release, shard)
+    manifest = shard_view(release, shard)
+    tag = shard_tag(release.version, shard)
     client = engine.connect(img.engine_timeout_seconds)
     if engine.inspect_image(client, img.base_image) is None:
         raise ConfigError(
@@ -104,10 +148,19 @@ def build_release_image(
         )
     report(f"collecting wheels (cache {img.wheel_cache})")
     wheels = collect_wheels(img.wheel_cache, img.project_dir)
-    ctx = assemble(store, manifest, wheels, img.base_image, Path(settings.cache_dir), img.user_id)
+    ctx = assemble(
+        store,
+        manifest,
+        wheels,
+        img.base_image,
+        Path(settings.cache_dir),
+        img.user_id,
+        layers=settings.release.model_layers,
+    )
     labels = {
         "org.opencontainers.image.title": "kwrec",
         "org.opencontainers.image.version": manifest.version,
+        SHARD_LABEL: shard,
         "org.opencontainers.image.created": now_iso(),
         "org.opencontainers.image.revision": _revision(img),
         MANIFEST_DIGEST_LABEL: ctx.manifest_digest,
@@ -123,8 +176,8 @@ def build_release_image(
     seconds = time.monotonic() - started
     tags = [ref]
     if img.moving_tag:
-        engine.tag(client, result.image_id, img.repository, img.moving_tag)
-        tags.append(f"{img.repository}:{img.moving_tag}")
+        engine.tag(client, result.image_id, img.repository, f"{img.moving_tag}-{shard}")
+        tags.append(f"{img.repository}:{img.moving_tag}-{shard}")
     cached = sum(1 for _, hit in result.steps if hit)
     report(f"built {result.image_id[:19]} as {', '.join(tags)} in {seconds:.1f}s")
     report(f"{cached} of {len(result.steps)} build steps came from the cache")
@@ -137,8 +190,10 @@ def build_release_image(
         "base_image": img.base_image,
         "labels": labels,
         "build_seconds": round(seconds, 2),
+        "model_layers": len(ctx.model_dirs),
+        "model_bytes": sum(ctx.model_bytes.values()),
     }
-    _record(store, manifest.version, {**record, "pushes": []})
+    _record(store, release.version, shard, {**record, "pushes": []})
     return BuiltImage(ImageRecord.model_validate(record), result.steps, result.uncached_steps)
 
 
@@ -173,19 +228,26 @@ def _served_digest(get_creds: Callable[[], RegistryCredentials], img: ImageSetti
 
 
 def push_release_image(
-    settings: Settings, store: ArtifactStore, version: str | None, report: Report, *, force: bool = False
+    settings: Settings,
+    store: ArtifactStore,
+    version: str | None,
+    report: Report,
+    *,
+    shard: str | None = None,
+    force: bool = False,
 ) -> PushRecord:
-    """Push the release's built image and confirm the registry serves the pushed digest for its tag.
+    """Push one shard's built image and confirm the registry serves the pushed digest for its tag.
 
     The same tag with the same digest already in the registry counts as success (a retried task);
     the same tag with another digest is refused unless ``force``.
     """
     img = settings.image
     manifest = _resolve(store, version)
-    built = manifest.image
+    shard = _shard(manifest, shard)
+    built = release_shards(manifest)[shard].image
     if built is None or not built.id:
         raise KwrecError(
-            f"release {manifest.version} has no built image",
+            f"release {manifest.version} has no built image for shard {shard}",
             hint=f"run `kwrec build --version {manifest.version}` first",
         )
     client = engine.connect(img.engine_timeout_seconds)
@@ -199,7 +261,7 @@ def push_release_image(
     get_creds = credentials_source(img)
     creds = _with_retries("registry login", get_creds, img, report)
     remote = f"{creds.server}/{img.repository}"
-    tags = [str(built.tag)] + ([img.moving_tag] if img.moving_tag else [])
+    tags = [str(built.tag)] + ([f"{img.moving_tag}-{shard}"] if img.moving_tag else [])
 
     def login() -> RegistryCredentials:
         fresh = get_creds()  # ECR: a new token once the old one nears expiry
@@ -252,6 +314,7 @@ def push_release_image(
     _record(
         store,
         manifest.version,
+        shard,
         {"digest": digest, "reference": push_record.reference, "pushes": [*previous, push_record.dump()]},
     )
     return push_record

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Self
 from kwrec.adapters.image.context import MANIFEST_DIGEST_LABEL, image_manifest_digest
 from kwrec.core.gate import GateDecision, GatePolicy, gate_customer
 from kwrec.core.ingest import fingerprint_inputs, list_customers, load_customer_config
-from kwrec.core.manifest import CustomerEntry, Manifest, read_manifest
+from kwrec.core.manifest import CustomerEntry, Manifest, read_manifest, release_shards, shard_view
 from kwrec.core.store import ArtifactStore
 from kwrec.core.store_layout import gate_key
 from kwrec.errors import KwrecError, ReleaseNotFoundError
@@ -110,9 +110,12 @@ class ReleaseResult(StepResult):
 @dataclass
 class BuildResult(StepResult):
     step: ClassVar[str] = "build"
-    id: str | None
-    skipped: bool
+    id: str | None  # the first shard's image (the only one of a one-shard release)
+    skipped: bool  # nothing was built
     uncached_steps: int | None = None  # absent when the build was skipped
+    images: dict[str, str] = field(default_factory=dict)  # shard -> image id
+    built: list[str] = field(default_factory=list)  # shards built by this step
+    reused: dict[str, str] = field(default_factory=dict)  # shard -> the release whose image it keeps
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -121,18 +124,25 @@ class BuildResult(StepResult):
         return out
 
     def detail(self) -> str:
-        return "already built" if self.skipped else f"built {str(self.id)[:19]}"
+        if self.skipped:
+            return f"already built ({len(self.images)} shards)"
+        kept = f", {len(self.reused)} reused" if self.reused else ""
+        return f"built {len(self.built)} of {len(self.images)} shards{kept}"
 
 
 @dataclass
 class PushResult(StepResult):
     step: ClassVar[str] = "push"
-    digest: str | None
+    digest: str | None  # the first shard's (the only one of a one-shard release)
     reference: str | None
     skipped: bool
+    references: dict[str, str] = field(default_factory=dict)  # shard -> repo@sha256:...
+    pushed: list[str] = field(default_factory=list)  # shards pushed by this step
 
     def detail(self) -> str:
-        return str(self.reference)
+        if len(self.references) <= 1:
+            return str(self.reference)
+        return f"pushed {len(self.pushed)} of {len(self.references)} shards"
 
 
 @dataclass
@@ -318,42 +328,79 @@ def release_step(
     return outcome
 
 
-def _image_is_current(manifest: Manifest) -> bool:
-    """Whether the recorded image was built from exactly this manifest (label set at build time)."""
-    labels = manifest.image.labels if manifest.image is not None else {}
-    return labels.get(MANIFEST_DIGEST_LABEL) == image_manifest_digest(manifest)
+def _image_is_current(manifest: Manifest, shard: str) -> bool:
+    """Whether the shard's recorded image was built from exactly this release (label set at build time)."""
+    image = release_shards(manifest)[shard].image
+    labels = image.labels if image is not None else {}
+    return labels.get(MANIFEST_DIGEST_LABEL) == image_manifest_digest(shard_view(manifest, shard))
 
 
 def build_step(settings: Settings, store: ArtifactStore, version: str, report: Report) -> BuildResult:
-    """Build the release image unless the recorded one was built from this manifest and still exists."""
+    """Build the image of every shard this release changed, unless built from this manifest already.
+
+    A shard whose customers all kept their artifacts keeps the image of the release that built it.
+    """
     from kwrec.adapters import engine
     from kwrec.pipeline.image import build_release_image
 
     manifest = read_manifest(store, version)
-    image = manifest.image
-    if image is not None and _image_is_current(manifest):
-        if image.pushes:
-            report(f"image {image.reference} already built and pushed for {version}")
-            return BuildResult(image.id, skipped=True)
-        client = engine.connect(settings.image.engine_timeout_seconds)
-        if image.id and engine.inspect_image(client, image.id) is not None:
-            report(f"image {image.id[:19]} already built for {version}")
-            return BuildResult(image.id, skipped=True)
-    built = build_release_image(settings, store, version, report)
-    return BuildResult(built.id, skipped=False, uncached_steps=len(built.uncached_steps))
+    shards = release_shards(manifest)
+    client = None
+    out = BuildResult(None, skipped=True)
+    uncached = 0
+    for shard, rec in shards.items():
+        image = rec.image
+        if rec.built_in != version:
+            assert image is not None and image.id  # plan_shards reuses only a built image
+            out.reused[shard] = rec.built_in
+            out.images[shard] = image.id
+            continue
+        if image is not None and image.id and _image_is_current(manifest, shard):
+            if image.pushes:
+                out.images[shard] = image.id
+                continue
+            client = client or engine.connect(settings.image.engine_timeout_seconds)
+            if engine.inspect_image(client, image.id) is not None:
+                out.images[shard] = image.id
+                continue
+        built = build_release_image(settings, store, version, report, shard=shard)
+        out.images[shard] = built.id
+        out.built.append(shard)
+        uncached += len(built.uncached_steps)
+    if out.reused:
+        report(
+            f"{len(out.reused)} shards unchanged: their images are reused ({', '.join(sorted(out.reused))})"
+        )
+    if out.built:
+        out.skipped, out.uncached_steps = False, uncached
+    else:
+        report(f"every changed shard of {version} is already built")
+    out.id = next(iter(out.images.values()), None)
+    return out
 
 
 def push_step(settings: Settings, store: ArtifactStore, version: str, report: Report) -> PushResult:
-    """Push the release image and confirm its digest (a recorded push of this very image is reused)."""
+    """Push every shard image without a confirmed digest (a recorded push of the same image is reused)."""
     from kwrec.pipeline.image import push_release_image
 
     manifest = read_manifest(store, version)
-    image = manifest.image
-    if image is not None and _image_is_current(manifest) and image.pushes and image.digest:
-        report(f"already pushed: {image.reference}")
-        return PushResult(image.digest, image.reference, skipped=True)
-    pushed = push_release_image(settings, store, version, report)
-    return PushResult(pushed.digest, pushed.reference, skipped=False)
+    out = PushResult(None, None, skipped=True)
+    for shard, rec in release_shards(manifest).items():
+        image = rec.image
+        pushed_before = image is not None and image.pushes and image.digest and image.reference
+        if pushed_before and (rec.built_in != version or _image_is_current(manifest, shard)):
+            assert image is not None and image.reference
+            out.references[shard] = image.reference
+            continue
+        pushed = push_release_image(settings, store, version, report, shard=shard)
+        out.references[shard] = pushed.reference
+        out.pushed.append(shard)
+    if not out.pushed:
+        report(f"already pushed: {', '.join(out.references.values())}")
+    out.skipped = not out.pushed
+    first = next(iter(out.references.values()), None)
+    out.reference, out.digest = first, first.split("@", 1)[1] if first and "@" in first else None
+    return out
 
 
 def deploy_step(settings: Settings, store: ArtifactStore, version: str, report: Report) -> DeployResult:

@@ -19,6 +19,8 @@ from kwrec.core.ingest import fingerprint_inputs, list_customers, load_customer_
 from kwrec.core.manifest import (
     CustomerEntry,
     Manifest,
+    ShardRecord,
+    list_versions,
     now_iso,
     read_manifest,
     write_manifest,
@@ -26,7 +28,8 @@ from kwrec.core.manifest import (
 from kwrec.core.models.customer_model import verify_artifact
 from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
-from kwrec.core.store import ArtifactStore
+from kwrec.core.shards import ShardPolicy, assign_shards, group_customers, shard_fingerprint
+from kwrec.core.store import MARKER_NAME, ArtifactStore, DirManifest, join_key
 from kwrec.core.store_layout import (
     artifact_key,
     corrupt_artifact_prefix,
@@ -292,9 +295,70 @@ def assemble_release(
         image=existing.image if existing else None,
         deployments=existing.deployments if existing else [],
     )
+    manifest.shards = plan_shards(settings, store, manifest, existing)
     if existing is None or existing.to_bytes() != manifest.to_bytes():
         write_manifest(store, manifest)
     return TrainOutcome(manifest, trained, reused, dict(failed))
+
+
+def model_bytes(store: ArtifactStore, artifact_key: str) -> int:
+    """Bytes of an artifact's files, from its completion marker (no file is downloaded)."""
+    marker = join_key(artifact_key, MARKER_NAME)
+    return sum(DirManifest.from_bytes(store.read_bytes(marker), marker).files.values())
+
+
+def _previous_sharded(store: ArtifactStore, version: str) -> Manifest | None:
+    """The newest release before ``version`` that records shards (whose assignment a new one keeps)."""
+    ts = version.rsplit("_", 1)[1]
+    for v in reversed([v for v in list_versions(store) if v.rsplit("_", 1)[1] < ts]):
+        try:
+            m = read_manifest(store, v)
+        except KwrecError:
+            continue
+        if m.shards:
+            return m
+    return None
+
+
+def plan_shards(
+    settings: Settings, store: ArtifactStore, manifest: Manifest, existing: Manifest | None
+) -> dict[str, ShardRecord]:
+    """The release's shards: yesterday's assignment kept, new customers placed, unchanged shards reused.
+
+    A shard whose customers all kept their artifacts (same fingerprint as in the previous release, or
+    in an earlier attempt of this one) keeps the image built for it there.
+    """
+    cfg = settings.release
+    previous = _previous_sharded(store, manifest.version)
+    base = existing if existing is not None and existing.shards else previous
+    sticky = {c: s for s, rec in (base.shards.items() if base else []) for c in rec.customers}
+    sizes = {c: model_bytes(store, e.artifact_key) for c, e in manifest.customers.items()}
+    assignment = assign_shards(
+        sizes,
+        sticky,
+        ShardPolicy(cfg.shards, cfg.max_customers_per_shard, cfg.max_model_bytes_per_shard),
+        rebalance=cfg.rebalance,
+    )
+    shards: dict[str, ShardRecord] = {}
+    for shard in sorted(set(assignment.values())):
+        customers = group_customers(assignment, shard)
+        fingerprint = shard_fingerprint(
+            {c: manifest.customers[c].artifact for c in customers}, __version__, settings.image.base_image
+        )
+        for earlier in (existing, previous):
+            rec = earlier.shards.get(shard) if earlier is not None else None
+            if (
+                rec is not None
+                and rec.fingerprint == fingerprint
+                and (rec.built_in == manifest.version or (rec.image is not None and rec.image.id))
+            ):
+                shards[shard] = rec
+                break
+        else:
+            shards[shard] = ShardRecord(
+                customers=customers, fingerprint=fingerprint, built_in=manifest.version
+            )
+    return shards
 
 
 def summary_rows(manifest: Manifest) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from kwrec.errors import ConfigError
 from kwrec.ids import validate_model_name
 from kwrec.settings.deploy import DeploySettings
 from kwrec.settings.image import ImageSettings
+from kwrec.settings.release import ReleaseSettings
 from kwrec.settings.run import RunSettings
 
 
@@ -101,6 +102,7 @@ class Settings(BaseSettings):
     image: ImageSettings = ImageSettings()
     deploy: DeploySettings = DeploySettings()
     run: RunSettings = RunSettings()
+    release: ReleaseSettings = ReleaseSettings()
 
     @field_validator("model_name")
     @classmethod

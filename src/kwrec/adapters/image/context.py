@@ -18,9 +18,11 @@ from kwrec.adapters.image.dockerfile import STORE_DIR, DockerfileSpec, render
 from kwrec.adapters.image.wheels import WheelSet
 from kwrec.core.manifest import Manifest
 from kwrec.core.models.customer_model import verify_artifact
+from kwrec.core.shards import layer_groups
 from kwrec.core.store import MARKER_NAME, ArtifactStore, DirManifest
 from kwrec.core.store_layout import manifest_key
 from kwrec.errors import ArtifactError
+from kwrec.settings.release import MAX_MODEL_LAYERS
 
 _MTIME = 315532800  # 1980-01-01: constant, so identical content gives identical layers
 
@@ -32,6 +34,7 @@ class BuildContext:
     manifest_bytes: bytes  # the release manifest exactly as copied into the image
     files: list[str] = field(default_factory=list)
     model_bytes: dict[str, int] = field(default_factory=dict)  # customer -> bytes of its model files
+    model_dirs: list[str] = field(default_factory=list)  # one image layer each
 
     @property
     def manifest_digest(self) -> str:
@@ -81,6 +84,8 @@ class TarWriter:
 
 #: The image label that names the manifest an image was built from (``image_manifest_digest``).
 MANIFEST_DIGEST_LABEL = "kwrec.release.manifest-digest"
+#: The image label naming the shard of the release an image serves.
+SHARD_LABEL = "kwrec.release.shard"
 #: The image label of releases whose API can also listen on a unix socket (``KWREC_SERVE__UDS``): the
 #: docker target then switches by renaming a socket link, with no proxy reload.
 UDS_LABEL = "kwrec.serve.unix-socket"
@@ -120,32 +125,22 @@ def assemble(
     base_image: str,
     cache_dir: Path,
     user_id: int = 10001,
+    layers: int = MAX_MODEL_LAYERS,
 ) -> BuildContext:
-    """The tar of Dockerfile, wheels and the release's model files, laid out as a local store."""
+    """The tar of Dockerfile, wheels and the models of ``manifest`` (one shard's view), as a local store.
+
+    Each customer is a layer of its own while they fit in ``layers``; past that, stable groups
+    (:func:`kwrec.core.shards.layer_groups`), so the image stays within overlay2's depth.
+    """
     tar = TarWriter()
     manifest_bytes = image_manifest_bytes(manifest)
     model_dirs: list[str] = []
     model_bytes: dict[str, int] = {}
-    for customer, entry in sorted(manifest.customers.items()):
-        local = store.fetch_dir(entry.artifact_key, cache_dir)
-        try:
-            verify_artifact(local, entry.artifact)  # never ship a file that differs from what was trained
-        except ArtifactError as exc:
-            raise ArtifactError(
-                f"release {manifest.version}: the artifact of {customer} is corrupt: {exc.message}",
-                hint="train a new release (`kwrec run` or `kwrec train`): the corrupt artifact is then "
-                "moved aside and trained again from the logs",
-            ) from None
-        ctx_dir = f"models/{customer}"
-        root = f"{ctx_dir}{STORE_DIR}/{entry.artifact_key}"
-        sizes: dict[str, int] = {}
-        for rel, path in _artifact_files(local):
-            sizes[rel] = tar.add_file(f"{root}/{rel}", path)
-        # The in-image LocalStore wants a completion marker; a deterministic id keeps the layer stable.
-        upload_id = hashlib.sha256(entry.artifact_key.encode()).hexdigest()[:32]
-        tar.add_bytes(f"{root}/{MARKER_NAME}", DirManifest(upload_id, sizes).to_bytes())
+    for group in layer_groups(sorted(manifest.customers), layers):
+        ctx_dir = f"models/{group[0]}" if len(group) == 1 else f"models/group-{group[0]}"
+        for customer in group:
+            model_bytes[customer] = _add_artifact(tar, store, manifest, customer, ctx_dir, cache_dir)
         model_dirs.append(ctx_dir)
-        model_bytes[customer] = sum(sizes.values())
     tar.add_bytes(f"release{STORE_DIR}/{manifest_key(manifest.version)}", manifest_bytes)
     for path in wheels.dep_files():
         tar.add_file(f"deps/{path.name}", path)
@@ -166,4 +161,29 @@ def assemble(
         manifest_bytes=manifest_bytes,
         files=tar.names,
         model_bytes=model_bytes,
+        model_dirs=model_dirs,
     )
+
+
+def _add_artifact(
+    tar: TarWriter, store: ArtifactStore, manifest: Manifest, customer: str, ctx_dir: str, cache_dir: Path
+) -> int:
+    """Put one customer's verified artifact under ``ctx_dir``; its bytes."""
+    entry = manifest.customers[customer]
+    local = store.fetch_dir(entry.artifact_key, cache_dir)
+    try:
+        verify_artifact(local, entry.artifact)  # never ship a file that differs from what was trained
+    except ArtifactError as exc:
+        raise ArtifactError(
+            f"release {manifest.version}: the artifact of {customer} is corrupt: {exc.message}",
+            hint="train a new release (`kwrec run` or `kwrec train`): the corrupt artifact is then "
+            "moved aside and trained again from the logs",
+        ) from None
+    root = f"{ctx_dir}{STORE_DIR}/{entry.artifact_key}"
+    sizes: dict[str, int] = {}
+    for rel, path in _artifact_files(local):
+        sizes[rel] = tar.add_file(f"{root}/{rel}", path)
+    # The in-image LocalStore wants a completion marker; a deterministic id keeps the layer stable.
+    upload_id = hashlib.sha256(entry.artifact_key.encode()).hexdigest()[:32]
+    tar.add_bytes(f"{root}/{MARKER_NAME}", DirManifest(upload_id, sizes).to_bytes())
+    return sum(sizes.values())

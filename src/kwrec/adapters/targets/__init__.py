@@ -5,7 +5,9 @@
 - :mod:`kwrec.adapters.targets.ecs`: an AWS ECS service, a task-definition revision pinned by digest.
 
 A deploy is prepare (the new release answers beside the live one) -> promote (it takes the traffic) ->
-retire (the old one stops); restore undoes a promote, discard drops a prepared release. reconcile makes
+retire (the old one stops). A release is cut into shards (:mod:`kwrec.core.shards`); a deploy starts only
+the shards that changed, and switches them all at once. restore undoes a promote, discard drops a
+prepared release. reconcile makes
 the target serve what the records say is live after a deploy died half-way (its lease was taken over);
 live_problem says why the recorded live release does not serve (so a deploy of it repairs instead of
 answering "already live").
@@ -13,7 +15,7 @@ answering "already live").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kwrec.core.manifest import Manifest
@@ -24,9 +26,12 @@ class Prepared:
     """A release started on a target but not yet (or just) given the traffic."""
 
     version: str
-    url: str  # where the new release answers before it takes traffic
+    url: str  # where the release answers once it has the traffic (the target's endpoint)
     details: dict[str, Any]
     switched: bool = False
+    # shard -> where its new instance answers before it takes traffic (verified there first); empty
+    # where the target moves traffic as it starts the release (ECS), or when no shard changed
+    direct: dict[str, str] = field(default_factory=dict)
 
 
 class Target(Protocol):
@@ -38,7 +43,7 @@ class Target(Protocol):
     def promote(self, prepared: Prepared) -> None: ...
     def restore(self, prepared: Prepared, previous: dict[str, Any]) -> None: ...
     def discard(self, prepared: Prepared) -> None: ...
-    def retire(self, previous: dict[str, Any], keep_version: str | None) -> None: ...
+    def retire(self, previous: dict[str, Any], current: dict[str, Any], keep_version: str | None) -> None: ...
     def prune(self, keep: set[str]) -> list[str]: ...
     def reconcile(self, live: dict[str, Any], keep: set[str]) -> list[str]: ...
     def live_problem(self, live: dict[str, Any]) -> str | None: ...

@@ -31,8 +31,9 @@ from kwrec.adapters import engine
 from kwrec.adapters.image.context import UDS_LABEL
 from kwrec.adapters.targets import Prepared
 from kwrec.adapters.targets.docker_watch import LIVE_FILE, LOG_FILE, PID_FILE
-from kwrec.adapters.targets.nginx import NginxProxy, running_pid
-from kwrec.core.manifest import Manifest
+from kwrec.adapters.targets.fleet_status import shard_state, write_health, write_version
+from kwrec.adapters.targets.nginx import DEFAULT_SHARD, STATUS_DIR, NginxProxy, Route, running_pid
+from kwrec.core.manifest import ImageRecord, Manifest, release_shards
 from kwrec.errors import DeployError, TargetError
 from kwrec.reporting import Report
 from kwrec.settings.deploy import DockerTargetSettings
@@ -44,17 +45,26 @@ _SOCKET_NAME = "api.sock"
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
 
-def image_reference(manifest: Manifest) -> tuple[str, str | None]:
+def image_reference(version: str, image: ImageRecord | None) -> tuple[str, str | None]:
     """(what to run, its registry digest): the pushed ``repo@sha256:...``, else the built image id."""
-    image = manifest.image
     if image is not None and image.reference and image.digest:
         return image.reference, image.digest
     if image is not None and image.id:
         return image.id, None
     raise DeployError(
-        f"release {manifest.version} has no image",
-        hint=f"run `kwrec build --version {manifest.version}` and `kwrec push --version {manifest.version}`",
+        f"release {version} has no image",
+        hint=f"run `kwrec build --version {version}` and `kwrec push --version {version}`",
     )
+
+
+def shards_of(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The per-shard part of a deployment's details; one written before shards is shard s000's."""
+    if isinstance(details.get("shards"), dict):
+        return {str(k): dict(v) for k, v in sorted(details["shards"].items())}
+    if details.get("container"):
+        keys = ("container", "container_id", "port", "image", "digest", "socket")
+        return {DEFAULT_SHARD: {k: details[k] for k in keys if k in details}}
+    return {}
 
 
 class DockerTarget:
@@ -79,8 +89,8 @@ class DockerTarget:
     def public_url(self) -> str:
         return self.proxy.url
 
-    def container_name(self, version: str) -> str:
-        return f"{self.cfg.container_prefix}-{self.target}-{version}"
+    def container_name(self, version: str, shard: str) -> str:
+        return f"{self.cfg.container_prefix}-{self.target}-{version}-{shard}"
 
     # ---- engine calls -----------------------------------------------------------------------
     def _container(self, name: str) -> Any | None:
@@ -112,61 +122,83 @@ class DockerTarget:
         return int(bindings[0]["HostPort"])
 
     def prepare(self, manifest: Manifest) -> Prepared:
-        """Run (or restart the kept container of) the release and wait until it is ready."""
-        ref, digest = image_reference(manifest)
-        name = self.container_name(manifest.version)
-        container = self._container(name)
-        serving = self.proxy.upstream()
-        if container is not None:
-            if (
-                container.status == "running"
-                and serving is not None
-                and serving in self._upstreams_of(container)
-                and self.proxy.pid() is not None
-            ):
-                raise DeployError(f"release {manifest.version} is already live on target {self.target}")
-            image_id = engine.inspect_image(self.client, ref)
-            if (
-                container.status != "running"
-                and image_id is not None
-                and container.image.id == image_id["Id"]
-            ):
-                self.report(f"starting the kept container {name}")
-                self._call(container.start)
-            else:
-                self.report(f"removing the stale container {name}")
-                self._remove(container)
-                container = None
-        if container is None:
-            self._ensure_image(ref)
-        config = (engine.inspect_image(self.client, ref) or {}).get("Config") or {}
-        socket_mode = self._socket_mode(config)
-        if container is None:
-            container = self._run(ref, name, manifest.version, config.get("User") if socket_mode else None)
-        port = self._host_port(container)
+        """Start (or restart the kept container of) every shard that does not serve yet; wait until ready.
+
+        A shard whose container already serves it (unchanged since the live release) is left alone.
+        """
+        shards: dict[str, dict[str, Any]] = {}
         prepared = Prepared(
             manifest.version,
-            f"http://127.0.0.1:{port}",
-            {
-                "container": name,
-                "container_id": container.id[:12],
-                "port": port,
-                "image": ref,
-                "digest": digest,
-            },
+            self.public_url,
+            {"release": manifest.version, "code_version": manifest.code_version, "shards": shards},
         )
+        serving = self.proxy.upstreams() if self.proxy.pid() is not None else {}
+        started: list[tuple[str, Any]] = []
         try:
-            self._wait_ready(container, prepared.url)
+            for shard, rec in release_shards(manifest).items():
+                name = self.container_name(rec.built_in, shard)
+                container = self._container(name)
+                if (
+                    container is not None
+                    and container.status == "running"
+                    and serving.get(shard) in self._upstreams_of(container)
+                ):
+                    ref, digest = image_reference(rec.built_in, rec.image)
+                    shards[shard] = self._details(container, ref, digest, rec.built_in, rec.customers)
+                    continue
+                container, ref, digest = self._start(rec.built_in, rec.image, name, container)
+                shards[shard] = self._details(container, ref, digest, rec.built_in, rec.customers)
+                prepared.direct[shard] = f"http://127.0.0.1:{shards[shard]['port']}"
+                started.append((shard, container))
+            for shard, container in started:
+                self._wait_ready(container, prepared.direct[shard])
+                sock = self._socket_of(container.name)
+                if sock.is_socket():  # made by the API once it listens: known only now
+                    shards[shard]["socket"] = str(sock)
         except BaseException:
             # Never leave a broken release's container behind (it would restart forever).
             self.discard(prepared)
             raise
-        sock = self._socket_of(name)
-        if sock.is_socket():
-            prepared.details["socket"] = str(sock)
-        elif socket_mode:
-            self.report(f"{name} made no unix socket at {sock}: the proxy uses its port (and reloads)")
+        if not started:
+            self.report(f"every shard of {manifest.version} already runs: only the routing changes")
         return prepared
+
+    def _details(
+        self, container: Any, ref: str, digest: str | None, version: str, customers: list[str]
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "container": container.name,
+            "container_id": container.id[:12],
+            "port": self._host_port(container),
+            "image": ref,
+            "digest": digest,
+            "version": version,
+            "customers": list(customers),
+        }
+        sock = self._socket_of(container.name)
+        if sock.is_socket():
+            out["socket"] = str(sock)
+        return out
+
+    def _start(
+        self, version: str, image: ImageRecord | None, name: str, container: Any | None
+    ) -> tuple[Any, str, str | None]:
+        """The shard's container started: the kept one when it runs this image, else a new one."""
+        ref, digest = image_reference(version, image)
+        if container is not None:
+            image_id = engine.inspect_image(self.client, ref)
+            if image_id is not None and container.image.id == image_id["Id"]:
+                if container.status != "running":
+                    self.report(f"starting the kept container {name}")
+                    self._call(container.start)
+                return container, ref, digest
+            self.report(f"removing the stale container {name}")
+            self._remove(container)
+        self._ensure_image(ref)
+        config = (engine.inspect_image(self.client, ref) or {}).get("Config") or {}
+        socket_mode = self._socket_mode(config)
+        container = self._run(ref, name, version, config.get("User") if socket_mode else None)
+        return container, ref, digest
 
     def _run(self, ref: str, name: str, version: str, socket_user: str | None) -> Any:
         """Start the release's container on a host port of its own that survives restarts.
@@ -247,29 +279,63 @@ class DockerTarget:
         return out
 
     def live_problem(self, live: dict[str, Any]) -> str | None:
-        """Why the live release does not serve (its container gone or stopped, the proxy down), or None."""
-        name, port = live.get("container"), live.get("port")
-        if not name:
+        """Why the live release does not serve (a container gone or stopped, the proxy down), or None."""
+        shards = shards_of(live)
+        if not shards:
             return None
-        container = self._container(str(name))
-        if container is None:
-            return f"the live container {name} is gone"
-        if container.status != "running":
-            code = container.attrs.get("State", {}).get("ExitCode")
-            return f"the live container {name} is {container.status} (exit code {code})"
         if self.proxy.pid() is None:
             return f"the proxy (nginx) of {self.public_url} is not running"
-        serving, own = self.proxy.upstream(), self._upstreams_of(container)
-        if serving not in own:
-            return f"the proxy points at {serving}, but {name} listens on {', '.join(sorted(own))}"
-        if port and f"127.0.0.1:{port}" not in own:
-            return f"{name} listens on {', '.join(sorted(own))}, the records say port {port}"
+        serving = self.proxy.upstreams()
+        for shard, d in shards.items():
+            name, port = d.get("container"), d.get("port")
+            container = self._container(str(name))
+            if container is None:
+                return f"the live container {name} (shard {shard}) is gone"
+            if container.status != "running":
+                code = container.attrs.get("State", {}).get("ExitCode")
+                return f"the live container {name} (shard {shard}) is {container.status} (exit code {code})"
+            own = self._upstreams_of(container)
+            if serving.get(shard) not in own:
+                return (
+                    f"the proxy sends shard {shard} to {serving.get(shard)}, "
+                    f"but {name} listens on {', '.join(sorted(own))}"
+                )
+            if port and f"127.0.0.1:{port}" not in own:
+                return f"{name} listens on {', '.join(sorted(own))}, the records say port {port}"
         return None
 
-    def _mark_live(self, container: str | None, port: int | None) -> None:
-        """Tell the watchdog which container to keep running (and start it if it does not run)."""
+    def _route(self, details: dict[str, Any]) -> None:
+        """Point the proxy at a deployment's shards, write the endpoint's status, tell the watchdog."""
+        shards = shards_of(details)
+        release = details.get("release")
+        # One shard of this very release answers for itself; otherwise the endpoint answers /version and
+        # the health checks for all shards (fleet_status).
+        status = release is not None and (
+            len(shards) > 1 or any(d.get("version") != release for d in shards.values())
+        )
+        customers = {c: shard for shard, d in shards.items() for c in d.get("customers") or []}
+        routes = {shard: Route(int(d["port"]), _socket(d)) for shard, d in shards.items()}
+        status_dir = self.proxy.dir / STATUS_DIR
+        if status:
+            write_version(status_dir, str(release), details.get("code_version"), shards)
+            write_health(
+                status_dir, str(release), {s: shard_state(int(d["port"])) for s, d in shards.items()}
+            )
+        self.proxy.switch(routes, customers, status)
+        self._mark_live(details, status)
+
+    def _mark_live(self, details: dict[str, Any], status: bool) -> None:
+        """Tell the watchdog which containers to keep running (and start it if it does not run)."""
         state = self.proxy.dir
-        (state / LIVE_FILE).write_text(json.dumps({"container": container, "port": port}))
+        live = {
+            "release": details.get("release"),
+            "status": status,
+            "shards": {
+                s: {"container": d.get("container"), "port": d.get("port")}
+                for s, d in shards_of(details).items()
+            },
+        }
+        (state / LIVE_FILE).write_text(json.dumps(live))
         if running_pid(state / PID_FILE) is None:
             with (state / LOG_FILE).open("ab") as log_file:
                 subprocess.Popen(  # noqa: S603 - fixed argument list: this interpreter and a module
@@ -329,75 +395,91 @@ class DockerTarget:
         raise DeployError(f"{container.name} never became ready: {last[:400]}; log: {logs[-600:]}")
 
     def promote(self, prepared: Prepared) -> None:
-        self.report(f"switching {self.public_url} to {prepared.details['container']}")
-        self.proxy.switch(int(prepared.details["port"]), _socket(prepared.details))
+        moved = (
+            ", ".join(str(prepared.details["shards"][s]["container"]) for s in prepared.direct)
+            or "no new container"
+        )
+        self.report(f"switching {self.public_url} to {prepared.version} ({moved})")
         prepared.switched = True
-        self._mark_live(str(prepared.details["container"]), int(prepared.details["port"]))
-        self._wait_switched(prepared.version)
+        self._route(prepared.details)
+        self._wait_switched(prepared)
 
-    def _wait_switched(self, version: str, seconds: float = 15.0) -> None:
+    def _wait_switched(self, prepared: Prepared, seconds: float = 15.0) -> None:
         # `nginx -s reload` only signals the master; the new workers take over a moment later.
         deadline = time.monotonic() + seconds
-        seen, streak = "nothing", 0
         with httpx.Client(base_url=self.public_url, timeout=3.0) as http:
-            while time.monotonic() < deadline:
-                try:
-                    seen = str(http.get("/version").json().get("model_version"))
-                except (httpx.HTTPError, ValueError) as exc:
-                    seen = type(exc).__name__
-                streak = streak + 1 if seen == version else 0
-                if streak >= 3:
-                    return
-                time.sleep(0.1)
-        raise TargetError(
-            f"the proxy at {self.public_url} still answers {seen} {seconds:.0f}s after switching"
-        )
+            for shard in prepared.direct:
+                d = prepared.details["shards"][shard]
+                probe, want = f"/v1/{d['customers'][0]}/popular", d["version"]
+                seen, streak = "nothing", 0
+                while streak < 3:
+                    if time.monotonic() >= deadline:
+                        raise TargetError(
+                            f"the proxy at {self.public_url} still answers {seen} for shard {shard} "
+                            f"{seconds:.0f}s after switching to {want}"
+                        )
+                    try:
+                        seen = str(http.get(probe, params={"limit": 1}).json().get("model_version"))
+                    except (httpx.HTTPError, ValueError) as exc:
+                        seen = type(exc).__name__
+                    streak = streak + 1 if seen == want else 0
+                    if streak < 3:
+                        time.sleep(0.1)
 
     def restore(self, prepared: Prepared, previous: dict[str, Any]) -> None:
-        """Undo a deploy: proxy back to the previous container (still running), remove the new one."""
-        if prepared.switched and previous.get("port"):
-            self.report(f"switching {self.public_url} back to {previous.get('container')}")
-            self.proxy.switch(int(previous["port"]), _socket(previous))
-            self._mark_live(previous.get("container"), int(previous["port"]))
-        self.discard(prepared)
+        """Undo a deploy: proxy back to the previous containers (still running), remove the new ones."""
+        if prepared.switched and shards_of(previous):
+            self.report(
+                f"switching {self.public_url} back to {previous.get('release') or 'the previous release'}"
+            )
+            self._route(previous)
+        self.discard(prepared, keep=_names(previous))
 
-    def discard(self, prepared: Prepared) -> None:
-        container = self._container(str(prepared.details["container"]))
-        if container is not None:
-            self._remove(container)
+    def discard(self, prepared: Prepared, keep: set[str] | None = None) -> None:
+        """Remove the containers this prepare started (never one the previous release still uses)."""
+        for shard in prepared.direct:
+            name = str(prepared.details["shards"].get(shard, {}).get("container", ""))
+            container = self._container(name) if name and name not in (keep or set()) else None
+            if container is not None:
+                self._remove(container)
 
-    def retire(self, previous: dict[str, Any], keep_version: str | None) -> None:
-        """Stop the replaced container (kept for rollback) after in-flight requests drained; remove others."""
-        time.sleep(self.cfg.drain_seconds)
-        name = previous.get("container")
-        if name:
-            old = self._container(str(name))
+    def retire(self, previous: dict[str, Any], current: dict[str, Any], keep_version: str | None) -> None:
+        """Stop the replaced containers (kept for rollback) after in-flight requests drained."""
+        live = _names(current)
+        replaced = [n for n in sorted(_names(previous)) if n not in live]
+        if replaced:
+            time.sleep(self.cfg.drain_seconds)
+        for name in replaced:
+            old = self._container(name)
             if old is not None and old.status == "running":
                 self.report(f"stopping {name} (kept for rollback)")
-                self._call(lambda: old.stop(timeout=self.cfg.stop_timeout_seconds))
-        self.prune(keep={v for v in (keep_version,) if v})
+                self._call(functools.partial(old.stop, timeout=self.cfg.stop_timeout_seconds))
+        self.prune(keep={v for v in (keep_version,) if v}, names=live | _names(previous))
 
     def reconcile(self, live: dict[str, Any], keep: set[str]) -> list[str]:
-        """After a deploy died half-way: the proxy back on the recorded live container, orphans removed.
+        """After a deploy died half-way: the proxy back on the recorded live containers, orphans removed.
 
-        ``live`` is the alias record's details of the live release (container, port); ``keep`` the
-        versions whose containers stay (live and previous). Returns what was changed, for the report.
+        ``live`` is the alias record's details of the live release; ``keep`` the versions whose
+        containers stay (live and previous). Returns what was changed, for the report.
         """
         done: list[str] = []
-        name, port = live.get("container"), live.get("port")
-        serving = self.proxy.upstream()
-        container = self._container(str(name)) if name else None
-        if (
-            container is not None
-            and port
-            and container.status == "running"
-            and serving not in self._upstreams_of(container)
-        ):
-            self.proxy.switch(int(port), _socket(live))
-            self._mark_live(str(name), int(port))
-            done.append(f"proxy switched back from {serving} to the live {name}")
+        shards = shards_of(live)
+        serving = self.proxy.upstreams()
+        moved = []
+        for shard, d in shards.items():
+            container = self._container(str(d.get("container")))
+            if (
+                container is not None
+                and container.status == "running"
+                and serving.get(shard) not in self._upstreams_of(container)
+            ):
+                moved.append(f"shard {shard} from {serving.get(shard)} to the live {d.get('container')}")
+        if moved:
+            self._route(live)
+            done.extend(f"proxy switched back: {m}" for m in moved)
+        names = _names(live)
         for c in self._own_containers():
-            if c.labels.get(LABEL_VERSION) not in keep:
+            if c.name not in names and c.labels.get(LABEL_VERSION) not in keep:
                 self._remove(c)
                 done.append(f"removed the orphaned container {c.name} ({c.status})")
         return done
@@ -412,14 +494,22 @@ class DockerTarget:
             raise TargetError(f"cannot list containers: {exc}") from None
         return found
 
-    def prune(self, keep: set[str]) -> list[str]:
-        """Remove this target's stopped containers except those of ``keep`` versions."""
+    def prune(self, keep: set[str], names: set[str] | None = None) -> list[str]:
+        """Remove this target's stopped containers except those of ``keep`` versions or ``names``."""
         removed = []
         for c in self._own_containers():
-            if c.status != "running" and c.labels.get(LABEL_VERSION) not in keep:
+            if (
+                c.status != "running"
+                and c.labels.get(LABEL_VERSION) not in keep
+                and c.name not in (names or set())
+            ):
                 self._remove(c)
                 removed.append(c.name)
         return removed
+
+
+def _names(details: dict[str, Any]) -> set[str]:
+    return {str(d["container"]) for d in shards_of(details).values() if d.get("container")}
 
 
 def _free_loopback_port() -> int:

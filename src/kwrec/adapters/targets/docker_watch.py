@@ -1,11 +1,13 @@
-"""The docker target's watchdog: keeps the live container running, beside the target's own nginx.
+"""The docker target's watchdog: keeps the live containers running, beside the target's own nginx.
 
 Docker's restart policy brings a container back after its main process crashes, but not after
 ``docker kill`` or ``docker stop`` (a "manual" stop). This process, one per target, started by the target
-on its first switch, looks at the live container once a second and starts it again when it is neither
-running nor restarting. Which container is live comes from ``live.json`` in the target's state
-directory, written by every switch. It exits by itself when the target's nginx is no longer running
-(the target was torn down). Its log is ``watch.log`` in the same directory.
+on its first switch, looks at each shard's live container once a second and starts it again when it is
+neither running nor restarting; with several shards it also rewrites the endpoint's readiness files
+(:mod:`kwrec.adapters.targets.fleet_status`) from each shard's ``/readyz``. Which containers are live comes
+from ``live.json`` in the target's state directory, written by every switch. It exits by itself when
+the target's nginx is no longer running (the target was torn down).
+Its log is ``watch.log`` in the same directory.
 
     python -m kwrec.adapters.targets.docker_watch STATE_DIR
 """
@@ -25,7 +27,8 @@ import docker.errors
 import requests
 
 from kwrec.adapters import engine
-from kwrec.adapters.targets.nginx import PID_NAME, running_pid
+from kwrec.adapters.targets.fleet_status import shard_state, write_health
+from kwrec.adapters.targets.nginx import DEFAULT_SHARD, PID_NAME, STATUS_DIR, running_pid
 
 LIVE_FILE = "live.json"
 PID_FILE = "watch.pid"
@@ -33,28 +36,44 @@ LOG_FILE = "watch.log"
 log = logging.getLogger("kwrec.watch")
 
 
-def live_container(state_dir: Path) -> str | None:
+def live_shards(state_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """shard -> {container, port} of the live release, and the whole ``live.json``."""
     try:
-        name = json.loads((state_dir / LIVE_FILE).read_text()).get("container")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return str(name) if name else None
+        live = json.loads((state_dir / LIVE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}, {}
+    if not isinstance(live, dict):
+        return {}, {}
+    if isinstance(live.get("shards"), dict):
+        return {s: d for s, d in live["shards"].items() if isinstance(d, dict) and d.get("container")}, live
+    if live.get("container"):  # written before shards
+        return {DEFAULT_SHARD: {"container": live["container"], "port": live.get("port")}}, live
+    return {}, live
 
 
 def check_once(client: Any, state_dir: Path) -> str | None:
-    """Start the live container if it is stopped; what was done (None: nothing to do)."""
-    name = live_container(state_dir)
-    if name is None:
-        return None
-    try:
-        container = client.containers.get(name)
-    except docker.errors.NotFound:
-        return f"the live container {name} is gone; `kwrec deploy --version <live>` brings it back"
-    if container.status in ("running", "restarting"):
-        return None
-    code = container.attrs.get("State", {}).get("ExitCode")
-    container.start()
-    return f"started the live container {name} again (it was {container.status}, exit code {code})"
+    """Start every live container that is stopped; refresh the endpoint's status; what was done."""
+    shards, live = live_shards(state_dir)
+    done: list[str] = []
+    states: dict[str, str] = {}
+    for shard, d in sorted(shards.items()):
+        name = str(d["container"])
+        try:
+            container = client.containers.get(name)
+        except docker.errors.NotFound:
+            done.append(f"the live container {name} is gone; `kwrec deploy --version <live>` brings it back")
+            states[shard] = "not running"
+            continue
+        if container.status in ("running", "restarting"):
+            states[shard] = shard_state(int(d["port"])) if d.get("port") else "ready"
+            continue
+        code = container.attrs.get("State", {}).get("ExitCode")
+        container.start()
+        states[shard] = "starting"
+        done.append(f"started the live container {name} again (it was {container.status}, exit code {code})")
+    if live.get("status"):
+        write_health(state_dir / STATUS_DIR, live.get("release"), states)
+    return "; ".join(done) or None
 
 
 def watch(state_dir: Path, interval: float = 1.0) -> None:

@@ -16,7 +16,7 @@ import boto3
 import botocore.exceptions
 
 from kwrec.adapters.targets import Prepared
-from kwrec.core.manifest import Manifest
+from kwrec.core.manifest import Manifest, release_shards
 from kwrec.errors import ConfigError, DeployError, TargetError
 from kwrec.reporting import Report
 from kwrec.settings.deploy import EcsTargetSettings
@@ -100,7 +100,7 @@ class EcsTarget:
         return str(arn["taskDefinition"]["taskDefinitionArn"])
 
     def prepare(self, manifest: Manifest) -> Prepared:
-        image = manifest.image
+        image = next(iter(release_shards(manifest).values())).image
         if image is None or not image.digest or not image.reference:
             raise DeployError(
                 f"release {manifest.version} has no pushed image digest: ECS needs repo@sha256:...",
@@ -185,7 +185,7 @@ class EcsTarget:
     def discard(self, prepared: Prepared) -> None:
         return None
 
-    def retire(self, previous: dict[str, Any], keep_version: str | None) -> None:
+    def retire(self, previous: dict[str, Any], current: dict[str, Any], keep_version: str | None) -> None:
         return None  # ECS stops the old tasks itself once the new deployment completed
 
     def live_problem(self, live: dict[str, Any]) -> str | None:

@@ -18,13 +18,26 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from kwrec.errors import TargetError
 
-_UPSTREAM_RE = re.compile(r"^# kwrec-upstream (127\.0\.0\.1:\d+|unix:\S+)$", re.M)
+# One line per shard: "# kwrec-upstream s001 unix:/run/kwrec/t/live-s001.sock". Written before
+# shards, the line had no shard name (its one upstream is shard s000's).
+_UPSTREAM_RE = re.compile(r"^# kwrec-upstream (?:(s\d{3}) )?(127\.0\.0\.1:\d+|unix:\S+)$", re.M)
 _TIMEOUT = 30
 PID_NAME = "nginx.pid"
+STATUS_DIR = "status"  # the files nginx answers /version, /readyz and /healthz from (several shards)
+DEFAULT_SHARD = "s000"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one shard's traffic goes: its container's loopback port, or its unix socket."""
+
+    port: int
+    socket: Path | None = None
 
 
 def running_pid(pid_file: Path) -> int | None:
@@ -56,44 +69,61 @@ class NginxProxy:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def upstream(self) -> str | None:
-        """Where the proxy sends traffic: ``127.0.0.1:PORT``, or ``unix:PATH`` of the socket it links to."""
-        configured = self._configured()
-        if configured is None or not configured.startswith("unix:"):
-            return configured
-        try:
-            return f"unix:{os.readlink(self.live_link)}"
-        except OSError:
-            return None
+    def link(self, shard: str) -> Path:
+        """The symbolic link nginx connects through for ``shard`` in socket mode."""
+        return self.live_link.with_name(f"live-{shard}.sock")
+
+    def upstreams(self) -> dict[str, str]:
+        """shard -> ``127.0.0.1:PORT``, or ``unix:PATH`` of the socket its link points at."""
+        out: dict[str, str] = {}
+        for shard, configured in self._configured().items():
+            if configured.startswith("unix:"):
+                try:
+                    configured = f"unix:{os.readlink(configured.removeprefix('unix:'))}"
+                except OSError:
+                    continue
+            out[shard] = configured
+        return out
 
     def pid(self) -> int | None:
         return running_pid(self.pid_file)
 
-    def switch(self, upstream_port: int, socket: Path | None = None) -> None:
-        """Send new traffic to ``socket`` (no reload once in socket mode) or to ``127.0.0.1:upstream_port``.
+    def switch(self, routes: dict[str, Route], customers: dict[str, str], status: bool) -> None:
+        """Send each shard's traffic to its route, and each customer (customer -> shard) to its shard.
 
-        Starts the proxy when it does not run.
+        Socket routes are a renamed link each (no reload once the config names the same links); a new
+        config (ports, shards or customers changed) is tested, then nginx is reloaded (or started).
+        ``status``: /version, /readyz and /healthz come from the status files (several shards) instead
+        of the one shard.
         """
         if not self.nginx.is_file():
             raise TargetError(
                 f"nginx not found at {self.nginx}",
                 hint="install it with bash scripts/ensure-nginx.sh or set KWREC_DEPLOY__DOCKER__NGINX",
             )
-        for sub in ("tmp", "logs"):
+        for sub in ("tmp", "logs", STATUS_DIR):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        if socket is not None:
-            link = self.live_link.with_name(".live.sock.new")
-            link.unlink(missing_ok=True)
-            link.symlink_to(socket)
-            os.replace(link, self.live_link)  # atomic: a new connection finds the old or the new socket
-            upstream = f"unix:{self.live_link}"
-        else:
-            upstream = f"127.0.0.1:{upstream_port}"
+        upstreams: dict[str, str] = {}
+        for shard, route in sorted(routes.items()):
+            if route.socket is not None:
+                link = self.link(shard)
+                new_link = link.with_name(f".{link.name}.new")
+                new_link.unlink(missing_ok=True)
+                new_link.symlink_to(route.socket)
+                os.replace(new_link, link)  # atomic: a new connection finds the old or the new socket
+                upstreams[shard] = f"unix:{link}"
+            else:
+                upstreams[shard] = f"127.0.0.1:{route.port}"
+        text = self._render(upstreams, customers, status)
         running = self.pid() is not None
-        if running and self._configured() == upstream:
-            return  # socket mode already: the renamed link was the whole switch
+        try:
+            same = self.conf.read_text() == text
+        except OSError:
+            same = False
+        if running and same:
+            return  # socket mode already: the renamed links were the whole switch
         new = self.dir / "nginx.conf.new"
-        new.write_text(self._render(upstream))
+        new.write_text(text)
         self._run("test the new proxy config", "-t", conf=new)
         os.replace(new, self.conf)  # atomic: a concurrent reload reads the old or the new file whole
         if not running:
@@ -101,12 +131,12 @@ class NginxProxy:
         else:
             self._run("reload the proxy", "-s", "reload", conf=self.conf)
 
-    def _configured(self) -> str | None:
+    def _configured(self) -> dict[str, str]:
         try:
-            m = _UPSTREAM_RE.search(self.conf.read_text())
+            text = self.conf.read_text()
         except OSError:
-            return None
-        return m[1] if m else None
+            return {}
+        return {m[1] or DEFAULT_SHARD: m[2] for m in _UPSTREAM_RE.finditer(text)}
 
     def stop(self) -> None:
         if self.pid() is not None:
@@ -122,13 +152,49 @@ class NginxProxy:
             tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
             raise TargetError(f"could not {what} ({self.conf}): {tail}")
 
-    def _render(self, upstream: str) -> str:
+    def _render(self, upstreams: dict[str, str], customers: dict[str, str], status: bool) -> str:
         t = self.dir / "tmp"  # nginx's buffers for large bodies, private to this proxy
+        status_dir = self.dir / STATUS_DIR
+        default = min(upstreams)
         # Socket mode keeps no upstream connections alive: a kept one would go on reaching the old
         # release after a switch. A unix-socket connect per request costs microseconds.
-        keepalive = "" if upstream.startswith("unix:") else "keepalive 32;"
+        blocks = "\n".join(
+            f"    upstream kwrec_{shard} {{ server {up} max_fails=0; "
+            f"{'' if up.startswith('unix:') else 'keepalive 32; '}}}"
+            for shard, up in sorted(upstreams.items())
+        )
+        marks = "\n".join(f"# kwrec-upstream {shard} {up}" for shard, up in sorted(upstreams.items()))
+        # Customers of the default shard (and unknown ones, which it answers with a 404) need no entry.
+        routes = "\n".join(
+            f'        "{c}" kwrec_{s};'
+            for c, s in sorted(customers.items())
+            if s != default and s in upstreams
+        )
+        proxy = """proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            # A keep-alive connection the old container closed is retried once on a new one.
+            proxy_next_upstream error timeout;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 30s;"""
+        files = ""
+        if status:
+            # Several shards: the endpoint's /version names them all, /readyz and /healthz are 200 only
+            # when every shard is (the files are written by each switch and kept current by the watchdog).
+            files = f"""
+        location = /version {{ default_type application/json; alias {status_dir}/version.json; }}
+        location = /readyz {{
+            default_type application/json; root {status_dir};
+            try_files /ready.json =503; error_page 503 /unready.json;
+        }}
+        location = /healthz {{
+            default_type application/json; root {status_dir};
+            try_files /alive.json =503; error_page 503 /unready.json;
+        }}
+        location = /unready.json {{ internal; default_type application/json; root {status_dir}; }}"""
         return f"""# written by kwrec (kwrec.adapters.targets.nginx); rewritten on every deploy
-# kwrec-upstream {upstream}
+{marks}
 worker_processes 1;
 pid {self.pid_file};
 error_log {self.error_log} warn;
@@ -140,22 +206,21 @@ http {{
     fastcgi_temp_path {t / "fastcgi"};
     uwsgi_temp_path {t / "uwsgi"};
     scgi_temp_path {t / "scgi"};
-    upstream kwrec_release {{
-        server {upstream} max_fails=0;
-        {keepalive}
+    map_hash_bucket_size 128;
+    map $kwrec_customer $kwrec_shard {{
+        default kwrec_{default};
+{routes}
     }}
+{blocks}
     server {{
         listen {self.host}:{self.port};
+        location ~ ^/v1/(?<kwrec_customer>[^/]+) {{
+            proxy_pass http://$kwrec_shard;
+            {proxy}
+        }}{files}
         location / {{
-            proxy_pass http://kwrec_release;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            # A keep-alive connection the old container closed is retried once on a new one.
-            proxy_next_upstream error timeout;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 30s;
+            proxy_pass http://kwrec_{default};
+            {proxy}
         }}
     }}
 }}
