@@ -107,6 +107,11 @@ class ReleaseResult(StepResult):
     held_back: dict[str, dict[str, Any]]
 
 
+def _without_empty(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    # Fields added with shards: a result without them reads back and writes the same as before.
+    return {k: v for k, v in data.items() if k not in keys or v}
+
+
 @dataclass
 class BuildResult(StepResult):
     step: ClassVar[str] = "build"
@@ -118,7 +123,7 @@ class BuildResult(StepResult):
     reused: dict[str, str] = field(default_factory=dict)  # shard -> the release whose image it keeps
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = _without_empty(asdict(self), ("images", "built", "reused"))
         if self.uncached_steps is None:
             del out["uncached_steps"]
         return out
@@ -138,6 +143,9 @@ class PushResult(StepResult):
     skipped: bool
     references: dict[str, str] = field(default_factory=dict)  # shard -> repo@sha256:...
     pushed: list[str] = field(default_factory=list)  # shards pushed by this step
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_empty(asdict(self), ("references", "pushed"))
 
     def detail(self) -> str:
         if len(self.references) <= 1:

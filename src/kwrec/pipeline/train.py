@@ -29,7 +29,7 @@ from kwrec.core.models.customer_model import verify_artifact
 from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
 from kwrec.core.shards import ShardPolicy, assign_shards, group_customers, shard_fingerprint
-from kwrec.core.store import MARKER_NAME, ArtifactStore, DirManifest, join_key
+from kwrec.core.store import ArtifactStore
 from kwrec.core.store_layout import (
     artifact_key,
     corrupt_artifact_prefix,
@@ -116,6 +116,7 @@ def train_customer_entry(
         akey = artifact_key(customer, checksum)
         if not store.dir_exists(akey):
             store.upload_dir(tmpdir / "artifact", akey)
+        size = sum(f.stat().st_size for f in (tmpdir / "artifact").rglob("*") if f.is_file())
     entry = CustomerEntry(
         status="trained",
         input_fingerprint=fingerprint,
@@ -123,7 +124,7 @@ def train_customer_entry(
         artifact_key=akey,
         trained_in=version,
         params=params.model_dump(mode="json"),
-        stats=meta["stats"],
+        stats={**meta["stats"], MODEL_BYTES: size},
         ingest={"quarantined": dict(quarantine.counts), "preprocess": stats},
         evaluation=evaluation,
     )
@@ -301,10 +302,16 @@ def assemble_release(
     return TrainOutcome(manifest, trained, reused, dict(failed))
 
 
-def model_bytes(store: ArtifactStore, artifact_key: str) -> int:
-    """Bytes of an artifact's files, from its completion marker (no file is downloaded)."""
-    marker = join_key(artifact_key, MARKER_NAME)
-    return sum(DirManifest.from_bytes(store.read_bytes(marker), marker).files.values())
+MODEL_BYTES = "model_bytes"  # in CustomerEntry.stats: the artifact's size, what shards are balanced by
+
+
+def model_bytes(store: ArtifactStore, entry: CustomerEntry, cache_dir: Path) -> int:
+    """Bytes of a customer's artifact files (recorded at training; older entries: measured once)."""
+    recorded = entry.stats.get(MODEL_BYTES)
+    if isinstance(recorded, int):
+        return recorded
+    local = store.fetch_dir(entry.artifact_key, cache_dir)
+    return sum(f.stat().st_size for f in local.rglob("*") if f.is_file() and not f.name.startswith("."))
 
 
 def _previous_sharded(store: ArtifactStore, version: str) -> Manifest | None:
@@ -332,7 +339,7 @@ def plan_shards(
     previous = _previous_sharded(store, manifest.version)
     base = existing if existing is not None and existing.shards else previous
     sticky = {c: s for s, rec in (base.shards.items() if base else []) for c in rec.customers}
-    sizes = {c: model_bytes(store, e.artifact_key) for c, e in manifest.customers.items()}
+    sizes = {c: model_bytes(store, e, settings.cache_dir) for c, e in manifest.customers.items()}
     assignment = assign_shards(
         sizes,
         sticky,
