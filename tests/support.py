@@ -5,6 +5,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from kwrec.adapters.targets.nginx import DEFAULT_SHARD
+from kwrec.core.manifest import ImageRecord, Manifest, release_shards
+
 ROOT = Path(__file__).resolve().parents[1]
 RESERVED_PORTS = (5000, 5001)  # the local open and htpasswd registries
 
@@ -35,3 +38,8 @@ def docker_target_env(
         "KWREC_DEPLOY__DOCKER__DRAIN_SECONDS": "0",
         "KWREC_DEPLOY__DOCKER__STOP_TIMEOUT_SECONDS": "5",
     }
+
+
+def shard_image(manifest: Manifest, shard: str = DEFAULT_SHARD) -> ImageRecord | None:
+    """The image record of one shard of a release (the only one of a small release)."""
+    return release_shards(manifest)[shard].image

@@ -28,7 +28,7 @@ from kwrec.pipeline.lock import LOCK_KEY, RunInProgressError, RunLock
 from kwrec.pipeline.steps import detect_changes, gate_step, release_step, train_customer_step
 from kwrec.pipeline.train import train_release
 from kwrec.settings import Settings
-from tests.support import docker_target_env, free_port
+from tests.support import docker_target_env, free_port, shard_image
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = uuid.uuid4().hex[:8]
@@ -227,7 +227,7 @@ def test_days_resume_after_a_failed_push(world: dict[str, Any]) -> None:
     assert _api(port, "books-en", "harry")["model_version"] == f"gs_{D2}"
     run_record = json.loads(store.read_bytes(f"releases/gs_{D3}/run.json"))
     assert run_record["steps"]["push"]["status"] == "failed"
-    built = read_manifest(store, f"gs_{D3}").image
+    built = shard_image(read_manifest(store, f"gs_{D3}"))
     assert built is not None
 
     # The registry is back: the re-run continues at push, without training or building again.
@@ -238,7 +238,7 @@ def test_days_resume_after_a_failed_push(world: dict[str, Any]) -> None:
     assert all(steps[s] == "skipped" for s in ("detect", "train", "gate", "release", "build"))
     assert steps["push"] == steps["deploy"] == steps["verify"] == "ran"
     assert day3["trained"] == ["books-en"] and day3["verified"] is True
-    rebuilt = read_manifest(store, f"gs_{D3}").image
+    rebuilt = shard_image(read_manifest(store, f"gs_{D3}"))
     assert rebuilt is not None and rebuilt.id == built.id
     assert _api(port, "books-en", "novel")["model_version"] == f"gs_{D3}"
     assert b'"free"' in store.read_bytes(LOCK_KEY)

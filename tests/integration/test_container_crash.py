@@ -42,7 +42,7 @@ def _url(env: dict[str, str]) -> str:
 def _live_container(world: dict[str, Any]) -> Any:
     alias, _ = records.read_alias(world["store"], world["target"])
     assert alias is not None and alias.live == A
-    return engine.connect().containers.get(alias.details["container"])
+    return engine.connect().containers.get(alias.details["shards"]["s000"]["container"])
 
 
 def _seconds_until_serving(env: dict[str, str], limit: float = 60.0) -> float:

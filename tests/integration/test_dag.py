@@ -37,7 +37,7 @@ from kwrec.adapters.targets.nginx import NginxProxy  # noqa: E402
 from kwrec.core.manifest import read_manifest  # noqa: E402
 from kwrec.pipeline import records  # noqa: E402
 from kwrec.pipeline.lock import LOCK_KEY  # noqa: E402
-from tests.support import docker_target_env, free_port  # noqa: E402
+from tests.support import docker_target_env, free_port, shard_image  # noqa: E402
 
 DAG_ID = "kwrec_daily"
 RUN = uuid.uuid4().hex[:8]
@@ -132,7 +132,7 @@ def test_dag_run_releases_then_a_failed_build_leaves_the_live_release(world: dic
     v1 = "gs_2611270900"
     m1 = read_manifest(store, v1)
     assert sorted(m1.customers) == ["books-en", "news-kr", "shop-kr"]
-    assert m1.image is not None and m1.image.digest
+    assert (i1 := shard_image(m1)) is not None and i1.digest
     answer = httpx.get(f"http://127.0.0.1:{port}/v1/shop-kr/autocomplete", params={"q": "아이"}, timeout=5)
     assert answer.status_code == 200 and answer.json()["model_version"] == v1
     assert b'"free"' in store.read_bytes(LOCK_KEY)  # the teardown released the lock
@@ -154,5 +154,5 @@ def test_dag_run_releases_then_a_failed_build_leaves_the_live_release(world: dic
     again = httpx.get(f"http://127.0.0.1:{port}/version", timeout=5).json()
     assert again["model_version"] == v1
     m2 = read_manifest(store, "gs_2611280900")
-    assert m2.customers["shop-kr"].trained_in == "gs_2611280900" and m2.image is None
+    assert m2.customers["shop-kr"].trained_in == "gs_2611280900" and shard_image(m2) is None
     assert b'"free"' in store.read_bytes(LOCK_KEY)

@@ -27,7 +27,7 @@ from kwrec.pipeline.deploy import deploy_release, gc, releases_rows, rollback, v
 from kwrec.pipeline.image import build_release_image, push_release_image
 from kwrec.pipeline.train import train_release
 from kwrec.settings import Settings
-from tests.support import docker_target_env, free_port
+from tests.support import docker_target_env, free_port, shard_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 if not Path("/var/run/docker.sock").exists():
@@ -174,11 +174,11 @@ def test_deploy_a_then_b_under_load_without_a_failed_request(world: dict[str, An
     assert alias is not None and alias.live == B and alias.previous == A and alias.lease is None
     ma, mb = read_manifest(store, A), read_manifest(store, B)
     assert ma.deployments[-1].outcome == "retired"
-    assert mb.deployments[-1].outcome == "live" and mb.deployments[-1].digest == mb.image.digest  # type: ignore[union-attr]
+    assert mb.deployments[-1].outcome == "live" and mb.deployments[-1].digest == shard_image(mb).digest  # type: ignore[union-attr]
     # The old container is stopped but kept for rollback; the new one restarts by itself.
     client = engine.connect()
-    old = client.containers.get(ma.deployments[-1].details["container"])
-    new = client.containers.get(mb.deployments[-1].details["container"])
+    old = client.containers.get(ma.deployments[-1].details["shards"]["s000"]["container"])
+    new = client.containers.get(mb.deployments[-1].details["shards"]["s000"]["container"])
     assert old.status == "exited" and new.status == "running"
     assert new.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     assert all(b["HostIp"] == "127.0.0.1" for b in new.attrs["NetworkSettings"]["Ports"]["8000/tcp"])
@@ -227,7 +227,7 @@ def test_rollback_then_gc(world: dict[str, Any]) -> None:
         rollback(settings, store, lambda _: None)
     # Back to B (by name), so A becomes the rollback target; gc --keep 1 keeps both and drops BROKEN.
     rollback(settings, store, lambda _: None, to=B)
-    broken_image = read_manifest(store, BROKEN).image
+    broken_image = shard_image(read_manifest(store, BROKEN))
     assert broken_image is not None
     only_broken = read_manifest(store, BROKEN).customers["shop-kr"].artifact_key
     result = gc(settings, store, 1, lambda _: None)

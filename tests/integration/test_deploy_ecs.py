@@ -98,7 +98,7 @@ def release_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     train_release(settings, store, timestamp=B[3:], data_dir=data, evaluate=False)
     for v, digest in ((A, DIGEST_A), (B, DIGEST_B)):
         m = read_manifest(store, v)
-        m.image = ImageRecord(digest=digest, reference=f"{REPO}@{digest}", tag=v[3:])
+        m.shards["s000"].image = ImageRecord(digest=digest, reference=f"{REPO}@{digest}", tag=v[3:])
         write_manifest(store, m)
     return store_url, tmp
 
