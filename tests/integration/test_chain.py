@@ -53,6 +53,15 @@ def add_rows(customer_dir: Path, name: str, word: str) -> None:
     )
 
 
+def add_book_rows(customer_dir: Path, name: str, word: str) -> None:
+    """New searches in books-en's own format (JSON lines, its own column names)."""
+    rows = [
+        json.dumps({"ts": 1795400000 + 60 * i, "user": f"{word}-u{i}", "query": f"{word} series {i % 3}"})
+        for i in range(30)
+    ]
+    (customer_dir / name).write_text("\n".join(rows) + "\n")
+
+
 # ---- the lock and the gate (no engine needed) -----------------------------------------------------
 
 
@@ -217,11 +226,11 @@ def test_days_resume_after_a_failed_push(world: dict[str, Any]) -> None:
     assert {s["status"] for s in again["steps"]} == {"skipped"}
 
     # Day 3: the push fails (registry down); the run stops there and day 2 keeps serving.
-    add_rows(data / "books-en", "day3.csv", "novel")
+    add_book_rows(data / "books-en", "day3.jsonl", "novel")
     mp.setenv("KWREC_IMAGE__REGISTRY__URL", f"127.0.0.1:{free_port()}")
     mp.setenv("KWREC_IMAGE__REGISTRY__RETRIES", "0")
     failed = kwrec_run("--timestamp", D3)
-    assert failed.exit_code != 0
+    assert failed.exit_code != 0, failed.output
     assert "step push failed" in failed.output and f"gs_{D2} keeps serving" in failed.output
     assert f"kwrec run --timestamp {D3}" in failed.output
     assert _api(port, "books-en", "harry")["model_version"] == f"gs_{D2}"

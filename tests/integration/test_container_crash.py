@@ -106,7 +106,10 @@ def test_a_removed_container_is_named_by_verify_and_put_back_by_deploy(world: di
     verify = kwrec("verify")
     assert verify.returncode == 1
     said = " ".join((verify.stdout + verify.stderr).split())
-    assert f"the live container kwrec-test-{world['run']}-{world['target']}-{A} is gone" in said, said
+    assert (
+        f"the live container kwrec-test-{world['run']}-{world['target']}-{A}-s000 (shard s000) is gone"
+        in said
+    ), said
     assert f"kwrec deploy --version {A}" in said, said
 
     deploy = kwrec("deploy", "--version", A)

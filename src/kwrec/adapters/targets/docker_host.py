@@ -405,21 +405,26 @@ class DockerTarget:
         self._wait_switched(prepared)
 
     def _wait_switched(self, prepared: Prepared, seconds: float = 15.0) -> None:
-        # `nginx -s reload` only signals the master; the new workers take over a moment later.
+        """Until the endpoint answers for the new release: its /version, and each new shard's customer.
+
+        ``nginx -s reload`` only signals the master; the new workers take over a moment later.
+        """
         deadline = time.monotonic() + seconds
+        probes = [("/version", prepared.version)] + [
+            (f"/v1/{d['customers'][0]}/popular", str(d["version"]))
+            for d in (prepared.details["shards"][s] for s in prepared.direct)
+        ]
         with httpx.Client(base_url=self.public_url, timeout=3.0) as http:
-            for shard in prepared.direct:
-                d = prepared.details["shards"][shard]
-                probe, want = f"/v1/{d['customers'][0]}/popular", d["version"]
+            for path, want in probes:
                 seen, streak = "nothing", 0
                 while streak < 3:
                     if time.monotonic() >= deadline:
                         raise TargetError(
-                            f"the proxy at {self.public_url} still answers {seen} for shard {shard} "
+                            f"the proxy at {self.public_url} still answers {seen} at {path} "
                             f"{seconds:.0f}s after switching to {want}"
                         )
                     try:
-                        seen = str(http.get(probe, params={"limit": 1}).json().get("model_version"))
+                        seen = str(http.get(path, params={"limit": 1}).json().get("model_version"))
                     except (httpx.HTTPError, ValueError) as exc:
                         seen = type(exc).__name__
                     streak = streak + 1 if seen == want else 0
