@@ -36,6 +36,7 @@ class DeployOutcome:
     url: str
     reports: list[VerifyReport] = field(default_factory=list)
     action: str = "deploy"
+    redeployed: list[str] = field(default_factory=list)  # shards given a new instance
 
 
 def _pull_auth(settings: Settings) -> Callable[[], dict[str, str] | None]:
@@ -111,6 +112,7 @@ def _switch(
                 raise VerificationError(
                     f"verification of shard {shard} before the switch failed: {direct.summary()}"
                 )
+        outcome.redeployed = sorted(prepared.direct)
         tgt.promote(prepared)
         public = verify(tgt.public_url, manifest, store, cfg.verify_budget_ms)
         outcome.reports.append(public)

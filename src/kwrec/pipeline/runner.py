@@ -70,6 +70,10 @@ class ChainOutcome:
     held_back: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     image_id: str | None = None
+    shards_built: list[str] = field(default_factory=list)
+    shards_reused: dict[str, str] = field(default_factory=dict)  # shard -> the release whose image it keeps
+    shards_pushed: list[str] = field(default_factory=list)
+    shards_redeployed: list[str] = field(default_factory=list)
     digest: str | None = None
     reference: str | None = None
     target: str | None = None
@@ -90,10 +94,13 @@ class ChainOutcome:
             self.failed, self.held_back = result.failed, result.held_back
         elif isinstance(result, BuildResult):
             self.image_id = result.id
+            self.shards_built, self.shards_reused = result.built, result.reused
         elif isinstance(result, PushResult):
             self.digest, self.reference = result.digest, result.reference
+            self.shards_pushed = result.pushed
         elif isinstance(result, DeployResult):
             self.target, self.url, self.previous = result.target, result.url, result.previous
+            self.shards_redeployed = result.redeployed
         elif isinstance(result, VerifyResult):
             self.verified, self.verification = result.ok, result.summary
 

@@ -161,9 +161,18 @@ class DeployResult(StepResult):
     url: str
     previous: str | None
     skipped: bool
+    redeployed: list[str] = field(default_factory=list)  # shards given a new instance (docker)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_empty(asdict(self), ("redeployed",))
 
     def detail(self) -> str:
-        return f"{self.target} at {self.url}"
+        again = (
+            f" ({len(self.redeployed)} shards redeployed: {', '.join(self.redeployed)})"
+            if self.redeployed
+            else ""
+        )
+        return f"{self.target} at {self.url}{again}"
 
 
 @dataclass
@@ -425,7 +434,14 @@ def deploy_step(settings: Settings, store: ArtifactStore, version: str, report: 
                 cfg.target_name(), cfg.target, target.public_url, alias.previous, skipped=True
             )
     outcome = deploy_release(settings, store, version, report)
-    return DeployResult(outcome.target, cfg.target, outcome.url, outcome.previous, skipped=False)
+    return DeployResult(
+        outcome.target,
+        cfg.target,
+        outcome.url,
+        outcome.previous,
+        skipped=False,
+        redeployed=outcome.redeployed,
+    )
 
 
 def verify_step(settings: Settings, store: ArtifactStore, version: str, report: Report) -> VerifyResult:

@@ -32,7 +32,7 @@ from kwrec.adapters.image.context import UDS_LABEL
 from kwrec.adapters.targets import Prepared
 from kwrec.adapters.targets.docker_watch import LIVE_FILE, LOG_FILE, PID_FILE
 from kwrec.adapters.targets.fleet_status import shard_state, write_health, write_version
-from kwrec.adapters.targets.nginx import DEFAULT_SHARD, STATUS_DIR, NginxProxy, Route, running_pid
+from kwrec.adapters.targets.nginx import DEFAULT_SHARD, NginxProxy, Route, running_pid
 from kwrec.core.manifest import ImageRecord, Manifest, release_shards
 from kwrec.errors import DeployError, TargetError
 from kwrec.reporting import Report
@@ -315,7 +315,7 @@ class DockerTarget:
         )
         customers = {c: shard for shard, d in shards.items() for c in d.get("customers") or []}
         routes = {shard: Route(int(d["port"]), _socket(d)) for shard, d in shards.items()}
-        status_dir = self.proxy.dir / STATUS_DIR
+        status_dir = self.proxy.status_dir
         if status:
             write_version(status_dir, str(release), details.get("code_version"), shards)
             write_health(
@@ -330,6 +330,7 @@ class DockerTarget:
         live = {
             "release": details.get("release"),
             "status": status,
+            "status_dir": str(self.proxy.status_dir),
             "shards": {
                 s: {"container": d.get("container"), "port": d.get("port")}
                 for s, d in shards_of(details).items()

@@ -28,7 +28,7 @@ import requests
 
 from kwrec.adapters import engine
 from kwrec.adapters.targets.fleet_status import shard_state, write_health
-from kwrec.adapters.targets.nginx import DEFAULT_SHARD, PID_NAME, STATUS_DIR, running_pid
+from kwrec.adapters.targets.nginx import DEFAULT_SHARD, PID_NAME, running_pid
 
 LIVE_FILE = "live.json"
 PID_FILE = "watch.pid"
@@ -71,8 +71,8 @@ def check_once(client: Any, state_dir: Path) -> str | None:
         container.start()
         states[shard] = "starting"
         done.append(f"started the live container {name} again (it was {container.status}, exit code {code})")
-    if live.get("status"):
-        write_health(state_dir / STATUS_DIR, live.get("release"), states)
+    if live.get("status") and live.get("status_dir"):
+        write_health(Path(str(live["status_dir"])), live.get("release"), states)
     return "; ".join(done) or None
 
 

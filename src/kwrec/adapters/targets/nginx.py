@@ -64,6 +64,8 @@ class NginxProxy:
         self.error_log = self.dir / "error.log"
         # In socket mode nginx's workers (another user) must reach the link: it lives beside the sockets.
         self.live_link = (live_link or self.dir / "live.sock").absolute()
+        # nginx's workers read the status files too: beside the links, not in a private state dir.
+        self.status_dir = self.live_link.parent / STATUS_DIR
 
     @property
     def url(self) -> str:
@@ -101,8 +103,9 @@ class NginxProxy:
                 f"nginx not found at {self.nginx}",
                 hint="install it with bash scripts/ensure-nginx.sh or set KWREC_DEPLOY__DOCKER__NGINX",
             )
-        for sub in ("tmp", "logs", STATUS_DIR):
+        for sub in ("tmp", "logs"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self.status_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         upstreams: dict[str, str] = {}
         for shard, route in sorted(routes.items()):
             if route.socket is not None:
@@ -154,7 +157,7 @@ class NginxProxy:
 
     def _render(self, upstreams: dict[str, str], customers: dict[str, str], status: bool) -> str:
         t = self.dir / "tmp"  # nginx's buffers for large bodies, private to this proxy
-        status_dir = self.dir / STATUS_DIR
+        status_dir = self.status_dir
         default = min(upstreams)
         # Socket mode keeps no upstream connections alive: a kept one would go on reaching the old
         # release after a switch. A unix-socket connect per request costs microseconds.
