@@ -16,11 +16,53 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-_WORDS = (
-    "노트북 가방 케이스 아이폰 갤럭시 운동화 패딩 니트 원피스 청바지 모자 향수 크림 선물 세트 "
-    "가습기 청소기 냉장고 세탁기 이어폰 충전기 키보드 마우스 모니터 의자 책상 텀블러 우산 양말"
-).split()
-_LATIN = "apple galaxy nike adidas pro max mini air buds watch book light black white".split()
+_WORDS = [
+    "노트북",
+    "가방",
+    "케이스",
+    "아이폰",
+    "갤럭시",
+    "운동화",
+    "패딩",
+    "니트",
+    "원피스",
+    "청바지",
+    "모자",
+    "향수",
+    "크림",
+    "선물",
+    "세트",
+    "가습기",
+    "청소기",
+    "냉장고",
+    "세탁기",
+    "이어폰",
+    "충전기",
+    "키보드",
+    "마우스",
+    "모니터",
+    "의자",
+    "책상",
+    "텀블러",
+    "우산",
+    "양말",
+]
+_LATIN = [
+    "apple",
+    "galaxy",
+    "nike",
+    "adidas",
+    "pro",
+    "max",
+    "mini",
+    "air",
+    "buds",
+    "watch",
+    "book",
+    "light",
+    "black",
+    "white",
+]
 
 
 def customer_name(i: int) -> str:
