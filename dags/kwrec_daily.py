@@ -196,18 +196,19 @@ with DAG(
         return str(outcome.manifest.version)
 
     @task(**RETRY)
-    def build_docker_image(version: str, release_ts: str) -> str:
+    def build_docker_image(version: str, release_ts: str) -> dict[str, Any]:
+        """One image per shard this release changed; the others keep their images."""
         settings, store = _open()
         _hold_lock(settings, store, release_ts)
         built = _step("build_docker_image", build_step, settings, store, version, log.info)
-        return str(built.id)
+        return dict(built.to_dict())
 
     @task(**RETRY)
-    def push_docker_image(version: str, release_ts: str) -> str:
+    def push_docker_image(version: str, release_ts: str) -> dict[str, Any]:
         settings, store = _open()
         _hold_lock(settings, store, release_ts)
         pushed = _step("push_docker_image", push_step, settings, store, version, log.info)
-        return str(pushed.reference)
+        return dict(pushed.to_dict())
 
     @task(**RETRY)
     def deploy(version: str, release_ts: str) -> dict[str, Any]:
