@@ -9,6 +9,7 @@ had: nothing switches, the new container of the other is removed, and day 2 keep
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 import typer
+from benchmarks.fleet_data import change, customer_name, write_fleet
 from typer.testing import CliRunner
 
-from benchmarks.fleet_data import change, customer_name, write_fleet
 from kwrec.adapters import engine
 from kwrec.adapters.stores import open_store
 from kwrec.adapters.targets.nginx import NginxProxy
@@ -103,10 +104,14 @@ def _layers(tag: str) -> dict[str, int]:
     return {layer["digest"]: int(layer["size"]) for layer in r.json()["layers"]}
 
 
-def _containers(store: Any) -> dict[str, str]:
+def _live_details(store: Any) -> dict[str, Any]:
     alias, _ = records.read_alias(store, TARGET)
     assert alias is not None
-    return {s: d["container_id"] for s, d in alias.details["shards"].items()}
+    return dict(alias.details["shards"])
+
+
+def _containers(store: Any) -> dict[str, str]:
+    return {s: d["container_id"] for s, d in _live_details(store).items()}
 
 
 def test_a_fleet_day_by_day(fleet: dict[str, Any]) -> None:
@@ -167,6 +172,20 @@ def test_a_fleet_day_by_day(fleet: dict[str, Any]) -> None:
     assert {s: d["built_in"] for s, d in row["shards"].items()} == {
         s: (f"gs_{D2}" if s == home else f"gs_{D1}") for s in shards
     }
+
+    # A shard that stops: the endpoint's readiness says so (the watchdog starts it again), then recovers.
+    victim = engine.connect().containers.get(_live_details(store)["s001"]["container"])
+    victim.stop(timeout=2)
+    seen: list[int] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (503 in seen and seen[-1] == 200):
+        r = _get(port, "/readyz")
+        seen.append(r.status_code)
+        if r.status_code == 503:
+            assert r.json()["shards"]["s001"] != "ready" and r.json()["shards"]["s000"] == "ready"
+        time.sleep(0.1)
+    assert 503 in seen and seen[-1] == 200, seen[-20:]
+    assert _answering(port, names) == answers
 
     # Day 3: two shards change; one of their images is gone from the engine and the registry.
     settings = Settings()
