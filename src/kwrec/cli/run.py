@@ -25,6 +25,10 @@ def run(
     data: Annotated[Path | None, typer.Option("--data", help="one folder of logs per customer")] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
+    rebalance: Annotated[
+        bool,
+        typer.Option("--rebalance", help="recompute every customer's shard (otherwise each keeps its own)"),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable summary on stdout")] = False,
 ) -> None:
     """Train, gate, release, build, push, deploy and verify: the daily release in one command."""
@@ -34,6 +38,8 @@ def run(
     outcome: ChainOutcome | None = None
     try:
         settings = load_settings(config, store=store, data_dir=data)
+        if rebalance:
+            settings.release.rebalance = True
         ts = validate_timestamp(timestamp) if timestamp else timestamp_now()
         report(f"release chain {settings.model_name}_{ts}: store {settings.store}, data {settings.data_dir}")
         outcome = run_chain(settings, ts, report)
@@ -65,6 +71,12 @@ def run(
             {"": "held back by the gate", "value": held or "-"},
             {"": "failed customers", "value": ", ".join(outcome.failed) or "-"},
             {"": "image digest", "value": outcome.reference or outcome.digest or "-"},
+            {"": "shards rebuilt", "value": ", ".join(outcome.shards_built) or "-"},
+            {
+                "": "shards reused",
+                "value": ", ".join(f"{s} (from {v})" for s, v in outcome.shards_reused.items()) or "-",
+            },
+            {"": "shards redeployed", "value": ", ".join(outcome.shards_redeployed) or "-"},
             {"": "target", "value": f"{outcome.target} at {outcome.url}" if outcome.target else "-"},
             {"": "previous release", "value": outcome.previous or "-"},
             {"": "verification", "value": outcome.verification or "-"},
