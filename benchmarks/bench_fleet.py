@@ -159,6 +159,48 @@ class Fleet:
         NginxProxy(Path("/usr/sbin/nginx"), self.tmp / "deploy-state" / self.name, "127.0.0.1", 0).stop()
 
 
+def layout_limit(fleet: Fleet, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Today's one-image layout (one model layer per customer) built at growing sizes until it fails."""
+    from kwrec.core.manifest import ShardRecord, write_manifest
+    from kwrec.errors import KwrecError
+    from kwrec.pipeline.image import build_release_image
+    from kwrec.settings import Settings
+
+    os.environ.update(fleet.env)
+    settings = Settings()
+    base = read_manifest(fleet.store, f"gs_{DAY2}")
+    out: list[dict[str, Any]] = []
+    for n in sizes:
+        version = f"gs_26120310{len(out):02d}"
+        customers = sorted(base.customers)[:n]
+        one = base.model_copy(
+            update={
+                "version": version,
+                "timestamp": version[3:],
+                "customers": {c: base.customers[c] for c in customers},
+                "shards": {"s000": ShardRecord(customers=customers, fingerprint="", built_in=version)},
+                "deployments": [],
+            }
+        )
+        write_manifest(fleet.store, one)
+        settings.release.model_layers = n  # past the validated budget on purpose: the old layout
+        t0 = time.monotonic()
+        try:
+            built = build_release_image(settings, fleet.store, version, lambda _: None)
+            out.append(
+                {
+                    "customers": n,
+                    "ok": True,
+                    "seconds": round(time.monotonic() - t0, 1),
+                    "layers": built.record.model_layers,
+                }
+            )
+        except KwrecError as exc:
+            out.append({"customers": n, "ok": False, "error": exc.message[-160:]})
+            break
+    return out
+
+
 def measure(fleet: Fleet, changed: int, storage: Path) -> dict[str, Any]:
     print(
         f"[{fleet.name}] day 1: {fleet.customers} customers, {sum(fleet.events.values()):,} events",
@@ -178,6 +220,7 @@ def measure(fleet: Fleet, changed: int, storage: Path) -> dict[str, Any]:
     m2 = read_manifest(fleet.store, f"gs_{DAY2}")
     changed_bytes = sum(int(m2.customers[customer_name(i)].stats.get("model_bytes", 0)) for i in which)
     return {
+        "limit": layout_limit(fleet, (110, 115, 120, 125, 130)) if fleet.customers >= 130 else [],
         "customers": fleet.customers,
         "events": sum(fleet.events.values()),
         "largest_customer_events": max(fleet.events.values()),
@@ -254,6 +297,12 @@ def render(results: dict[str, Any], command: str) -> str:
     ]
     for label, cell in rows:
         lines.append(f"| {label} | {cell(f)} | {cell(b)} |")  # type: ignore[no-untyped-call]
+    lines += ["", "Today's one-image layout (one model layer per customer), built at growing sizes:", ""]
+    for probe in f["limit"]:
+        lines.append(
+            f"- {probe['customers']} customers: "
+            + (f"built in {probe['seconds']} s" if probe["ok"] else f"FAILED: `{probe['error']}`")
+        )
     lines += [
         "",
         "Per shard of the fleet (day 1):",

@@ -16,6 +16,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchmarks.synth import _LATIN
+
 _WORDS = [
     "노트북",
     "가방",
@@ -47,22 +49,6 @@ _WORDS = [
     "우산",
     "양말",
 ]
-_LATIN = [
-    "apple",
-    "galaxy",
-    "nike",
-    "adidas",
-    "pro",
-    "max",
-    "mini",
-    "air",
-    "buds",
-    "watch",
-    "book",
-    "light",
-    "black",
-    "white",
-]
 
 
 def customer_name(i: int) -> str:
@@ -76,18 +62,21 @@ def events_of(i: int, largest: int, smallest: int, exponent: float) -> int:
 def _rows(i: int, n: int, day: int, seed: int) -> list[str]:
     rng = random.Random(seed * 1_000_003 + i * 7919 + day)
     vocab_rng = random.Random(seed * 31 + i)
+    # Product words, a brand and a model number: distinct queries grow with the customer's size.
     vocab = sorted(
         {
-            f"{vocab_rng.choice(_WORDS)} {vocab_rng.choice(_WORDS + _LATIN)}"
-            for _ in range(max(8, min(4000, n // 6)))
+            f"{vocab_rng.choice(_WORDS)} {vocab_rng.choice(_LATIN)} {vocab_rng.randrange(1000)}"
+            if vocab_rng.random() < 0.7
+            else f"{vocab_rng.choice(_WORDS)} {vocab_rng.choice(_WORDS)}"
+            for _ in range(max(8, min(20_000, n // 5)))
         }
     )
     users = max(6, n // 4)
     start = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=day)
     rows = []
     for k in range(n):
-        # Zipf-like popularity inside the customer's vocabulary.
-        q = vocab[min(len(vocab) - 1, int(rng.paretovariate(1.2)) - 1)]
+        # Zipf popularity inside the customer's vocabulary (log-uniform rank: P(rank r) ~ 1/r).
+        q = vocab[min(len(vocab) - 1, int(len(vocab) ** rng.random()) - 1)]
         when = start + timedelta(seconds=k * 86400 // max(1, n))
         u = rng.randrange(users)
         rows.append(

@@ -180,6 +180,24 @@ def test_push_pull_and_run_from_the_open_registry(built: dict[str, Any], store_u
         assert R1 in str(version)
     finally:
         container.remove(force=True)
+    # The serving image holds the serving stack only, and is small on the wire (the issue's <= 120 MB).
+    tag = ref.split("@")[0].split("/", 1)[1]
+    wire = httpx.get(
+        f"http://127.0.0.1:5000/v2/{tag}/manifests/{digest}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        timeout=10,
+    ).json()
+    compressed = sum(layer["size"] for layer in wire["layers"])
+    assert compressed <= 120_000_000, compressed
+    probe = (
+        "import importlib.util, sys; "
+        "sys.exit(sum(importlib.util.find_spec(m) is not None for m in sys.argv[1:]))"
+    )
+    heavy = ["polars", "pyarrow", "duckdb", "rapidfuzz", "boto3", "botocore", "docker", "httpx"]
+    out = client.containers.run(
+        pulled.id, ["/opt/venv/bin/python", "-c", probe, *heavy], remove=True, stderr=True
+    )
+    assert out == b"", out  # exit code 0: none of them is installed (run() raises on a non-zero exit)
 
 
 def test_push_to_auth_registry_idempotent_and_conflict(
