@@ -94,3 +94,61 @@ def s3_bucket(moto_endpoint: str, aws_env: None) -> Iterator[str]:
     client.create_bucket(Bucket=name)
     yield name
     httpx.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+
+
+def patch_ecs_rollouts(mp: pytest.MonkeyPatch, outcome: Callable[[Any], str]) -> None:
+    """Make moto's ECS deployments behave like ECS's: a service update starts a new PRIMARY deployment
+    for the new task definition, IN_PROGRESS, which turns COMPLETED or FAILED (what the circuit breaker
+    reports) a moment later; a new service's first deployment does the same. ``outcome(task_definition)``
+    (moto's object: ``.arn``, ``.container_definitions``) says which.
+
+    moto (5.x) keeps one deployment per service and never moves it when the task definition changes.
+    """
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original_update = EC2ContainerServiceBackend.update_service
+    original_create = EC2ContainerServiceBackend.create_service
+
+    def finish_later(dep: dict[str, Any], state: str) -> None:
+        def finish() -> None:
+            dep["rolloutState"] = state
+            dep["rolloutStateReason"] = (
+                "ECS deployment circuit breaker: tasks failed to start."
+                if state == "FAILED"
+                else "ECS deployment completed."
+            )
+
+        threading.Timer(0.6, finish).start()
+
+    def update_service(self: Any, props: dict[str, Any]) -> Any:
+        td = props.get("task_definition")
+        service = original_update(self, props)
+        if td:
+            definition = self.describe_task_definition(td)
+            for dep in service.deployments:
+                dep["status"] = "ACTIVE"
+            dep = {
+                "id": f"ecs-svc/{len(service.deployments) + 1000}",
+                "status": "PRIMARY",
+                "taskDefinition": definition.arn,
+                "rolloutState": "IN_PROGRESS",
+                "rolloutStateReason": "ECS deployment in progress.",
+                "desiredCount": service.desired_count,
+                "runningCount": 0,
+                "pendingCount": service.desired_count,
+                "failedTasks": 0,
+            }
+            service.deployments.insert(0, dep)
+            finish_later(dep, outcome(definition))
+        return service
+
+    def create_service(self: Any, *args: Any, **kwargs: Any) -> Any:
+        service = original_create(self, *args, **kwargs)
+        if service.deployments and service.task_definition:
+            dep = service.deployments[0]
+            dep["rolloutState"] = "IN_PROGRESS"
+            finish_later(dep, outcome(self.describe_task_definition(service.task_definition)))
+        return service
+
+    mp.setattr(EC2ContainerServiceBackend, "update_service", update_service)
+    mp.setattr(EC2ContainerServiceBackend, "create_service", create_service)

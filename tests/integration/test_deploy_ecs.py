@@ -1,9 +1,8 @@
 """The ECS target against a moto server: a new revision pinned by digest, rollout states, update back.
 
-moto (5.x) keeps one deployment per service and never moves it when the task definition changes, so a
-small in-process patch of its backend makes update_service behave like ECS: a new PRIMARY deployment
-for the new task definition, IN_PROGRESS, which then turns COMPLETED or FAILED (what ECS's circuit
-breaker reports). The verification URL is a local `kwrec serve` of the same release.
+moto's deployments are patched to behave like ECS's (tests.fixtures_moto.patch_ecs_rollouts). The
+verification URL is a local `kwrec serve` of the same release. A release of one shard needs no load
+balancer; sharded releases are in test_deploy_ecs_shards.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +28,7 @@ from kwrec.pipeline import records
 from kwrec.pipeline.deploy import deploy_release
 from kwrec.pipeline.train import train_release
 from kwrec.settings import Settings
-from tests.fixtures_moto import moto_server
+from tests.fixtures_moto import moto_server, patch_ecs_rollouts
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,49 +38,9 @@ DIGEST_A, DIGEST_B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 PLAN: dict[str, str] = {}  # task definition ARN -> the rollout state it ends in
 
 
-def _patch_moto(mp: pytest.MonkeyPatch) -> None:
-    from moto.ecs.models import EC2ContainerServiceBackend
-
-    original = EC2ContainerServiceBackend.update_service
-
-    def update_service(self: Any, props: dict[str, Any]) -> Any:
-        td = props.get("task_definition")
-        service = original(self, props)
-        if td:
-            arn = self.describe_task_definition(td).arn
-            for dep in service.deployments:
-                dep["status"] = "ACTIVE"
-            dep = {
-                "id": f"ecs-svc/{len(service.deployments) + 1000}",
-                "status": "PRIMARY",
-                "taskDefinition": arn,
-                "rolloutState": "IN_PROGRESS",
-                "rolloutStateReason": "ECS deployment in progress.",
-                "desiredCount": service.desired_count,
-                "runningCount": 0,
-                "pendingCount": service.desired_count,
-                "failedTasks": 0,
-            }
-            service.deployments.insert(0, dep)
-            outcome = PLAN.get(arn, "COMPLETED")
-
-            def finish() -> None:
-                dep["rolloutState"] = outcome
-                dep["rolloutStateReason"] = (
-                    "ECS deployment circuit breaker: tasks failed to start."
-                    if outcome == "FAILED"
-                    else "ECS deployment completed."
-                )
-
-            threading.Timer(0.6, finish).start()
-        return service
-
-    mp.setattr(EC2ContainerServiceBackend, "update_service", update_service)
-
-
 @pytest.fixture(scope="module")
 def moto_ecs() -> Iterator[str]:
-    with moto_server(_patch_moto) as url:
+    with moto_server(lambda mp: patch_ecs_rollouts(mp, lambda td: PLAN.get(td.arn, "COMPLETED"))) as url:
         yield url
 
 
@@ -205,8 +163,8 @@ def test_ecs_deploy_pins_digest_and_follows_its_rollout(
     images = {c["name"]: c["image"] for c in containers}
     assert images == {"api": f"{REPO}@{DIGEST_B}", "log-router": "fluent-bit:2"}
     rec = read_manifest(store, B).deployments[-1]
-    assert rec.outcome == "live" and rec.details["task_definition"] == new
-    assert rec.details["previous_task_definition"] == first
+    assert rec.outcome == "live" and rec.details["shards"]["s000"]["task_definition"] == new
+    assert rec.details["shards"]["s000"]["previous_task_definition"] == first
     assert any("completed" in line for line in lines)
 
 
@@ -243,7 +201,7 @@ def test_a_dead_deploys_lease_is_taken_over_and_the_service_put_back(
     deploy_release(settings, store, B, lambda _: None)
     alias, _ = records.read_alias(store, "ecs-third")
     assert alias is not None and alias.live == B
-    recorded = alias.details["task_definition"]
+    recorded = alias.details["shards"]["s000"]["task_definition"]
     # What the killed process did: a new revision, the service updated to it, the lease never given back.
     stray = ecs.register_task_definition(
         family="kwrec-api",
@@ -265,4 +223,4 @@ def test_a_dead_deploys_lease_is_taken_over_and_the_service_put_back(
     assert f"recovered: service kwrec-api updated back from {stray} to {recorded}" in said, said
     alias, _ = records.read_alias(store, "ecs-third")
     assert alias is not None and alias.live == B and alias.lease is None
-    assert _service_td(ecs) == alias.details["task_definition"] != stray
+    assert _service_td(ecs) == alias.details["shards"]["s000"]["task_definition"] != stray

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from kwrec.core.manifest import Manifest, answering_versions
+from kwrec.core.manifest import Manifest, answering_versions, release_shards, shard_view
 from kwrec.core.models.customer_model import META_FILE
 from kwrec.core.store import ArtifactStore
 
@@ -112,16 +112,22 @@ class _Probe:
         self.report = report
         self.last_ms = 0.0  # the latency that counted for the last answer of get()
 
-    def get(self, name: str, path: str, params: dict[str, Any] | None = None) -> httpx.Response | None:
+    def get(
+        self,
+        name: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response | None:
         """GET ``path``; a non-200 or no answer fails the check, and so does an answer over the latency
         budget that is slow again when asked a second time (one pause of a busy machine is not a slow
         release; a release that is slow stays slow)."""
-        timed = self._timed(name, path, params)
+        timed = self._timed(name, path, params, headers)
         if timed is None:
             return None
         response, ms = timed
         if ms > self.report.budget_ms:
-            again = self._timed(name, path, params)
+            again = self._timed(name, path, params, headers)
             if again is None:
                 return None
             response, ms = min((response, ms), again, key=lambda pair: pair[1])
@@ -133,11 +139,11 @@ class _Probe:
         return response
 
     def _timed(
-        self, name: str, path: str, params: dict[str, Any] | None
+        self, name: str, path: str, params: dict[str, Any] | None, headers: dict[str, str] | None
     ) -> tuple[httpx.Response, float] | None:
         started = time.perf_counter()
         try:
-            response = self.client.get(path, params=params)
+            response = self.client.get(path, params=params, headers=headers)
         except httpx.HTTPError as exc:
             self.report.checks.append(Check(name, False, f"no answer: {type(exc).__name__}: {exc}"))
             return None
@@ -158,27 +164,24 @@ def verify(
     budget_ms: float = 200.0,
     *,
     timeout: float = 10.0,
+    shard_header: str | None = None,
 ) -> VerifyReport:
-    """Run every check against ``base_url``; never raises for a failing check (see the report)."""
+    """Run every check against ``base_url``; never raises for a failing check (see the report).
+
+    With ``shard_header`` (an endpoint that routes each customer to its shard, and each shard's own
+    /version to a request carrying that header) a sharded release is checked shard by shard.
+    """
     report = VerifyReport(base_url=base_url.rstrip("/"), version=manifest.version, budget_ms=budget_ms)
     cases = golden_cases(store, manifest)
     with httpx.Client(base_url=report.base_url, timeout=timeout) as client:
         probe = _Probe(client, report)
-        ready = probe.get("readyz", "/readyz")
-        if ready is not None:
-            probe.add("readyz", True)
-        version = probe.get("version", "/version")
-        if version is None:
+        shards = release_shards(manifest)
+        if shard_header and len(shards) > 1:
+            # An endpoint that routes by customer (ECS behind an ALB): each shard answers for itself.
+            for shard in shards:
+                _check_served(probe, shard_view(manifest, shard), f" {shard}", {shard_header: shard})
+        elif not _check_served(probe, manifest, "", None):
             return report  # nothing else can be judged against an API that does not say what it serves
-        body = version.json()
-        served = body.get("model_version")
-        probe.add(
-            "version",
-            served == manifest.version,
-            "" if served == manifest.version else f"serves {served!r}, expected {manifest.version!r}",
-        )
-        missing = sorted(set(manifest.customers) - set(body.get("customers") or []))
-        probe.add("customers", not missing, f"missing {missing}" if missing else "")
         answering = answering_versions(manifest)
         for customer, golden in cases.items():
             _check_customer(probe, customer, golden, answering.get(customer, manifest.version))
@@ -192,6 +195,25 @@ def verify(
                 "metrics", "# TYPE" in metrics.text, "" if "# TYPE" in metrics.text else "not Prometheus"
             )
     return report
+
+
+def _check_served(probe: _Probe, manifest: Manifest, suffix: str, headers: dict[str, str] | None) -> bool:
+    """/readyz, and /version naming ``manifest``'s version and customers; False when /version is silent."""
+    if probe.get(f"readyz{suffix}", "/readyz", headers=headers) is not None:
+        probe.add(f"readyz{suffix}", True)
+    version = probe.get(f"version{suffix}", "/version", headers=headers)
+    if version is None:
+        return False
+    body = version.json()
+    served = body.get("model_version")
+    probe.add(
+        f"version{suffix}",
+        served == manifest.version,
+        "" if served == manifest.version else f"serves {served!r}, expected {manifest.version!r}",
+    )
+    missing = sorted(set(manifest.customers) - set(body.get("customers") or []))
+    probe.add(f"customers{suffix}", not missing, f"missing {missing}" if missing else "")
+    return True
 
 
 def _check_customer(probe: _Probe, customer: str, golden: list[dict[str, Any]], version: str) -> None:

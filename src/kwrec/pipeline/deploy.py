@@ -112,9 +112,9 @@ def _switch(
                 raise VerificationError(
                     f"verification of shard {shard} before the switch failed: {direct.summary()}"
                 )
-        outcome.redeployed = sorted(prepared.direct)
+        outcome.redeployed = sorted(prepared.redeployed)
         tgt.promote(prepared)
-        public = verify(tgt.public_url, manifest, store, cfg.verify_budget_ms)
+        public = verify(tgt.public_url, manifest, store, cfg.verify_budget_ms, shard_header=tgt.shard_header)
         outcome.reports.append(public)
         report(public.summary())
         if not public.ok:
@@ -219,7 +219,13 @@ def verify_live(
     expected = version or (alias.live if alias else None)
     if expected is None:
         raise DeployError(f"nothing is live on target {name}", hint="pass --version or deploy first")
-    result = verify(tgt.public_url, read_manifest(store, expected), store, cfg.verify_budget_ms)
+    result = verify(
+        tgt.public_url,
+        read_manifest(store, expected),
+        store,
+        cfg.verify_budget_ms,
+        shard_header=tgt.shard_header,
+    )
     problem = tgt.live_problem(alias.details) if alias is not None and alias.live == expected else None
     if problem is not None:  # name the cause, not only the symptom (502s, timeouts)
         result.checks.insert(

@@ -68,6 +68,15 @@ class EcsTargetSettings(BaseModel):
     container_name: str | None = Field(None, description="container to re-pin (default: the first one)")
     timeout_seconds: float = Field(900.0, gt=0, description="rollout must finish within this")
     poll_seconds: float = Field(5.0, gt=0)
+    listener_arn: str | None = Field(
+        None, description="ALB listener that routes customers to shard services (needed for 2+ shards)"
+    )
+    max_listener_rules: int = Field(
+        100, ge=1, le=10_000, description="the ALB's 'Rules per Application Load Balancer' quota"
+    )
+    rule_priority_base: int = Field(
+        40_000, ge=1, le=40_000, description="kwrec owns listener rules from here to +9999"
+    )
 
 
 class DeploySettings(BaseModel):

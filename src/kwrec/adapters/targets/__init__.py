@@ -18,7 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kwrec.core.manifest import Manifest
+from kwrec.core.manifest import WHOLE_RELEASE, Manifest
+
+
+def shards_of(details: dict[str, Any], legacy: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The per-shard part of a deployment's details.
+
+    Details written before shards are one flat dict: shard s000's, with the ``legacy`` keys (the first
+    one names the instance, so its absence means nothing was deployed).
+    """
+    if isinstance(details.get("shards"), dict):
+        return {str(k): dict(v) for k, v in sorted(details["shards"].items())}
+    if details.get(legacy[0]):
+        return {WHOLE_RELEASE: {k: details[k] for k in legacy if k in details}}
+    return {}
 
 
 @dataclass
@@ -32,10 +45,15 @@ class Prepared:
     # shard -> where its new instance answers before it takes traffic (verified there first); empty
     # where the target moves traffic as it starts the release (ECS), or when no shard changed
     direct: dict[str, str] = field(default_factory=dict)
+    # shards this deploy gave a new instance (ECS: a new task definition; docker: those in ``direct``)
+    redeployed: list[str] = field(default_factory=list)
 
 
 class Target(Protocol):
     kind: str
+    # a header the endpoint routes on to reach one shard (its /version, /readyz), or None where the
+    # endpoint itself answers for the whole fleet (the docker target's nginx)
+    shard_header: str | None
 
     @property
     def public_url(self) -> str: ...

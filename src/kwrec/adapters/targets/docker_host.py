@@ -27,12 +27,12 @@ import docker.errors
 import httpx
 import requests
 
-from kwrec.adapters import engine
+from kwrec.adapters import engine, targets
 from kwrec.adapters.image.context import UDS_LABEL
 from kwrec.adapters.targets import Prepared
 from kwrec.adapters.targets.docker_watch import LIVE_FILE, LOG_FILE, PID_FILE
 from kwrec.adapters.targets.fleet_status import shard_state, write_health, write_version
-from kwrec.adapters.targets.nginx import DEFAULT_SHARD, NginxProxy, Route, running_pid
+from kwrec.adapters.targets.nginx import NginxProxy, Route, running_pid
 from kwrec.core.manifest import ImageRecord, Manifest, release_shards
 from kwrec.errors import DeployError, TargetError
 from kwrec.reporting import Report
@@ -59,16 +59,13 @@ def image_reference(version: str, image: ImageRecord | None) -> tuple[str, str |
 
 def shards_of(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The per-shard part of a deployment's details; one written before shards is shard s000's."""
-    if isinstance(details.get("shards"), dict):
-        return {str(k): dict(v) for k, v in sorted(details["shards"].items())}
-    if details.get("container"):
-        keys = ("container", "container_id", "port", "image", "digest", "socket")
-        return {DEFAULT_SHARD: {k: details[k] for k in keys if k in details}}
-    return {}
+    return targets.shards_of(details, ("container", "container_id", "port", "image", "digest", "socket"))
 
 
 class DockerTarget:
     kind = "docker"
+    # nginx answers /version and /readyz for the whole fleet, from status files
+    shard_header: str | None = None
 
     def __init__(self, cfg: DockerTargetSettings, target: str, report: Report, pull_auth: Any = None) -> None:
         self.cfg = cfg
@@ -159,6 +156,7 @@ class DockerTarget:
             # Never leave a broken release's container behind (it would restart forever).
             self.discard(prepared)
             raise
+        prepared.redeployed = [shard for shard, _ in started]
         if not started:
             self.report(f"every shard of {manifest.version} already runs: only the routing changes")
         return prepared
