@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import httpx
+import pytest
 
 from kwrec.adapters.targets.nginx import DEFAULT_SHARD
 from kwrec.core.manifest import ImageRecord, Manifest, release_shards
@@ -43,3 +49,27 @@ def docker_target_env(
 def shard_image(manifest: Manifest, shard: str = DEFAULT_SHARD) -> ImageRecord | None:
     """The image record of one shard of a release (the only one of a small release)."""
     return release_shards(manifest)[shard].image
+
+
+def serve_locally(store: str, version: str, cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A real `kwrec serve` of ``version`` from ``store`` on a free loopback port, once it is ready.
+
+    The caller terminates the process. Fails the test when it is not ready within 60 s.
+    """
+    port = free_port()
+    cmd = [sys.executable, "-m", "kwrec.cli.serve", "--store", store, "--model-version", version]
+    proc = subprocess.Popen(
+        [*cmd, "--port", str(port)], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.terminate()
+    proc.wait(10)
+    pytest.fail(f"`kwrec serve` of {version} from {store} never became ready")

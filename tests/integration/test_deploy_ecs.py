@@ -29,7 +29,7 @@ from kwrec.pipeline.deploy import deploy_release
 from kwrec.pipeline.train import train_release
 from kwrec.settings import Settings
 from tests.fixtures_moto import moto_server, patch_ecs_rollouts
-from tests.support import free_port
+from tests.support import serve_locally
 
 ROOT = Path(__file__).resolve().parents[2]
 A, B = "gs_2611270900", "gs_2611271000"
@@ -65,31 +65,8 @@ def release_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
 def served_b(release_store: tuple[str, Path]) -> Iterator[str]:
     """The service URL: a local API serving release B (what the new ECS tasks would run)."""
     store_url, tmp = release_store
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "kwrec.cli.serve",
-        "--store",
-        store_url,
-        "--model-version",
-        B,
-        "--port",
-        str(port),
-    ]
-    proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve_locally(store_url, B, tmp)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail("the local API for release B never became ready")
         yield url
     finally:
         proc.terminate()

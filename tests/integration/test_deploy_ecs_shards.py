@@ -13,9 +13,7 @@ import fnmatch
 import hashlib
 import shutil
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,7 +33,7 @@ from kwrec.pipeline.train import train_release
 from kwrec.settings import Settings
 from kwrec.settings.release import ReleaseSettings
 from tests.fixtures_moto import FAKE_KEY_ID, FAKE_SECRET, moto_server, patch_ecs_rollouts
-from tests.support import free_port
+from tests.support import serve_locally
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/keyword-dev"
 DAYS = ("2612010900", "2612020900", "2612030900")
@@ -103,23 +101,8 @@ class Fleet:
             store_dir = self.tmp / f"image-{rec.image.digest[7:19]}"
             shutil.copytree(self.store_url, store_dir)
             write_manifest(open_store(str(store_dir)), shard_view(m, shard))  # what the image carries
-            port = free_port()
-            cmd = [sys.executable, "-m", "kwrec.cli.serve", "--store", str(store_dir)]
-            cmd += ["--model-version", rec.built_in, "--port", str(port)]
-            self.procs.append(
-                subprocess.Popen(cmd, cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            )
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.3)
-            else:
-                pytest.fail(f"the local API of shard {shard} of {version} never became ready")
+            proc, url = serve_locally(str(store_dir), rec.built_in, self.tmp)
+            self.procs.append(proc)
             self.servers[rec.image.digest] = url
 
     def close(self) -> None:
