@@ -36,6 +36,7 @@ from kwrec import (
     list_customers,
     load_settings,
     make_version,
+    open_data,
     open_store,
     push_step,
     release_owned,
@@ -93,7 +94,7 @@ def _entries(
             failed[item.customer] = str(item.failed)
         else:
             entries[item.customer] = item.entry
-    customers, problems = list_customers(settings.data_dir)
+    customers, problems = list_customers(open_data(settings))
     for customer in customers:
         if customer not in entries and customer not in failed:
             # Content-addressed: inputs that did not change return their artifact without training.

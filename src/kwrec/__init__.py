@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "open_store": "kwrec.adapters.stores",
     # the pipeline
     "train_release": "kwrec.pipeline.train",
+    "open_data": "kwrec.pipeline.train",
     "build_release_image": "kwrec.pipeline.image",
     "push_release_image": "kwrec.pipeline.image",
     "deploy_release": "kwrec.pipeline.deploy",
@@ -111,6 +112,7 @@ __all__ = [
     "list_versions",
     "load_settings",
     "make_version",
+    "open_data",
     "open_release",
     "open_store",
     "push_release_image",

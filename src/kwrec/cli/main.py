@@ -33,7 +33,9 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
 @app.command()
 @user_errors
 def train(
-    data: Annotated[Path | None, typer.Option("--data", help="one folder of logs per customer")] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="one folder of logs per customer, or s3://bucket/prefix")
+    ] = None,
     store: StoreOpt = None,
     timestamp: Annotated[
         str | None, typer.Option("--timestamp", help="release timestamp YYMMDDHHMM (UTC now)")
@@ -157,7 +159,9 @@ def suggest(
 @app.command()
 @user_errors
 def evaluate(
-    data: Annotated[Path | None, typer.Option("--data", help="one folder of logs per customer")] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="one folder of logs per customer, or s3://bucket/prefix")
+    ] = None,
     customer: Annotated[list[str] | None, typer.Option("--customer", help="only these customers")] = None,
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.01, max=0.9)] = 0.1,
     prefixes_per_query: Annotated[int | None, typer.Option("--prefixes-per-query", min=1)] = None,
@@ -172,23 +176,24 @@ def evaluate(
     from kwrec.core.evaluation import evaluate_events
     from kwrec.core.ingest import list_customers, load_customer_config
     from kwrec.core.preprocess import read_and_preprocess
+    from kwrec.pipeline.train import open_data
 
     settings = _settings(config)
-    root = data or settings.data_dir
+    root = open_data(settings, data)
     customers, problems = list_customers(root)
     for p in problems:
         report(f"skipped: {p}")
     if customer:
         unknown = sorted(set(customer) - set(customers))
         if unknown:
-            raise UnknownCustomerError(f"no customer {', '.join(unknown)} under {root}")
+            raise UnknownCustomerError(f"no customer {', '.join(unknown)} under {root.url}")
         customers = [c for c in customers if c in customer]
     results = []
     for c in customers:
-        cfg = load_customer_config(root / c)
+        cfg = load_customer_config(root.customer(c))
         params = cfg.train_params(settings.train)
         quarantine_file = Path(settings.cache_dir) / "evaluate" / f"{c}.quarantine.jsonl"
-        pre, _ = read_and_preprocess(root / c, cfg, params, quarantine_file)
+        pre, _ = read_and_preprocess(root.customer(c), cfg, params, quarantine_file)
         with Progress(console=console, disable=not console.is_terminal) as progress:
             task = progress.add_task(f"evaluating {c}", total=None)
 

@@ -5,7 +5,6 @@ Registered in ``kwrec.cli.main`` with ``app.command()(run)``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,7 +21,9 @@ def run(
         str | None,
         typer.Option("--timestamp", help="release timestamp YYMMDDHHMM (default: UTC now); repeat to resume"),
     ] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="one folder of logs per customer")] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="one folder of logs per customer, or s3://bucket/prefix")
+    ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     rebalance: Annotated[

@@ -20,6 +20,7 @@ import polars as pl
 
 from kwrec.core.evaluation import Accumulator, K, rank_of, sample_prefixes, time_split
 from kwrec.core.ingest import load_customer_config
+from kwrec.core.ingest.source import CustomerLogs, as_customer_logs
 from kwrec.core.manifest import CustomerEntry, Manifest
 from kwrec.core.models.customer_model import CustomerModel
 from kwrec.core.models.protocol import Suggestion
@@ -99,7 +100,7 @@ def score_model(model: Completer, cases: list[tuple[str, list[str]]]) -> dict[st
 
 def gate_customer(
     store: ArtifactStore,
-    customer_dir: Path,
+    customer_dir: CustomerLogs | Path,
     candidate: CustomerEntry,
     live: Manifest | None,
     policy: GatePolicy,
@@ -107,6 +108,7 @@ def gate_customer(
     report: Report,
 ) -> GateDecision:
     """Compare the candidate with the live release's model of the same customer; decide which ships."""
+    customer_dir = as_customer_logs(customer_dir)
     customer = customer_dir.name
     if live is None or customer not in live.customers:
         return GateDecision(customer, "new")

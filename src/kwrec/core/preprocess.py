@@ -22,6 +22,7 @@ from kwrec.core.ingest.customer_config import CustomerConfig
 from kwrec.core.ingest.formats import first_reason
 from kwrec.core.ingest.quarantine import CARD_RE, EMAIL_RE, PHONE_INTL_RE, PHONE_KR_RE, Quarantine
 from kwrec.core.ingest.reader import read_customer_logs
+from kwrec.core.ingest.source import CustomerLogs
 from kwrec.core.text.normalize import clean_text_expr, fold
 from kwrec.reporting import Report, silent
 from kwrec.settings import TrainParams
@@ -292,7 +293,7 @@ def _record(df: pl.DataFrame, stats: dict[str, int], quarantine: Quarantine) -> 
 
 
 def read_and_preprocess(
-    customer_dir: Path,
+    customer_dir: CustomerLogs | Path,
     config: CustomerConfig,
     params: TrainParams,
     quarantine_file: Path,

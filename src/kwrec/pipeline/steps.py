@@ -30,6 +30,7 @@ from kwrec.pipeline.train import (
     TrainOutcome,
     assemble_release,
     input_key,
+    open_data,
     reusable_entry,
     train_customer_entry,
 )
@@ -221,15 +222,16 @@ class CustomerTraining:
 # ---- the steps ---------------------------------------------------------------------------------------
 
 
-def detect_changes(settings: Settings, store: ArtifactStore, data_dir: Path | None = None) -> Detection:
+def detect_changes(settings: Settings, store: ArtifactStore, data_dir: Path | str | None = None) -> Detection:
     """Which customers need training: no artifact yet for their current inputs and parameters."""
-    data = data_dir or settings.data_dir
+    data = open_data(settings, data_dir)
     customers, problems = list_customers(data)
     changed: list[str] = []
     for customer in customers:
         try:
-            params = load_customer_config(data / customer).train_params(settings.train)
-            key = input_key(fingerprint_inputs(data / customer), params)
+            logs = data.customer(customer)
+            params = load_customer_config(logs).train_params(settings.train)
+            key = input_key(fingerprint_inputs(logs), params)
         except KwrecError:
             changed.append(customer)  # its training task reports what is wrong with it
             continue
@@ -244,14 +246,13 @@ def train_customer_step(
     customer: str,
     timestamp: str,
     report: Report,
-    data_dir: Path | None = None,
+    data_dir: Path | str | None = None,
 ) -> CustomerEntry:
     """Train one customer's artifact into the store for release ``<model>_<timestamp>`` (or reuse it)."""
     version = make_version(settings.model_name, validate_timestamp(timestamp))
-    data = data_dir or settings.data_dir
     entry = train_customer_entry(
         store,
-        data / customer,
+        open_data(settings, data_dir).customer(customer),
         customer,
         version,
         settings.train,
@@ -281,7 +282,7 @@ def gate_step(
     store: ArtifactStore,
     entries: dict[str, CustomerEntry],
     report: Report,
-    data_dir: Path | None = None,
+    data_dir: Path | str | None = None,
 ) -> GateResult:
     """Decide per customer whether its new model ships or the live one stays (PRODUCT.md step 4)."""
     cfg = settings.run
@@ -289,10 +290,11 @@ def gate_step(
         cfg.gate_tolerance, cfg.gate_test_fraction, cfg.gate_prefixes_per_query, cfg.gate_max_test_queries
     )
     live = live_release(settings, store)
-    data = data_dir or settings.data_dir
+    data = open_data(settings, data_dir)
     decisions = []
     for customer, entry in sorted(entries.items()):
-        decision = gate_customer(store, data / customer, entry, live, policy, settings.cache_dir, report)
+        logs = data.customer(customer)
+        decision = gate_customer(store, logs, entry, live, policy, settings.cache_dir, report)
         if decision.action in ("accepted", "held back"):
             report(decision.describe())
         decisions.append(decision)
@@ -308,7 +310,7 @@ def release_step(
     problems: list[str],
     decisions: list[GateDecision],
     report: Report,
-    data_dir: Path | None = None,
+    data_dir: Path | str | None = None,
 ) -> TrainOutcome:
     """Write the release manifest: gated entries, live entries kept for held-back or failed customers."""
     version = make_version(settings.model_name, validate_timestamp(timestamp))
@@ -332,7 +334,7 @@ def release_step(
         entries=final,
         failed=failed,
         problems=notes,
-        data=data_dir or settings.data_dir,
+        data=open_data(settings, data_dir),
     )
     store.write_bytes(
         gate_key(version),

@@ -14,8 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from kwrec import ARTIFACT_FORMAT, __version__
+from kwrec.adapters.sources import open_logs
 from kwrec.core.evaluation import evaluate_events
-from kwrec.core.ingest import fingerprint_inputs, list_customers, load_customer_config
+from kwrec.core.ingest import (
+    CustomerLogs,
+    LogSource,
+    fingerprint_inputs,
+    list_customers,
+    load_customer_config,
+)
 from kwrec.core.manifest import (
     CustomerEntry,
     Manifest,
@@ -61,9 +68,14 @@ def input_key(fingerprint: str, params: TrainParams) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def open_data(settings: Settings, data_dir: Path | str | None = None) -> LogSource:
+    """The customers' logs: ``data_dir`` (a folder or s3://bucket/prefix), else the settings' one."""
+    return open_logs(data_dir if data_dir is not None else settings.data_dir, settings.s3)
+
+
 def train_customer_entry(
     store: ArtifactStore,
-    customer_dir: Path,
+    customer_dir: CustomerLogs,
     customer: str,
     version: str,
     base: TrainParams,
@@ -202,7 +214,7 @@ def train_release(
     store: ArtifactStore,
     *,
     timestamp: str,
-    data_dir: Path | None = None,
+    data_dir: Path | str | None = None,
     evaluate: bool = True,
     report: Report = silent,
     progress: Callable[[int, int], None] = lambda _done, _total: None,
@@ -216,10 +228,11 @@ def train_release(
     """
     started = time.monotonic()
     version = make_version(settings.model_name, timestamp)
-    data = data_dir or settings.data_dir
-    if not data.is_dir():
+    data = open_data(settings, data_dir)
+    if not data.exists():
         raise DataError(
-            f"data directory {data} does not exist", hint="pass --data DIR with one folder per customer"
+            f"data directory {data.url} does not exist",
+            hint="pass --data DIR (or s3://bucket/prefix) with one folder per customer",
         )
     customers, problems = list_customers(data)
     for p in problems:
@@ -231,7 +244,7 @@ def train_release(
         try:
             entries[customer] = train_customer_entry(
                 store,
-                data / customer,
+                data.customer(customer),
                 customer,
                 version,
                 settings.train,
@@ -258,7 +271,7 @@ def assemble_release(
     entries: dict[str, CustomerEntry],
     failed: dict[str, str],
     problems: list[str],
-    data: Path,
+    data: LogSource,
 ) -> TrainOutcome:
     """Write release ``<model_name>_<timestamp>``'s manifest from per-customer entries (idempotent)."""
     version = make_version(settings.model_name, timestamp)
@@ -281,7 +294,7 @@ def assemble_release(
         outcome_entries[customer] = entry
     if not outcome_entries:
         raise DataError(
-            f"no customer could be trained from {data}",
+            f"no customer could be trained from {data.url}",
             hint="; ".join(f"{c}: {r}" for c, r in failed.items()) or "add one folder of logs per customer",
         )
     manifest = Manifest(

@@ -92,7 +92,8 @@ class Settings(BaseSettings):
         env_prefix="KWREC_", env_nested_delimiter="__", extra="forbid", toml_file=None
     )
 
-    data_dir: Path = Path("data/sample")
+    # One folder (or key prefix) per customer: a local path or s3://bucket/prefix.
+    data_dir: Path | str = Path("data/sample")
     store: str = "var/store"
     cache_dir: Path = Path("var/cache")
     model_name: str = "gs"

@@ -255,7 +255,7 @@ def test_input_files_and_fingerprint(tmp_path: Path) -> None:
     write(cdir / "2024" / "a.jsonl.gz", jsonl_text())
     write(cdir / "kwrec.toml", "")
     write(cdir / "x.bin", b"?")
-    assert [p.relative_to(cdir).as_posix() for p in input_files(cdir)] == ["2024/a.jsonl.gz", "b.csv"]
+    assert [f.rel for f in input_files(cdir)] == ["2024/a.jsonl.gz", "b.csv"]
     first = fingerprint_inputs(cdir)
     assert fingerprint_inputs(cdir) == first
     write(cdir / "banned.txt", "도박\n")

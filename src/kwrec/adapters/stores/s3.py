@@ -36,7 +36,7 @@ from kwrec.errors import StoreError, StoreNotFound
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 # 412: the condition did not hold; 409: S3 saw a concurrent conditional write to the same key.
 _CAS_LOST = frozenset({"412", "PreconditionFailed", "409", "ConditionalRequestConflict"})
@@ -57,6 +57,20 @@ def _display_endpoint(endpoint_url: str | None, region: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+def s3_client(endpoint_url: str | None, region: str, max_attempts: int = 5) -> S3Client:
+    """A client with bounded retries and timeouts; path-style addressing for custom endpoints."""
+    config = Config(
+        region_name=region,
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=60,
+        # Custom endpoints (moto, MinIO) rarely resolve virtual-host bucket names.
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
+    )
+    client: S3Client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+    return client
+
+
 class S3Store:
     """An :class:`~kwrec.core.store.ArtifactStore` under ``s3://bucket/prefix``.
 
@@ -73,7 +87,7 @@ class S3Store:
         *,
         max_attempts: int = 5,
     ) -> None:
-        if not _BUCKET_RE.fullmatch(bucket):
+        if not BUCKET_RE.fullmatch(bucket):
             raise StoreError(
                 f"invalid S3 bucket name {bucket!r}", hint="use 3-63 lowercase letters, digits, '.' or '-'"
             )
@@ -81,18 +95,8 @@ class S3Store:
         self.prefix = validate_prefix(prefix.rstrip("/"))
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.endpoint = _display_endpoint(endpoint_url, region)
-        config = Config(
-            region_name=region,
-            retries={"max_attempts": max_attempts, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
-            # Custom endpoints (moto, MinIO) rarely resolve virtual-host bucket names.
-            s3={"addressing_style": "path" if endpoint_url else "auto"},
-        )
         # One client for the store's lifetime: clients are thread-safe, sessions are not.
-        self._client: S3Client = boto3.session.Session().client(
-            "s3", endpoint_url=endpoint_url, config=config
-        )
+        self._client: S3Client = s3_client(endpoint_url, region, max_attempts)
         self._transfer = TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=64 << 20)
         self._check_bucket()
 

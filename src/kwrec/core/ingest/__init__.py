@@ -2,17 +2,16 @@
 
 from kwrec.core.ingest.customer_config import CustomerConfig, load_customer_config
 from kwrec.core.ingest.quarantine import Quarantine
-from kwrec.core.ingest.reader import (
-    EVENT_SCHEMA,
-    fingerprint_inputs,
-    input_files,
-    list_customers,
-    read_customer_logs,
-)
+from kwrec.core.ingest.reader import EVENT_SCHEMA, fingerprint_inputs, input_files, read_customer_logs
+from kwrec.core.ingest.source import CustomerLogs, LocalLogSource, LogFile, LogSource, list_customers
 
 __all__ = [
     "EVENT_SCHEMA",
     "CustomerConfig",
+    "CustomerLogs",
+    "LocalLogSource",
+    "LogFile",
+    "LogSource",
     "Quarantine",
     "fingerprint_inputs",
     "input_files",

@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kwrec.core.ingest.source import CustomerLogs, as_customer_logs
 from kwrec.errors import ConfigError
 from kwrec.settings import TrainParams
 
@@ -117,17 +118,20 @@ def _problems(exc: ValidationError) -> str:
     )
 
 
-def load_customer_config(customer_dir: Path) -> CustomerConfig:
-    """Read ``kwrec.toml`` and ``banned.txt`` of a customer directory (both optional)."""
-    path = customer_dir / CONFIG_NAME
+def load_customer_config(customer_dir: CustomerLogs | Path) -> CustomerConfig:
+    """Read ``kwrec.toml`` and ``banned.txt`` of a customer's folder (both optional)."""
+    logs = as_customer_logs(customer_dir)
+    top = {f.rel: f for f in logs.files() if f.rel in (CONFIG_NAME, BAN_NAME)}
+    where = logs.location.rstrip("/")
+    path = f"{where}/{CONFIG_NAME}"
     raw: dict[str, Any] = {}
-    if path.is_file():
+    if CONFIG_NAME in top:
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+            raw = tomllib.loads(top[CONFIG_NAME].read_bytes().decode("utf-8-sig"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}", hint="fix the file or remove it") from None
         except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
         config = CustomerConfig.model_validate(raw)
     except ValidationError as exc:
@@ -135,12 +139,14 @@ def load_customer_config(customer_dir: Path) -> CustomerConfig:
             f"invalid customer config {path}: {_problems(exc)}",
             hint=f"valid keys: {', '.join(CustomerConfig.model_fields)}; [train] keys are TrainParams fields",
         ) from None
-    ban_path = customer_dir / BAN_NAME
-    if ban_path.is_file():
+    if BAN_NAME in top:
+        ban_path = f"{where}/{BAN_NAME}"
         try:
-            text = ban_path.read_bytes().decode("utf-8-sig")
+            text = top[BAN_NAME].read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ConfigError(f"{ban_path} is not UTF-8", hint="save the ban list as UTF-8") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {ban_path}: {exc.strerror or exc}") from None
         extra = [t.strip() for t in text.splitlines() if t.strip() and not t.lstrip().startswith("#")]
         config = config.model_copy(update={"ban": [*config.ban, *extra]})
     return config

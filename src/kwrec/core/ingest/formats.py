@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 import duckdb
 import polars as pl
@@ -73,8 +73,8 @@ class FileRejected(Exception):
         self.detail = detail
 
 
-def detect_format(path: Path) -> Format | None:
-    name = path.name.lower()
+def detect_format(file_name: str) -> Format | None:
+    name = file_name.lower()
     if name.endswith(".gz"):
         name = name[:-3]
     return _SUFFIXES.get(Path(name).suffix)
@@ -124,7 +124,13 @@ def _gunzip(data: bytes) -> tuple[bytes, str | None]:
     return bytes(out), None
 
 
-def read_bytes(path: Path) -> tuple[bytes, Truncation | None]:
+class _Readable(Protocol):
+    @property
+    def name(self) -> str: ...
+    def read_bytes(self) -> bytes: ...
+
+
+def read_bytes(path: _Readable) -> tuple[bytes, Truncation | None]:
     """The file's content, gunzipped when it ends in ``.gz``. Raises :class:`FileRejected`.
 
     A gzip that breaks off yields its complete lines and a :class:`Truncation` for the cut one; a gzip

@@ -12,8 +12,8 @@ import polars as pl
 from kwrec.core.ingest import formats as fmt
 from kwrec.core.ingest.customer_config import BAN_NAME, CANONICAL, CONFIG_NAME, CustomerConfig
 from kwrec.core.ingest.quarantine import Quarantine
-from kwrec.errors import DataError, InvalidIdentifierError
-from kwrec.ids import validate_customer
+from kwrec.core.ingest.source import CustomerLogs, LogFile, as_customer_logs
+from kwrec.errors import DataError
 from kwrec.settings import TrainParams
 
 log = logging.getLogger(__name__)
@@ -40,82 +40,68 @@ _TRUE: Final = ["true", "t", "yes", "y", "1"]
 _FALSE: Final = ["false", "f", "no", "n", "0"]
 
 
-def _ignored(name: str) -> bool:
-    return name.startswith((".", "_"))
-
-
-def list_customers(data_dir: Path) -> tuple[list[str], list[str]]:
-    """Valid customer directories (sorted) and one message per directory that was skipped."""
-    if not data_dir.is_dir():
-        raise DataError(f"data directory {data_dir} does not exist", hint="set data_dir / KWREC_DATA_DIR")
-    customers: list[str] = []
-    problems: list[str] = []
-    for entry in sorted(data_dir.iterdir()):
-        if _ignored(entry.name) or not entry.is_dir():
+def _scan(logs: CustomerLogs) -> tuple[list[LogFile], list[LogFile]]:
+    """``(inputs, unsupported)``, both sorted by relative path; sub-folders are searched too."""
+    inputs: list[LogFile] = []
+    unsupported: list[LogFile] = []
+    for f in logs.files():
+        if "/" not in f.rel and f.rel in _RESERVED:
             continue
-        try:
-            customers.append(validate_customer(entry.name))
-        except InvalidIdentifierError as exc:
-            problems.append(f"{entry}: skipped, {exc}")
-    return customers, problems
-
-
-def _scan(customer_dir: Path) -> tuple[list[Path], list[Path]]:
-    """``(inputs, unsupported)``, both sorted by relative path; sub-directories are searched too."""
-    inputs: list[Path] = []
-    unsupported: list[Path] = []
-    for path in sorted(customer_dir.rglob("*"), key=lambda p: p.relative_to(customer_dir).as_posix()):
-        rel = path.relative_to(customer_dir)
-        if any(_ignored(part) for part in rel.parts) or not path.is_file():
-            continue
-        if len(rel.parts) == 1 and rel.name in _RESERVED:
-            continue
-        (inputs if fmt.detect_format(path) is not None else unsupported).append(path)
+        (inputs if fmt.detect_format(f.name) is not None else unsupported).append(f)
     return inputs, unsupported
 
 
-def input_files(customer_dir: Path) -> list[Path]:
+def input_files(logs: CustomerLogs | Path) -> list[LogFile]:
     """The customer's log files in a deterministic order (relative path, sorted)."""
-    return _scan(customer_dir)[0]
+    return _scan(as_customer_logs(logs))[0]
 
 
-def fingerprint_inputs(customer_dir: Path) -> str:
+def fingerprint_inputs(logs: CustomerLogs | Path) -> str:
     """sha256 over the relative name, size and content of every input file, ``kwrec.toml`` and
-    ``banned.txt``: any change to what training reads changes it. Files are streamed."""
+    ``banned.txt``: any change to what training reads changes it. Local files are streamed; a file
+    whose listing names its content (an S3 ETag) is not read at all."""
+    logs = as_customer_logs(logs)
     h = hashlib.sha256()
-    paths = [customer_dir / n for n in sorted(_RESERVED) if (customer_dir / n).is_file()]
-    for path in [*paths, *input_files(customer_dir)]:
-        name = path.relative_to(customer_dir).as_posix().encode()
+    every = {f.rel: f for f in logs.files()}
+    for f in [*(every[n] for n in sorted(_RESERVED) if n in every), *_scan(logs)[0]]:
+        name = f.rel.encode()
         # Lengths frame every field, so no two different inputs hash the same byte stream.
-        h.update(len(name).to_bytes(8, "big") + name + path.stat().st_size.to_bytes(8, "big"))
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
+        h.update(len(name).to_bytes(8, "big") + name + f.size.to_bytes(8, "big"))
+        if f.identity is not None:
+            h.update(b"identity:" + f.identity.encode())
+        else:
+            for chunk in f.chunks():
                 h.update(chunk)
     return h.hexdigest()
 
 
 def read_customer_logs(
-    customer_dir: Path, config: CustomerConfig, quarantine: Quarantine, *, params: TrainParams | None = None
+    customer_dir: CustomerLogs | Path,
+    config: CustomerConfig,
+    quarantine: Quarantine,
+    *,
+    params: TrainParams | None = None,
 ) -> pl.DataFrame:
     """All of a customer's search events in input order (see ``EVENT_SCHEMA``); bad rows and files go
     to ``quarantine``. ``params`` (default: ``config`` applied to the default ``TrainParams``) gives the
     line length limit."""
-    customer = customer_dir.name
+    logs = as_customer_logs(customer_dir)
+    customer = logs.name
     params = params or config.train_params(TrainParams.model_validate({}))
-    inputs, unsupported = _scan(customer_dir) if customer_dir.is_dir() else ([], [])
-    for path in unsupported:
-        log.warning("customer %s: skipping %s (unsupported file type)", customer, path)
-        quarantine.add(_label(customer_dir, path), 0, fmt.UNSUPPORTED, "")
+    inputs, unsupported = _scan(logs)
+    for f in unsupported:
+        log.warning("customer %s: skipping %s (unsupported file type)", customer, f.rel)
+        quarantine.add(_label(logs, f), 0, fmt.UNSUPPORTED, "")
     if not inputs:
         raise DataError(
-            f"customer {customer}: no input files in {customer_dir}",
+            f"customer {customer}: no input files in {logs.location}",
             hint="add .csv, .tsv, .jsonl, .ndjson, .parquet, .txt or .log files (optionally .gz)",
         )
     frames: list[pl.DataFrame] = []
-    for path in inputs:
-        label = _label(customer_dir, path)
+    for f in inputs:
+        label = _label(logs, f)
         try:
-            rows, rejected = _read_file(path, config, params)
+            rows, rejected = _read_file(f, config, params)
         except fmt.FileRejected as exc:
             log.warning("customer %s: %s quarantined: %s", customer, label, exc)
             quarantine.add(label, 0, exc.reason, exc.detail)
@@ -125,21 +111,21 @@ def read_customer_logs(
     events = pl.concat(frames) if frames else pl.DataFrame(schema=EVENT_SCHEMA)
     if events.height == 0:
         raise DataError(
-            f"customer {customer}: no valid row in {len(inputs)} input file(s) under {customer_dir}",
+            f"customer {customer}: no valid row in {len(inputs)} input file(s) under {logs.location}",
             hint=f"see {quarantine.path} for why every row was rejected",
         )
     return events.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("seq")).select(list(EVENT_SCHEMA))
 
 
-def _label(customer_dir: Path, path: Path) -> str:
-    return f"{customer_dir.name}/{path.relative_to(customer_dir).as_posix()}"
+def _label(logs: CustomerLogs, f: LogFile) -> str:
+    return f"{logs.name}/{f.rel}"
 
 
-def _read_file(path: Path, config: CustomerConfig, params: TrainParams) -> tuple[pl.DataFrame, pl.DataFrame]:
-    kind = fmt.detect_format(path)
+def _read_file(f: LogFile, config: CustomerConfig, params: TrainParams) -> tuple[pl.DataFrame, pl.DataFrame]:
+    kind = fmt.detect_format(f.name)
     fields = {c: config.columns.source(c) for c in CANONICAL}
     explicit = {c for c in CANONICAL if config.columns.explicit(c)}
-    data, cut = fmt.read_bytes(path)
+    data, cut = fmt.read_bytes(f)
     if cut is not None and kind is fmt.Format.PARQUET:
         raise fmt.FileRejected(fmt.CORRUPT_GZIP, cut.error)  # part of a Parquet file is no table
     if kind is fmt.Format.PARQUET:
@@ -189,7 +175,7 @@ def _read_file(path: Path, config: CustomerConfig, params: TrainParams) -> tuple
             [rejected, pl.DataFrame({"line": [cut.line], "reason": [fmt.TRUNCATED_GZIP], "raw": [tail]})],
             how="vertical_relaxed",
         )
-        log.warning("%s: %s", path, cut.describe())
+        log.warning("%s: %s", f.rel, cut.describe())
     return events, rejected.sort("line")
 
 
