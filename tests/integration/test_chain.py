@@ -118,7 +118,16 @@ def test_gate_holds_a_worse_model_back_and_keeps_the_live_one(
     entry = train_customer_step(settings, store, "alpha", D2, lambda _: None)
     assert entry.status == "trained" and entry.artifact != live.customers["alpha"].artifact
     settings.run.gate_tolerance = 0.02
+    # The training task made the comparison: its numbers decide, and the gate reads no log again.
+    assert entry.gate is not None and entry.gate["live_artifact"] == live.customers["alpha"].artifact
+    shutil.move(data / "alpha", tmp_path / "away")
     [decision] = gate_step(settings, store, {"alpha": entry}, lambda _: None).decisions
+    shutil.move(tmp_path / "away", data / "alpha")
+    # The same decision as the gate that reads the logs and trains the candidate again.
+    [serial] = gate_step(
+        settings, store, {"alpha": entry.model_copy(update={"gate": None})}, lambda _: None
+    ).decisions
+    assert serial == decision
     assert decision.action == "held back", decision
     assert decision.new_mrr is not None and decision.live_mrr is not None
     assert decision.new_mrr < decision.live_mrr - 0.02

@@ -98,6 +98,78 @@ def score_model(model: Completer, cases: list[tuple[str, list[str]]]) -> dict[st
     return acc.report()
 
 
+@dataclass(frozen=True)
+class GateAgainst:
+    """What a training task compares its candidate with: the live release's model of the customer."""
+
+    version: str
+    entry: CustomerEntry
+    policy: GatePolicy
+
+    def key(self) -> dict[str, Any]:
+        """What the numbers depend on: scores computed against another key are computed again."""
+        p = self.policy
+        return {
+            "live_version": self.version,
+            "live_artifact": self.entry.artifact,
+            "test_fraction": p.test_fraction,
+            "prefixes_per_query": p.prefixes_per_query,
+            "max_test_queries": p.max_test_queries,
+        }
+
+
+def gate_scores(
+    store: ArtifactStore,
+    events: pl.DataFrame,
+    params: TrainParams,
+    customer: str,
+    against: GateAgainst,
+    cache_dir: Path,
+    report: Report,
+) -> dict[str, Any]:
+    """The gate's numbers for the candidate trained from ``events``: computed where the events already are
+    (the customer's training task), so a day's gate runs in parallel with training and reads no log again.
+
+    Both models are scored on the same prefixes of the newest ``test_fraction`` of ``events``; the
+    candidate is trained again on the older part only.
+    """
+    out: dict[str, Any] = against.key()
+    live_entry, policy = against.entry, against.policy
+    try:
+        live_model = CustomerModel.open(
+            store.fetch_dir(live_entry.artifact_key, cache_dir), expected_checksum=live_entry.artifact
+        )
+    except (ArtifactError, StoreError) as exc:
+        # A live model this kwrec cannot read (an older artifact format after an upgrade, a damaged
+        # store) cannot be compared with; refusing the new model would leave the unreadable one live.
+        return {**out, "note": f"live model not comparable ({exc})"}
+    train, test = time_split(events, policy.test_fraction)
+    cases = holdout_cases(
+        test, prefixes_per_query=policy.prefixes_per_query, max_test_queries=policy.max_test_queries
+    )
+    report(f"{customer}: gate: {len(cases)} test queries, training the candidate on the older part")
+    with tempfile.TemporaryDirectory(prefix=f"kwrec-gate-{customer}-") as tmp:
+        meta = train_customer(train, params, Path(tmp) / "candidate", customer=customer)
+        new = score_model(CustomerModel(Path(tmp) / "candidate", meta), cases)
+        old = score_model(live_model, cases)
+    return {
+        **out,
+        "new_mrr": float(new["mrr@10"]),
+        "live_mrr": float(old["mrr@10"]),
+        "prefixes": int(new["prefixes"]),
+    }
+
+
+def decide(customer: str, scores: dict[str, Any], tolerance: float) -> GateDecision:
+    """Ship or hold back, from a candidate's gate numbers."""
+    version = str(scores["live_version"])
+    if scores.get("note"):
+        return GateDecision(customer, "accepted", version, note=str(scores["note"]))
+    new_mrr, live_mrr = float(scores["new_mrr"]), float(scores["live_mrr"])
+    action: Action = "held back" if new_mrr < live_mrr - tolerance else "accepted"
+    return GateDecision(customer, action, version, new_mrr, live_mrr, tolerance, int(scores["prefixes"]))
+
+
 def gate_customer(
     store: ArtifactStore,
     customer_dir: CustomerLogs | Path,
@@ -107,7 +179,12 @@ def gate_customer(
     cache_dir: Path,
     report: Report,
 ) -> GateDecision:
-    """Compare the candidate with the live release's model of the same customer; decide which ships."""
+    """Compare the candidate with the live release's model of the same customer; decide which ships.
+
+    The numbers its training task computed (``candidate.gate``) decide when they were computed against
+    today's live model with today's policy; otherwise (an artifact reused from an earlier day, a live
+    release that changed since) the customer's logs are read and the comparison is made here.
+    """
     customer_dir = as_customer_logs(customer_dir)
     customer = customer_dir.name
     if live is None or customer not in live.customers:
@@ -115,36 +192,13 @@ def gate_customer(
     live_entry = live.customers[customer]
     if live_entry.artifact == candidate.artifact:
         return GateDecision(customer, "unchanged", live.version)
-    try:
-        live_model = CustomerModel.open(
-            store.fetch_dir(live_entry.artifact_key, cache_dir), expected_checksum=live_entry.artifact
-        )
-    except (ArtifactError, StoreError) as exc:
-        # A live model this kwrec cannot read (an older artifact format after an upgrade, a damaged
-        # store) cannot be compared with; refusing the new model would leave the unreadable one live.
-        return GateDecision(customer, "accepted", live.version, note=f"live model not comparable ({exc})")
-    params = TrainParams.model_validate(candidate.params)
-    config = load_customer_config(customer_dir)
-    with tempfile.TemporaryDirectory(prefix=f"kwrec-gate-{customer}-") as tmp:
-        tmpdir = Path(tmp)
-        # The candidate's own quarantine was stored at training time; this one is thrown away.
-        pre, _ = read_and_preprocess(customer_dir, config, params, tmpdir / "quarantine.jsonl")
-        train, test = time_split(pre.events, policy.test_fraction)
-        cases = holdout_cases(
-            test, prefixes_per_query=policy.prefixes_per_query, max_test_queries=policy.max_test_queries
-        )
-        report(f"{customer}: gate: {len(cases)} test queries, training the candidate on the older part")
-        meta = train_customer(train, params, tmpdir / "candidate", customer=customer)
-        new = score_model(CustomerModel(tmpdir / "candidate", meta), cases)
-        old = score_model(live_model, cases)
-    new_mrr, live_mrr = float(new["mrr@10"]), float(old["mrr@10"])
-    action: Action = "held back" if new_mrr < live_mrr - policy.tolerance else "accepted"
-    return GateDecision(
-        customer,
-        action,
-        live.version,
-        new_mrr,
-        live_mrr,
-        policy.tolerance,
-        int(new["prefixes"]),
-    )
+    against = GateAgainst(live.version, live_entry, policy)
+    scores = candidate.gate
+    if not scores or {k: scores.get(k) for k in against.key()} != against.key():
+        params = TrainParams.model_validate(candidate.params)
+        config = load_customer_config(customer_dir)
+        with tempfile.TemporaryDirectory(prefix=f"kwrec-gate-{customer}-") as tmp:
+            # The candidate's own quarantine was stored at training time; this one is thrown away.
+            pre, _ = read_and_preprocess(customer_dir, config, params, Path(tmp) / "quarantine.jsonl")
+            scores = gate_scores(store, pre.events, params, customer, against, cache_dir, report)
+    return decide(customer, scores, policy.tolerance)

@@ -35,6 +35,8 @@ class CustomerEntry(BaseModel):
     stats: dict[str, Any]
     ingest: dict[str, Any] = Field(default_factory=dict)
     evaluation: dict[str, Any] | None = None
+    # the quality gate's numbers, computed by the training task against the then live model
+    gate: dict[str, Any] | None = None
 
 
 class _Record(BaseModel):

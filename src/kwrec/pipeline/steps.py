@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from kwrec.adapters.image.context import MANIFEST_DIGEST_LABEL, image_manifest_digest
-from kwrec.core.gate import GateDecision, GatePolicy, gate_customer
+from kwrec.core.gate import GateAgainst, GateDecision, GatePolicy, gate_customer
 from kwrec.core.ingest import fingerprint_inputs, list_customers, load_customer_config
 from kwrec.core.manifest import CustomerEntry, Manifest, read_manifest, release_shards, shard_view
 from kwrec.core.store import ArtifactStore
@@ -240,6 +240,13 @@ def detect_changes(settings: Settings, store: ArtifactStore, data_dir: Path | st
     return Detection(customers, changed, [c for c in customers if c not in changed], problems)
 
 
+def gate_policy(settings: Settings) -> GatePolicy:
+    cfg = settings.run
+    return GatePolicy(
+        cfg.gate_tolerance, cfg.gate_test_fraction, cfg.gate_prefixes_per_query, cfg.gate_max_test_queries
+    )
+
+
 def train_customer_step(
     settings: Settings,
     store: ArtifactStore,
@@ -248,8 +255,16 @@ def train_customer_step(
     report: Report,
     data_dir: Path | str | None = None,
 ) -> CustomerEntry:
-    """Train one customer's artifact into the store for release ``<model>_<timestamp>`` (or reuse it)."""
+    """Train one customer's artifact into the store for release ``<model>_<timestamp>`` (or reuse it),
+    with the quality gate's numbers against the live model of the customer."""
     version = make_version(settings.model_name, validate_timestamp(timestamp))
+    live = live_release(settings, store)
+    # The gate's comparison is made in this task, where the customer's events are already in memory.
+    against = (
+        GateAgainst(live.version, live.customers[customer], gate_policy(settings))
+        if live is not None and customer in live.customers
+        else None
+    )
     entry = train_customer_entry(
         store,
         open_data(settings, data_dir).customer(customer),
@@ -259,6 +274,7 @@ def train_customer_step(
         settings.run.evaluate,
         report,
         cache_dir=settings.cache_dir,
+        gate=against,
     )
     if entry.trained_in == version and entry.status != "trained":
         # A retried attempt of this very release finds its own artifact: it was still trained here.
@@ -285,10 +301,7 @@ def gate_step(
     data_dir: Path | str | None = None,
 ) -> GateResult:
     """Decide per customer whether its new model ships or the live one stays (PRODUCT.md step 4)."""
-    cfg = settings.run
-    policy = GatePolicy(
-        cfg.gate_tolerance, cfg.gate_test_fraction, cfg.gate_prefixes_per_query, cfg.gate_max_test_queries
-    )
+    policy = gate_policy(settings)
     live = live_release(settings, store)
     data = open_data(settings, data_dir)
     decisions = []

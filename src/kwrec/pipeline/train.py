@@ -16,6 +16,7 @@ from typing import Any
 from kwrec import ARTIFACT_FORMAT, __version__
 from kwrec.adapters.sources import open_logs
 from kwrec.core.evaluation import evaluate_events
+from kwrec.core.gate import GateAgainst, gate_scores
 from kwrec.core.ingest import (
     CustomerLogs,
     LogSource,
@@ -83,8 +84,12 @@ def train_customer_entry(
     report: Report,
     *,
     cache_dir: Path,
+    gate: GateAgainst | None = None,
 ) -> CustomerEntry:
     """Train one customer into the store (or reuse its artifact when its inputs are unchanged).
+
+    With ``gate`` (the live model of the customer), the quality gate's comparison is made here too,
+    on the events already read: the entry carries the numbers, and the gate step only decides.
 
     A reused artifact is checked against its checksums first; a corrupt one is moved aside and the
     customer is trained again from its logs (so one damaged file cannot poison every later release).
@@ -118,6 +123,9 @@ def train_customer_entry(
             evaluation = evaluate_events(
                 pre.events, params, customer=customer, prefixes_per_query=3, max_test_queries=2000
             )
+        scores = None
+        if gate is not None:
+            scores = gate_scores(store, pre.events, params, customer, gate, cache_dir, report)
         report(f"{customer}: training on {pre.events.height:,} events")
         # Hand the frame over instead of keeping a reference: training turns it into integer codes
         # early, and the string columns can then be freed (peak memory on large customers).
@@ -139,6 +147,7 @@ def train_customer_entry(
         stats={**meta["stats"], MODEL_BYTES: size},
         ingest={"quarantined": dict(quarantine.counts), "preprocess": stats},
         evaluation=evaluation,
+        gate=scores,
     )
     store.write_bytes(input_index_key(customer, key), entry.model_dump_json().encode())
     return entry
