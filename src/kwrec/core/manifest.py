@@ -35,8 +35,9 @@ class CustomerEntry(BaseModel):
     stats: dict[str, Any]
     ingest: dict[str, Any] = Field(default_factory=dict)
     evaluation: dict[str, Any] | None = None
-    # the quality gate's numbers, computed by the training task against the then live model
-    gate: dict[str, Any] | None = None
+    # the quality gate's numbers, computed by the training task against the then live model; absent
+    # when unset, so a release written before reads back byte for byte
+    gate: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class _Record(BaseModel):
