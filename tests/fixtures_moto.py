@@ -152,3 +152,19 @@ def patch_ecs_rollouts(mp: pytest.MonkeyPatch, outcome: Callable[[Any], str]) ->
 
     mp.setattr(EC2ContainerServiceBackend, "update_service", update_service)
     mp.setattr(EC2ContainerServiceBackend, "create_service", create_service)
+
+
+def register_api_task(ecs: Any, image: str, *extra: dict[str, Any]) -> str:
+    """A Fargate task definition of family kwrec-api whose container ``api`` runs ``image``; its ARN."""
+    td = ecs.register_task_definition(
+        family="kwrec-api",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {"name": "api", "image": image, "portMappings": [{"containerPort": 8000}]},
+            *extra,
+        ],
+    )
+    return str(td["taskDefinition"]["taskDefinitionArn"])

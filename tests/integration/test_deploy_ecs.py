@@ -28,7 +28,7 @@ from kwrec.pipeline import records
 from kwrec.pipeline.deploy import deploy_release
 from kwrec.pipeline.train import train_release
 from kwrec.settings import Settings
-from tests.fixtures_moto import moto_server, patch_ecs_rollouts
+from tests.fixtures_moto import moto_server, patch_ecs_rollouts, register_api_task
 from tests.support import serve_locally
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,17 +85,7 @@ def ecs_service(moto_ecs: str, aws_env: None, monkeypatch: pytest.MonkeyPatch, s
         "GroupId"
     ]
     ecs.create_cluster(clusterName="kwrec")
-    td = ecs.register_task_definition(
-        family="kwrec-api",
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=[
-            {"name": "api", "image": f"{REPO}@{DIGEST_A}", "portMappings": [{"containerPort": 8000}]},
-            {"name": "log-router", "image": "fluent-bit:2"},
-        ],
-    )["taskDefinition"]["taskDefinitionArn"]
+    td = register_api_task(ecs, f"{REPO}@{DIGEST_A}", {"name": "log-router", "image": "fluent-bit:2"})
     ecs.create_service(
         cluster="kwrec",
         serviceName="kwrec-api",

@@ -32,7 +32,7 @@ from kwrec.pipeline.deploy import deploy_release, verify_live
 from kwrec.pipeline.train import train_release
 from kwrec.settings import Settings
 from kwrec.settings.release import ReleaseSettings
-from tests.fixtures_moto import FAKE_KEY_ID, FAKE_SECRET, moto_server, patch_ecs_rollouts
+from tests.fixtures_moto import FAKE_KEY_ID, FAKE_SECRET, moto_server, patch_ecs_rollouts, register_api_task
 from tests.support import serve_locally
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/keyword-dev"
@@ -185,16 +185,7 @@ def ecs_fleet(moto_ecs: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "403"}}],
     )
     ecs.create_cluster(clusterName="kwrec")
-    td = ecs.register_task_definition(
-        family="kwrec-api",
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=[
-            {"name": "api", "image": f"{REPO}@sha256:{'0' * 64}", "portMappings": [{"containerPort": 8000}]}
-        ],
-    )["taskDefinition"]["taskDefinitionArn"]
+    td = register_api_task(ecs, f"{REPO}@sha256:{'0' * 64}")
     ecs.create_service(
         cluster="kwrec",
         serviceName="kwrec-api",
