@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-.PHONY: demo test test-dag lint setup venv clean image-lock
+.PHONY: demo test test-dag test-celery lint setup venv clean image-lock
 
 # setup.py and the C source: the compiled look-up module is rebuilt whenever they change.
 BUILD_INPUTS := pyproject.toml setup.py src/kwrec/core/models/_mapped.c
@@ -41,9 +41,14 @@ test: setup
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 	$(MAKE) test-dag
+	$(MAKE) test-celery
 
 test-dag: setup $(AIRFLOW_STAMP)
 	$(AIRFLOW_VENV)/bin/python -m pytest -q tests/integration/test_dag.py
+
+# The DAG on a real CeleryExecutor cluster (Redis, PostgreSQL, two workers): its own database and ports.
+test-celery: setup $(AIRFLOW_STAMP)
+	$(AIRFLOW_VENV)/bin/python -m pytest -q tests/integration/test_dag_celery.py
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks $(wildcard dags)

@@ -13,6 +13,13 @@ customers, one shard, day 2 with 1% changed.
 
     .venv/bin/python -m benchmarks.bench_fleet [--customers 1000] [--largest 100000] [--out FILE.md]
 
+Distributed mode (issue 13): day 1 of the same fleet through the DAG on a real CeleryExecutor cluster
+(scripts/airflow-celery.sh), once per number of training workers; wall time of each step from the
+task instances in Airflow's database, and the speed-up over one training worker. Runs in .venv-airflow,
+as root (the cluster script runs PostgreSQL):
+
+    .venv-airflow/bin/python -m benchmarks.bench_fleet --distributed --train-workers 1 2 [--customers 1000]
+
 Needs the test environment (scripts/setup-test-env.sh: engine, open registry on 127.0.0.1:5000, nginx).
 """
 
@@ -319,6 +326,132 @@ def render(results: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+STEPS = (
+    "take_release_lock",
+    "detect_changed_customers",
+    "train_customer",
+    "evaluate_and_gate",
+    "publish_release",
+    "build_docker_image",
+    "push_docker_image",
+    "deploy",
+    "verify",
+)
+
+
+def _seconds(a: Any, b: Any) -> float:
+    return float((b - a).total_seconds())
+
+
+def distributed_run(fleet: Fleet, workers: int) -> dict[str, Any]:
+    """Day 1 of ``fleet`` through the Celery-run DAG with ``workers`` training workers."""
+    from benchmarks.celery_cluster import Cluster
+
+    kwrec_env = {k: v for k, v in fleet.env.items() if k.startswith("KWREC_")}
+    kwrec_env["KWREC_RUN__AIRFLOW__MAX_ACTIVE_TASKS"] = str(max(8, 4 * workers))
+    cluster = Cluster.create(
+        fleet.tmp / "airflow", kwrec_env, db=f"kwrec_bench_{fleet.name}", train_workers=workers
+    )
+    run_id = f"bench-{fleet.name}"
+    try:
+        cluster.start()
+        print(f"[{fleet.name}] {workers} training worker(s): day 1, {fleet.customers} customers", flush=True)
+        cluster.trigger(run_id, f"20{DAY1[:2]}-{DAY1[2:4]}-{DAY1[4:6]}T{DAY1[6:8]}:{DAY1[8:]}:00+00:00")
+        state = cluster.wait_for_run(
+            run_id, 6 * 3600, report=lambda line: print(f"[{fleet.name}] {line}", flush=True)
+        )
+        if state != "success":
+            raise SystemExit(f"the DAG run failed:\n{cluster.diagnosis(run_id)}")
+        tasks = cluster.tasks(run_id)
+        run_start, run_end = cluster.run_times(run_id)
+        on_workers = {
+            log.stem: len(cluster.worker_tasks(log.stem, run_id) & {"train_customer"})
+            for log in sorted((cluster.home / "logs").glob("worker-train*.log"))
+        }
+    finally:
+        cluster.destroy()
+    steps = {}
+    for step in STEPS:
+        mine = [t for t in tasks if t["task_id"] == step]
+        steps[step] = {
+            "tasks": len(mine),
+            "wall_seconds": round(_seconds(min(t["start"] for t in mine), max(t["end"] for t in mine)), 1),
+            "task_seconds_sum": round(sum(_seconds(t["start"], t["end"]) for t in mine), 1),
+            "queue_wait_mean": round(sum(_seconds(t["queued"], t["start"]) for t in mine) / len(mine), 2),
+        }
+    return {
+        "workers": workers,
+        "run_wall_seconds": round(_seconds(run_start, run_end), 1),
+        "steps": steps,
+        "train_workers_used": sum(1 for n in on_workers.values() if n),
+        "retries": sum(t["try_number"] - 1 for t in tasks),
+    }
+
+
+def render_distributed(results: dict[str, Any], command: str) -> str:
+    runs = results["runs"]
+    one = runs[0]
+    lines = [
+        "# Fleet benchmark, distributed (issue 13)",
+        "",
+        f"Command: `{command}`, {results['date']}; machine: 2 cores. Day 1 of {results['customers']:,} "
+        f"Zipf customers ({results['events']:,} events, largest {results['largest_customer_events']:,}) "
+        "through the DAG on a real CeleryExecutor cluster (scripts/airflow-celery.sh: Redis, PostgreSQL, "
+        "scheduler, DAG processor, API server, one release worker, N training workers of concurrency 1). "
+        "Step wall time = first task start to last task end, from Airflow's task instances.",
+        "",
+        "| step | " + " | ".join(f"{r['workers']} training worker(s)" for r in runs) + " | speed-up |",
+        "|---|" + "---|" * (len(runs) + 1),
+    ]
+    for step in STEPS:
+        cells = [f"{r['steps'][step]['wall_seconds']:.1f} s" for r in runs]
+        last = runs[-1]["steps"][step]["wall_seconds"]
+        speed = one["steps"][step]["wall_seconds"] / last if last else float("nan")
+        lines.append(
+            f"| {step} ({one['steps'][step]['tasks']} tasks) | " + " | ".join(cells) + f" | {speed:.2f} x |"
+        )
+    total = one["run_wall_seconds"] / runs[-1]["run_wall_seconds"]
+    lines.append(
+        "| **whole run** | "
+        + " | ".join(f"**{r['run_wall_seconds']:.0f} s**" for r in runs)
+        + f" | **{total:.2f} x** |"
+    )
+    lines += ["", "Training tasks:", ""]
+    for r in runs:
+        t = r["steps"]["train_customer"]
+        lines.append(
+            f"- {r['workers']} worker(s): {t['tasks']} tasks on {r['train_workers_used']} worker(s), "
+            f"sum of task durations {t['task_seconds_sum']:.0f} s "
+            f"(mean {t['task_seconds_sum'] / t['tasks']:.2f} s), "
+            f"mean wait from queued to start {t['queue_wait_mean']:.1f} s, retries {r['retries']}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main_distributed(args: argparse.Namespace, tmp: Path) -> None:
+    out = args.out if args.out != DEFAULT_OUT else ROOT / "docs" / "benchmarks_fleet_celery.md"
+    results: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "runs": []}
+    for workers in args.train_workers:
+        fleet = Fleet(tmp, f"celery{workers}w", args.customers, args.per_shard, args.largest)
+        results.update(
+            customers=fleet.customers,
+            events=sum(fleet.events.values()),
+            largest_customer_events=max(fleet.events.values()),
+        )
+        try:
+            results["runs"].append(distributed_run(fleet, workers))
+        finally:
+            fleet.teardown()
+        out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    command = "python -m benchmarks.bench_fleet " + " ".join(sys.argv[1:])
+    text = render_distributed(results, command.strip())
+    out.write_text(text)
+    print(text)
+
+
+DEFAULT_OUT = ROOT / "docs" / "benchmarks_fleet.md"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=1000)
@@ -326,9 +459,17 @@ def main() -> None:
     ap.add_argument("--largest", type=int, default=100_000, help="events of the largest customer")
     ap.add_argument("--baseline-customers", type=int, default=100)
     ap.add_argument("--registry-storage", type=Path, default=Path("/var/lib/kwrec-registry/open/storage"))
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks_fleet.md")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--distributed", action="store_true", help="day 1 through the Celery-run DAG")
+    ap.add_argument("--train-workers", type=int, nargs="+", default=[1, 2], help="with --distributed")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kwrec-fleet-"))
+    if args.distributed:
+        try:
+            main_distributed(args, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "engine": engine.connect().version().get("Version"),

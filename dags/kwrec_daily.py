@@ -141,7 +141,7 @@ with DAG(
         log.info("%s: new or changed %s, unchanged %s", version, found.changed, found.unchanged)
         return found.changed  # the list the training tasks are mapped over
 
-    @task(queue=AIRFLOW.train_queue or AIRFLOW.queue, retries=1, retry_delay=timedelta(seconds=30))
+    @task(queue=AIRFLOW.train_queue or AIRFLOW.queue, **{**RETRY, "retries": AIRFLOW.train_retries})
     def train_customer(customer: str, release_ts: str) -> dict[str, Any]:
         settings, store = _open()
         _hold_lock(settings, store, release_ts)

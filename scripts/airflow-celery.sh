@@ -7,8 +7,13 @@
 #   scripts/airflow-celery.sh start [HOME]   start everything; prints the env file to source
 #   scripts/airflow-celery.sh stop  [HOME]   stop the Airflow processes and Redis (PostgreSQL stays)
 #   scripts/airflow-celery.sh env   [HOME]   print the environment the components share
+#   scripts/airflow-celery.sh destroy [HOME] stop, then drop the metadata database and HOME
+#   scripts/airflow-celery.sh cli HOME ARGS...  run `airflow ARGS...` against this cluster
 #
 # HOME (default var/airflow-celery) holds airflow.cfg-less state: logs, pid files, the env file.
+# KWREC_TRAIN_WORKERS (default 1) training workers are started (train@host, train2@host, ...).
+# KWREC_AIRFLOW_DB (default airflow) names the database, KWREC_REDIS_PORT and KWREC_AIRFLOW_API_PORT
+# the ports: a test cluster beside an operator's own needs all three of its own.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,9 +23,13 @@ AF_HOME=$(realpath -m "${2:-$KWREC_VAR/airflow-celery}")
 VENV=${KWREC_AIRFLOW_VENV:-$KWREC_ROOT/.venv-airflow}
 REDIS_PORT=${KWREC_REDIS_PORT:-6390}
 PG_PORT=5432
+PG_DB=${KWREC_AIRFLOW_DB:-airflow}
+[[ $PG_DB =~ ^[a-z_][a-z0-9_]{0,62}$ ]] || die "KWREC_AIRFLOW_DB=$PG_DB: use lower-case letters, digits and _"
 API_PORT=${KWREC_AIRFLOW_API_PORT:-8093}
 TRAIN_QUEUE=${KWREC_RUN__AIRFLOW__TRAIN_QUEUE:-keyword_train}
 RELEASE_QUEUE=${KWREC_RUN__AIRFLOW__QUEUE:-keyword_release}
+TRAIN_WORKERS=${KWREC_TRAIN_WORKERS:-1}
+[[ $TRAIN_WORKERS =~ ^[1-9][0-9]?$ ]] || die "KWREC_TRAIN_WORKERS=$TRAIN_WORKERS: use a number from 1 to 99"
 
 write_env() {
     mkdir -p "$AF_HOME"/{logs,run,dags}
@@ -32,9 +41,9 @@ export AIRFLOW_HOME=$AF_HOME
 export AIRFLOW__CORE__DAGS_FOLDER=$KWREC_ROOT/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg2://airflow:airflow@127.0.0.1:$PG_PORT/airflow
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg2://airflow:airflow@127.0.0.1:$PG_PORT/$PG_DB
 export AIRFLOW__CELERY__BROKER_URL=redis://127.0.0.1:$REDIS_PORT/0
-export AIRFLOW__CELERY__RESULT_BACKEND=db+postgresql+psycopg2://airflow:airflow@127.0.0.1:$PG_PORT/airflow
+export AIRFLOW__CELERY__RESULT_BACKEND=db+postgresql+psycopg2://airflow:airflow@127.0.0.1:$PG_PORT/$PG_DB
 export AIRFLOW__CELERY__DEFAULT_QUEUE=$RELEASE_QUEUE
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$API_PORT/execution/
 export AIRFLOW__API__HOST=127.0.0.1
@@ -44,6 +53,8 @@ export AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL=5
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True
 export AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT=21600
+# One mapped training task per changed customer: Airflow's default cap (1,024) is below a big fleet.
+export AIRFLOW__CORE__MAX_MAP_LENGTH=100000
 export KWREC_RUN__AIRFLOW__TRAIN_QUEUE=$TRAIN_QUEUE
 export KWREC_RUN__AIRFLOW__QUEUE=$RELEASE_QUEUE
 EOF
@@ -72,10 +83,10 @@ start_postgres() {
     if [[ $(runuser -u postgres -- psql -qtAc "select 1 from pg_roles where rolname='airflow'") != 1 ]]; then
         runuser -u postgres -- psql -qc "create role airflow login password 'airflow'"
     fi
-    if [[ $(runuser -u postgres -- psql -qtAc "select 1 from pg_database where datname='airflow'") != 1 ]]; then
-        runuser -u postgres -- psql -qc "create database airflow owner airflow"
+    if [[ $(runuser -u postgres -- psql -qtAc "select 1 from pg_database where datname='$PG_DB'") != 1 ]]; then
+        runuser -u postgres -- psql -qc "create database $PG_DB owner airflow"
     fi
-    log "postgresql $ver: database airflow on 127.0.0.1:$PG_PORT"
+    log "postgresql $ver: database $PG_DB on 127.0.0.1:$PG_PORT"
 }
 
 airflow_bg() { # NAME ARGS...: an Airflow component, unless its pid file names a live process
@@ -104,8 +115,12 @@ start() {
     airflow_bg api-server api-server --host 127.0.0.1 --port "$API_PORT"
     airflow_bg scheduler scheduler
     airflow_bg dag-processor dag-processor
-    airflow_bg worker-train celery worker --queues "$TRAIN_QUEUE" --celery-hostname "train@%h" --concurrency 1 \
-        --pid "$AF_HOME/run/worker-train.celery.pid"
+    local i name
+    for ((i = 1; i <= TRAIN_WORKERS; i++)); do
+        name=worker-train$( ((i == 1)) || echo "-$i")
+        airflow_bg "$name" celery worker --queues "$TRAIN_QUEUE" --celery-hostname "train$( ((i == 1)) || echo "$i")@%h" \
+            --concurrency 1 --pid "$AF_HOME/run/$name.celery.pid"
+    done
     airflow_bg worker-release celery worker --queues "$RELEASE_QUEUE" --celery-hostname "release@%h" \
         --concurrency 1 --pid "$AF_HOME/run/worker-release.celery.pid"
     wait_for 90 "the API server" curl -fsS "http://127.0.0.1:$API_PORT/api/v2/monitor/health" ||
@@ -115,10 +130,17 @@ start() {
 
 stop() {
     local name pidf
-    for name in worker-train worker-release dag-processor scheduler api-server; do
-        pidf=$AF_HOME/run/$name.pid
+    for pidf in "$AF_HOME"/run/worker-train*.pid "$AF_HOME"/run/{worker-release,dag-processor,scheduler,api-server}.pid; do
+        [[ $pidf == *.celery.pid ]] && continue
+        name=$(basename "$pidf" .pid)
         if [[ -s $pidf ]] && pid_alive "$(cat "$pidf")"; then
-            kill -TERM -- "-$(cat "$pidf")" 2>/dev/null || kill -TERM "$(cat "$pidf")" 2>/dev/null || true
+            local pid
+            pid=$(cat "$pidf")
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+            # A worker finishes its task first (warm shutdown); one that takes longer is killed, and
+            # Airflow retries that task elsewhere.
+            wait_for 30 "$name to stop" bash -c "! kill -0 -- -$pid 2>/dev/null" ||
+                kill -KILL -- "-$pid" 2>/dev/null || true
             log "$name: stopped"
         fi
         rm -f "$pidf"
@@ -129,9 +151,25 @@ stop() {
     fi
 }
 
+destroy() {
+    stop
+    if runuser -u postgres -- psql -qtAc 'select 1' >/dev/null 2>&1; then
+        runuser -u postgres -- psql -qc "drop database if exists $PG_DB with (force)"
+        log "postgresql: database $PG_DB dropped"
+    fi
+    rm -rf "$AF_HOME"
+}
+
 case $ACTION in
 start) start ;;
 stop) stop ;;
 env) write_env ;;
-*) die "usage: $0 start|stop|env [HOME]" ;;
+destroy) destroy ;;
+cli)
+    shift 2
+    # shellcheck disable=SC1091
+    source "$AF_HOME/env"
+    exec "$VENV/bin/airflow" "$@"
+    ;;
+*) die "usage: $0 start|stop|env|destroy [HOME] | cli HOME ARGS..." ;;
 esac

@@ -18,6 +18,9 @@ class AirflowSettings(BaseModel):
         None, description="queue of the per-customer training tasks (default: queue)"
     )
     retries: int = Field(3, ge=0, le=20, description="retries of build, push and deploy")
+    train_retries: int = Field(
+        1, ge=0, le=20, description="retries of a customer's training task (its worker died, say)"
+    )
     retry_delay_seconds: float = Field(60.0, gt=0, description="first retry delay, doubled each time")
     max_retry_delay_seconds: float = Field(1800.0, gt=0)
     max_active_tasks: int = Field(8, ge=1, description="parallel tasks of one run (mapped training)")
