@@ -1,7 +1,8 @@
 """The daily kwrec release as an Airflow 3 DAG: every task calls one step of ``kwrec.pipeline.steps``.
 
 get_current_dag_run_time >> take_release_lock >> detect_changed_customers >> train_customer (mapped, one
-per new/changed customer) >> evaluate_and_gate >> publish_release >> build_docker_image >>
+per batch of new/changed customers: small ones share a task, large ones have their own; see
+``kwrec.core.batches``) >> evaluate_and_gate >> publish_release >> build_docker_image >>
 push_docker_image >> deploy >> verify, and release_release_lock as teardown (it runs even when a step
 failed, and does not hide the failure: teardowns do not decide the run's state).
 
@@ -84,12 +85,12 @@ def _step(what: str, fn: Any, *args: Any) -> Any:
 
 
 def _entries(
-    settings: Settings, store: ArtifactStore, release_ts: str, trained: list[dict[str, Any]]
+    settings: Settings, store: ArtifactStore, release_ts: str, trained: list[list[dict[str, Any]]]
 ) -> tuple[dict[str, CustomerEntry], dict[str, str], list[str]]:
     """Every customer's entry: from the training tasks, or (unchanged inputs) from the store's index."""
     entries: dict[str, CustomerEntry] = {}
     failed: dict[str, str] = {}
-    for item in map(CustomerTraining.from_dict, trained):
+    for item in (CustomerTraining.from_dict(d) for batch in trained for d in batch):
         if item.entry is None:
             failed[item.customer] = str(item.failed)
         else:
@@ -132,30 +133,43 @@ with DAG(
         return make_version(settings.model_name, release_ts)
 
     @task
-    def detect_changed_customers(release_ts: str, version: str) -> list[str]:
+    def detect_changed_customers(release_ts: str, version: str) -> list[list[str]]:
         settings, store = _open()
         _hold_lock(settings, store, release_ts)
         found = _step("detecting changed customers", detect_changes, settings, store)
         for problem in found.problems:
             log.warning("skipped: %s", problem)
-        log.info("%s: new or changed %s, unchanged %s", version, found.changed, found.unchanged)
-        return found.changed  # the list the training tasks are mapped over
+        batches = found.batches(settings)
+        log.info(
+            "%s: new or changed %s, unchanged %s; %d training task(s)",
+            version,
+            found.changed,
+            found.unchanged,
+            len(batches),
+        )
+        return batches  # the list the training tasks are mapped over
 
     @task(queue=AIRFLOW.train_queue or AIRFLOW.queue, **{**RETRY, "retries": AIRFLOW.train_retries})
-    def train_customer(customer: str, release_ts: str) -> dict[str, Any]:
+    def train_customer(customers: list[str], release_ts: str) -> list[dict[str, Any]]:
+        """Train a batch of customers. A retry finds the ones already trained in the store."""
+        log.info("training %d customer(s): %s", len(customers), ", ".join(customers))
         settings, store = _open()
-        _hold_lock(settings, store, release_ts)
-        try:
-            entry = train_customer_step(settings, store, customer, release_ts, log.info)
-        except CUSTOMER_INPUT_ERRORS as exc:
-            # The customer's own data or config is unusable: the others go on, the release records why.
-            log.error("%s: training failed: %s", customer, exc)
-            return CustomerTraining(customer, failed=str(exc)).to_dict()
-        log.info("%s: %s artifact %s", customer, entry.status, entry.artifact[:12])
-        return CustomerTraining(customer, entry).to_dict()
+        out = []
+        for customer in customers:
+            _hold_lock(settings, store, release_ts)
+            try:
+                entry = train_customer_step(settings, store, customer, release_ts, log.info)
+            except CUSTOMER_INPUT_ERRORS as exc:
+                # The customer's own data or config is unusable: the others go on, the release records why.
+                log.error("%s: training failed: %s", customer, exc)
+                out.append(CustomerTraining(customer, failed=str(exc)).to_dict())
+                continue
+            log.info("%s: %s artifact %s", customer, entry.status, entry.artifact[:12])
+            out.append(CustomerTraining(customer, entry).to_dict())
+        return out
 
     @task(trigger_rule="none_failed")
-    def evaluate_and_gate(release_ts: str, trained: list[dict[str, Any]]) -> list[Any]:
+    def evaluate_and_gate(release_ts: str, trained: list[list[dict[str, Any]]]) -> list[Any]:
         settings, store = _open()
         _hold_lock(settings, store, release_ts)
         entries, _, _ = _entries(settings, store, release_ts, list(trained or []))
@@ -167,7 +181,7 @@ with DAG(
     @task(trigger_rule="none_failed")
     def publish_release(
         release_ts: str,
-        trained: list[dict[str, Any]],
+        trained: list[list[dict[str, Any]]],
         decisions: list[dict[str, Any]],
     ) -> str:
         settings, store = _open()
@@ -234,7 +248,7 @@ with DAG(
     release_ts = get_current_dag_run_time()
     locked = take_release_lock(release_ts)
     detected = detect_changed_customers(release_ts, locked)
-    trained = train_customer.partial(release_ts=release_ts).expand(customer=detected)
+    trained = train_customer.partial(release_ts=release_ts).expand(customers=detected)
     decisions = evaluate_and_gate(release_ts, trained)
     version = publish_release(release_ts, trained, decisions)
     built = build_docker_image(version, release_ts)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from kwrec.adapters.image.context import MANIFEST_DIGEST_LABEL, image_manifest_digest
+from kwrec.core.batches import BatchPolicy, training_batches
 from kwrec.core.gate import GateAgainst, GateDecision, GatePolicy, gate_customer
 from kwrec.core.ingest import fingerprint_inputs, list_customers, load_customer_config
 from kwrec.core.manifest import CustomerEntry, Manifest, read_manifest, release_shards, shard_view
@@ -66,9 +67,16 @@ class Detection(StepResult):
     changed: list[str]
     unchanged: list[str]
     problems: list[str] = field(default_factory=list)
+    log_bytes: dict[str, int] = field(default_factory=dict)  # of each changed customer, from the listing
 
     def detail(self) -> str:
         return f"{len(self.changed)} new or changed, {len(self.unchanged)} unchanged"
+
+    def batches(self, settings: Settings) -> list[list[str]]:
+        """The changed customers grouped into training tasks (``[run.airflow] train_batch_*``)."""
+        cfg = settings.run.airflow
+        policy = BatchPolicy(cfg.train_batch_customers, max(1, int(cfg.train_batch_mb * 1024 * 1024)))
+        return training_batches({c: self.log_bytes.get(c, 0) for c in self.changed}, policy)
 
 
 @dataclass
@@ -227,6 +235,7 @@ def detect_changes(settings: Settings, store: ArtifactStore, data_dir: Path | st
     data = open_data(settings, data_dir)
     customers, problems = list_customers(data)
     changed: list[str] = []
+    log_bytes: dict[str, int] = {}
     for customer in customers:
         try:
             logs = data.customer(customer)
@@ -237,7 +246,9 @@ def detect_changes(settings: Settings, store: ArtifactStore, data_dir: Path | st
             continue
         if reusable_entry(store, customer, key) is None:
             changed.append(customer)
-    return Detection(customers, changed, [c for c in customers if c not in changed], problems)
+            log_bytes[customer] = sum(f.size for f in logs.files())
+    unchanged = [c for c in customers if c not in changed]
+    return Detection(customers, changed, unchanged, problems, log_bytes)
 
 
 def gate_policy(settings: Settings) -> GatePolicy:

@@ -24,6 +24,12 @@ class AirflowSettings(BaseModel):
     retry_delay_seconds: float = Field(60.0, gt=0, description="first retry delay, doubled each time")
     max_retry_delay_seconds: float = Field(1800.0, gt=0)
     max_active_tasks: int = Field(8, ge=1, description="parallel tasks of one run (mapped training)")
+    train_batch_customers: int = Field(
+        20, ge=1, le=1000, description="most customers one training task trains (1: a task per customer)"
+    )
+    train_batch_mb: float = Field(
+        16.0, gt=0, description="log megabytes per training task; a larger customer has a task of its own"
+    )
     owner: str = "kwrec"
 
 
