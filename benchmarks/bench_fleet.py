@@ -343,23 +343,33 @@ def _seconds(a: Any, b: Any) -> float:
     return float((b - a).total_seconds())
 
 
-def distributed_run(fleet: Fleet, workers: int) -> dict[str, Any]:
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def distributed_run(fleet: Fleet, workers: int, batch_customers: int) -> dict[str, Any]:
     """Day 1 of ``fleet`` through the Celery-run DAG with ``workers`` training workers."""
     from benchmarks.celery_cluster import Cluster
 
     kwrec_env = {k: v for k, v in fleet.env.items() if k.startswith("KWREC_")}
     kwrec_env["KWREC_RUN__AIRFLOW__MAX_ACTIVE_TASKS"] = str(max(8, 4 * workers))
-    cluster = Cluster.create(
-        fleet.tmp / "airflow", kwrec_env, db=f"kwrec_bench_{fleet.name}", train_workers=workers
-    )
+    kwrec_env["KWREC_RUN__AIRFLOW__TRAIN_BATCH_CUSTOMERS"] = str(batch_customers)
+    db = f"kwrec_bench_{fleet.name}"
+    cluster = Cluster.create(fleet.tmp / "airflow", kwrec_env, db=db, train_workers=workers)
     run_id = f"bench-{fleet.name}"
+    label = f"{workers} worker(s), batches of {batch_customers}"
     try:
         cluster.start()
-        print(f"[{fleet.name}] {workers} training worker(s): day 1, {fleet.customers} customers", flush=True)
+        print(f"[{fleet.name}] {label}: day 1, {fleet.customers} customers", flush=True)
+        busy0, total0 = _cpu_ticks()
         cluster.trigger(run_id, f"20{DAY1[:2]}-{DAY1[2:4]}-{DAY1[4:6]}T{DAY1[6:8]}:{DAY1[8:]}:00+00:00")
         state = cluster.wait_for_run(
             run_id, 6 * 3600, report=lambda line: print(f"[{fleet.name}] {line}", flush=True)
         )
+        busy1, total1 = _cpu_ticks()
         if state != "success":
             raise SystemExit(f"the DAG run failed:\n{cluster.diagnosis(run_id)}")
         tasks = cluster.tasks(run_id)
@@ -380,8 +390,11 @@ def distributed_run(fleet: Fleet, workers: int) -> dict[str, Any]:
             "queue_wait_mean": round(sum(_seconds(t["queued"], t["start"]) for t in mine) / len(mine), 2),
         }
     return {
+        "label": label,
         "workers": workers,
+        "batch_customers": batch_customers,
         "run_wall_seconds": round(_seconds(run_start, run_end), 1),
+        "cpu_busy": round((busy1 - busy0) / max(1, total1 - total0), 3),
         "steps": steps,
         "train_workers_used": sum(1 for n in on_workers.values() if n),
         "retries": sum(t["try_number"] - 1 for t in tasks),
@@ -390,7 +403,7 @@ def distributed_run(fleet: Fleet, workers: int) -> dict[str, Any]:
 
 def render_distributed(results: dict[str, Any], command: str) -> str:
     runs = results["runs"]
-    one = runs[0]
+    batched = [r for r in runs if r["batch_customers"] > 1]
     lines = [
         "# Fleet benchmark, distributed (issue 13)",
         "",
@@ -398,29 +411,42 @@ def render_distributed(results: dict[str, Any], command: str) -> str:
         f"Zipf customers ({results['events']:,} events, largest {results['largest_customer_events']:,}) "
         "through the DAG on a real CeleryExecutor cluster (scripts/airflow-celery.sh: Redis, PostgreSQL, "
         "scheduler, DAG processor, API server, one release worker, N training workers of concurrency 1). "
-        "Step wall time = first task start to last task end, from Airflow's task instances.",
+        "Step wall time = first task start to last task end, from Airflow's task instances. CPU busy = "
+        "share of both cores busy during the run (/proc/stat).",
         "",
-        "| step | " + " | ".join(f"{r['workers']} training worker(s)" for r in runs) + " | speed-up |",
-        "|---|" + "---|" * (len(runs) + 1),
+        "| step | " + " | ".join(r["label"] for r in runs) + " |",
+        "|---|" + "---|" * len(runs),
     ]
     for step in STEPS:
-        cells = [f"{r['steps'][step]['wall_seconds']:.1f} s" for r in runs]
-        last = runs[-1]["steps"][step]["wall_seconds"]
-        speed = one["steps"][step]["wall_seconds"] / last if last else float("nan")
+        cells = [
+            f"{r['steps'][step]['wall_seconds']:.1f} s ({r['steps'][step]['tasks']} tasks)" for r in runs
+        ]
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    lines.append("| **whole run** | " + " | ".join(f"**{r['run_wall_seconds']:.0f} s**" for r in runs) + " |")
+    lines.append("| CPU busy | " + " | ".join(f"{100 * r['cpu_busy']:.0f}%" for r in runs) + " |")
+    lines += ["", "Speed-ups:", ""]
+    if len(batched) >= 2:
+        a, b = batched[0], batched[-1]
+        for step in ("train_customer",):
+            lines.append(
+                f"- {b['workers']} vs {a['workers']} training worker(s), {step}: "
+                f"{a['steps'][step]['wall_seconds'] / b['steps'][step]['wall_seconds']:.2f} x; whole run "
+                f"{a['run_wall_seconds'] / b['run_wall_seconds']:.2f} x"
+            )
+    single = [r for r in runs if r["batch_customers"] == 1]
+    if single and batched:
+        a, b = single[0], next((r for r in batched if r["workers"] == single[0]["workers"]), batched[0])
+        ta, tb = a["steps"]["train_customer"]["wall_seconds"], b["steps"]["train_customer"]["wall_seconds"]
         lines.append(
-            f"| {step} ({one['steps'][step]['tasks']} tasks) | " + " | ".join(cells) + f" | {speed:.2f} x |"
+            f"- batches of {b['batch_customers']} vs one task per customer ({a['workers']} worker): training "
+            f"{ta / tb:.2f} x"
+            f"; whole run {a['run_wall_seconds'] / b['run_wall_seconds']:.2f} x"
         )
-    total = one["run_wall_seconds"] / runs[-1]["run_wall_seconds"]
-    lines.append(
-        "| **whole run** | "
-        + " | ".join(f"**{r['run_wall_seconds']:.0f} s**" for r in runs)
-        + f" | **{total:.2f} x** |"
-    )
     lines += ["", "Training tasks:", ""]
     for r in runs:
         t = r["steps"]["train_customer"]
         lines.append(
-            f"- {r['workers']} worker(s): {t['tasks']} tasks on {r['train_workers_used']} worker(s), "
+            f"- {r['label']}: {t['tasks']} tasks on {r['train_workers_used']} worker(s), "
             f"sum of task durations {t['task_seconds_sum']:.0f} s "
             f"(mean {t['task_seconds_sum'] / t['tasks']:.2f} s), "
             f"mean wait from queued to start {t['queue_wait_mean']:.1f} s, retries {r['retries']}"
@@ -431,17 +457,20 @@ def render_distributed(results: dict[str, Any], command: str) -> str:
 def main_distributed(args: argparse.Namespace, tmp: Path) -> None:
     out = args.out if args.out != DEFAULT_OUT else ROOT / "docs" / "benchmarks_fleet_celery.md"
     results: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "runs": []}
-    for workers in args.train_workers:
-        fleet = Fleet(tmp, f"celery{workers}w", args.customers, args.per_shard, args.largest)
+    configs = [(1, 1)] if args.per_customer_baseline else []
+    configs += [(w, args.batch_customers) for w in args.train_workers]
+    for workers, batch in configs:
+        fleet = Fleet(tmp, f"celery{workers}w{batch}b", args.customers, args.per_shard, args.largest)
         results.update(
             customers=fleet.customers,
             events=sum(fleet.events.values()),
             largest_customer_events=max(fleet.events.values()),
         )
         try:
-            results["runs"].append(distributed_run(fleet, workers))
+            results["runs"].append(distributed_run(fleet, workers, batch))
         finally:
             fleet.teardown()
+            shutil.rmtree(fleet.tmp, ignore_errors=True)
         out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     command = "python -m benchmarks.bench_fleet " + " ".join(sys.argv[1:])
     text = render_distributed(results, command.strip())
@@ -462,6 +491,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--distributed", action="store_true", help="day 1 through the Celery-run DAG")
     ap.add_argument("--train-workers", type=int, nargs="+", default=[1, 2], help="with --distributed")
+    ap.add_argument("--batch-customers", type=int, default=20, help="with --distributed: customers per task")
+    ap.add_argument(
+        "--per-customer-baseline",
+        action="store_true",
+        help="with --distributed: also one task per customer on 1 worker, first (the baseline)",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kwrec-fleet-"))
     if args.distributed:
