@@ -326,17 +326,8 @@ def render(results: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-STEPS = (
-    "take_release_lock",
-    "detect_changed_customers",
-    "train_customer",
-    "evaluate_and_gate",
-    "publish_release",
-    "build_docker_image",
-    "push_docker_image",
-    "deploy",
-    "verify",
-)
+# The DAG's bookkeeping tasks, left out of the step table.
+BOOKKEEPING = ("get_current_dag_run_time", "release_release_lock")
 
 
 def _seconds(a: Any, b: Any) -> float:
@@ -381,7 +372,12 @@ def distributed_run(fleet: Fleet, workers: int, batch_customers: int) -> dict[st
     finally:
         cluster.destroy()
     steps = {}
-    for step in STEPS:
+    # The DAG's steps in the order they started.
+    order = sorted(
+        {t["task_id"] for t in tasks} - set(BOOKKEEPING),
+        key=lambda s: min(t["start"] for t in tasks if t["task_id"] == s),
+    )
+    for step in order:
         mine = [t for t in tasks if t["task_id"] == step]
         steps[step] = {
             "tasks": len(mine),
@@ -417,7 +413,7 @@ def render_distributed(results: dict[str, Any], command: str) -> str:
         "| step | " + " | ".join(r["label"] for r in runs) + " |",
         "|---|" + "---|" * len(runs),
     ]
-    for step in STEPS:
+    for step in runs[0]["steps"]:
         cells = [
             f"{r['steps'][step]['wall_seconds']:.1f} s ({r['steps'][step]['tasks']} tasks)" for r in runs
         ]

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import random
-import socket
 import tempfile
 import time
 from collections import Counter
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+from tests.fixtures_moto import moto_server
 
 from benchmarks.fleet_data import change, customer_name, write_fleet
 from kwrec.adapters.sources import s3 as s3_source
@@ -49,15 +48,8 @@ BUCKET = "kwrec-logs"
 @contextmanager
 def moto() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server(lambda _: None) as url:
+        yield url
 
 
 class Requests:
