@@ -188,14 +188,16 @@ def create_app(settings: Settings, *, state: ServingState | None = None) -> Fast
     index_html, demo_js = _static("index.html"), _static("demo.js")
 
     @functools.lru_cache(maxsize=ANSWER_CACHE_SIZE)
-    def cached_answer(customer: str, kind: Kind, q: str | None, limit: int) -> bytes:
-        # only reached for a customer of the loaded release; the models never change once loaded
-        body = answer(st.models[customer], st.model_version or "", kind, q, limit)
+    def cached_answer(customer: str, kind: Kind, q: str | None, limit: int, rules_generation: int) -> bytes:
+        # Only reached for a customer of the loaded release. The models never change once loaded; the
+        # rules do, and each change (or a rule's window opening or closing) is a new generation.
+        rules = st.rules.for_customer(customer)
+        body = answer(st.models[customer], st.model_version or "", kind, q, limit, rules)
         return json_bytes(body)
 
     def answered(customer: str, kind: Kind, q: str | None, limit: int) -> Response:
         hits = cached_answer.cache_info().hits
-        content = cached_answer(customer, kind, q, limit)
+        content = cached_answer(customer, kind, q, limit, st.rules.generation)
         metrics.ANSWER_CACHE.labels("hit" if cached_answer.cache_info().hits > hits else "miss").inc()
         return Response(content, media_type=JSON)
 

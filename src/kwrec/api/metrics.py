@@ -66,6 +66,21 @@ CUSTOMER_KEYWORDS = Gauge(
     "kwrec_customer_keywords", "Keywords in each customer's model", ["customer"], multiprocess_mode="max"
 )
 
+RULES_VERSION = Gauge(
+    "kwrec_rules_version", "Version of the live rules this replica applies (0: none)", multiprocess_mode="min"
+)
+RULES_AGE = Gauge(
+    "kwrec_rules_age_seconds",
+    "Seconds since this replica last read the rules store successfully (-1: never)",
+    multiprocess_mode="max",
+)
+RULES_ERRORS = Counter("kwrec_rules_poll_errors_total", "Failed reads of the live rules")
+RULES_FROM_SNAPSHOT = Gauge(
+    "kwrec_rules_from_snapshot",
+    "1 when the replica applies the rules baked into its image (the store was not readable at start)",
+    multiprocess_mode="max",
+)
+
 
 def multiprocess_dir() -> Path | None:
     value = os.environ.get(MULTIPROC_ENV)

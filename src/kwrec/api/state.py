@@ -16,9 +16,11 @@ from typing import Literal
 
 from kwrec import __version__
 from kwrec.adapters.stores import open_store
+from kwrec.api.rules_feed import RulesFeed
 from kwrec.core.answers import KINDS, Kind, answer
 from kwrec.core.manifest import OpenedRelease, open_release
 from kwrec.core.models.customer_model import CustomerModel
+from kwrec.core.store import ArtifactStore
 from kwrec.errors import KwrecError
 from kwrec.settings import Settings
 
@@ -40,6 +42,7 @@ class ServingState:
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     load_seconds: float | None = None
+    rules: RulesFeed = field(default_factory=lambda: RulesFeed(open_store=None))
 
     def known_customers(self) -> frozenset[str]:
         return self.customers
@@ -77,6 +80,22 @@ def load_release(settings: Settings) -> OpenedRelease:
     return release
 
 
+def rules_feed(settings: Settings) -> RulesFeed:
+    """The replica's live rules: from ``[rules] store`` (default: the store), the image's snapshot as
+    the fallback when that cannot be read at start."""
+    if not settings.rules.enabled:
+        return RulesFeed(open_store=None)
+    source = settings.rules.store or settings.store
+
+    def fallback() -> ArtifactStore | None:
+        try:
+            return open_store(settings.store, settings.s3) if source != settings.store else None
+        except KwrecError:
+            return None
+
+    return RulesFeed(open_store=lambda: open_store(source, settings.s3), fallback=fallback())
+
+
 def start_loading(
     state: ServingState, settings: Settings, on_ready: Callable[[ServingState], None] | None = None
 ) -> threading.Thread:
@@ -95,6 +114,12 @@ def start_loading(
             state.status = "failed"
             log.exception("kwrec: loading the release failed")
             return
+        # The live rules before ready: a replica never answers without the blocks in force.
+        feed = rules_feed(settings)
+        feed.load_initial()
+        if feed.open_store is not None:
+            feed.start(settings.rules.poll_seconds)
+        state.rules = feed
         state.models = dict(release.models)
         state.customers = frozenset(release.models)
         state.model_version = release.version

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,10 +14,12 @@ from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
 from kwrec.cli.image import build, push
 from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, user_errors
 from kwrec.cli.output import console, print_json, print_table, report, step
+from kwrec.cli.rules import block, pin, rules, unblock, unpin
 from kwrec.cli.run import run
 from kwrec.cli.serve import serve
 from kwrec.core.answers import KINDS, Kind, answer
 from kwrec.core.manifest import open_release
+from kwrec.core.rules_store import read_rules
 from kwrec.errors import ConfigError, UnknownCustomerError
 from kwrec.ids import timestamp_now, validate_customer, validate_timestamp, validate_version
 from kwrec.settings import Settings, load_settings
@@ -130,7 +133,10 @@ def suggest(
     if needs_query and query is None and batch is None:
         raise ConfigError(f"--kind {k} needs a QUERY argument or --batch FILE")
     settings = _settings(config, store=store)
-    release = open_release(open_store(settings.store, settings.s3), version, settings.cache_dir)
+    st = open_store(settings.store, settings.s3)
+    release = open_release(st, version, settings.cache_dir)
+    # The live rules in force, as the serving replicas apply them.
+    rules = read_rules(st)[0].for_customer(customer, datetime.now(UTC)) if settings.rules.enabled else None
     model = release.models.get(customer)
     if model is None:
         raise UnknownCustomerError(
@@ -139,9 +145,9 @@ def suggest(
         )
     if batch is not None:
         for line in _read_batch(batch):
-            print_json(answer(model, release.version, k, line, limit))
+            print_json(answer(model, release.version, k, line, limit, rules))
         return
-    body = answer(model, release.version, k, query, limit)
+    body = answer(model, release.version, k, query, limit, rules)
     if json_out:
         print_json(body)
         return
@@ -248,6 +254,8 @@ app.command()(rollback)
 app.command()(releases)
 app.command()(gc)
 app.command()(run)
+for _rule_command in (block, unblock, pin, unpin, rules):
+    app.command()(_rule_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
-from kwrec.core.models.protocol import Recommender
+from kwrec.core.models.protocol import Recommender, Suggestion
+from kwrec.core.rules import CustomerRules
 
 Kind = Literal["autocomplete", "related", "popular", "trending"]
 KINDS: tuple[Kind, ...] = ("autocomplete", "related", "popular", "trending")
 
 
-def answer(
-    model: Recommender, model_version: str, kind: Kind, query: str | None, limit: int
-) -> dict[str, Any]:
+def _fetch(model: Recommender, kind: Kind, query: str | None) -> Callable[[int], list[Suggestion]]:
     if kind == "autocomplete":
-        suggestions = model.autocomplete(query or "", limit)
-    elif kind == "related":
-        suggestions = model.related(query or "", limit)
-    elif kind == "popular":
-        suggestions = model.popular(limit)
+        return lambda n: model.autocomplete(query or "", n)
+    if kind == "related":
+        return lambda n: model.related(query or "", n)
+    if kind == "popular":
+        return model.popular
+    return model.trending
+
+
+def answer(
+    model: Recommender,
+    model_version: str,
+    kind: Kind,
+    query: str | None,
+    limit: int,
+    rules: CustomerRules | None = None,
+) -> dict[str, Any]:
+    """The answer, with the customer's live rules applied (blocks on every kind, pins on autocomplete)."""
+    fetch = _fetch(model, kind, query)
+    if rules is None or rules.empty:
+        suggestions = fetch(limit)
     else:
-        suggestions = model.trending(limit)
+        suggestions = rules.apply(fetch, limit, prefix=query if kind == "autocomplete" else None)
     body: dict[str, Any] = {"customer": model.customer, "model_version": model_version}
     if kind in ("autocomplete", "related"):
         body["query"] = query

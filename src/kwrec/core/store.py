@@ -160,6 +160,12 @@ class ArtifactStore(Protocol):
         """Whether ``prefix`` is a completely published directory."""
         ...
 
+    def read_if_changed(self, key: str, tag: str | None) -> tuple[bytes | None, str]:
+        """A conditional read for pollers: ``(None, tag)`` when ``key`` is unchanged since ``tag`` was
+        returned, else ``(content, new tag)``; StoreNotFound when absent. The local store's tag is the
+        file's inode, size and modification time (writes replace the file), S3's the ETag."""
+        ...
+
     def compare_and_swap(self, key: str, expected: bytes | None, new: bytes) -> bool:
         """Write ``new`` only if ``key`` holds ``expected`` (None: absent). True if written.
 

@@ -257,6 +257,25 @@ class LocalStore:
     def dir_exists(self, prefix: str) -> bool:
         return (self._path(prefix) / MARKER_NAME).is_file()
 
+    def read_if_changed(self, key: str, tag: str | None) -> tuple[bytes | None, str]:
+        path = self._path(key)
+        for _ in range(5):
+            try:
+                st = path.stat()
+                now = f"{st.st_ino}-{st.st_size}-{st.st_mtime_ns}"
+                if now == tag:
+                    return None, now
+                data = path.read_bytes()
+            except FileNotFoundError:
+                raise StoreNotFound(f"{self.url}: key {key!r} does not exist") from None
+            except OSError as exc:
+                raise StoreError(f"{self.url}: cannot read {key!r}: {exc.strerror}") from exc
+            # Replaced between stat and read: read again, so the tag always names the content returned.
+            st2 = path.stat()
+            if f"{st2.st_ino}-{st2.st_size}-{st2.st_mtime_ns}" == now:
+                return data, now
+        raise StoreError(f"{self.url}: {key!r} keeps changing", hint="retry")
+
     def compare_and_swap(self, key: str, expected: bytes | None, new: bytes) -> bool:
         path = self._path(key)
         with self._os_errors("compare-and-swap", key):

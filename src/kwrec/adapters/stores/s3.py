@@ -207,6 +207,24 @@ class S3Store:
             )
         return got[0]
 
+    def read_if_changed(self, key: str, tag: str | None) -> tuple[bytes | None, str]:
+        full = self._full(validate_key(key))
+        with self._errors("read", key):
+            try:
+                if tag:
+                    resp = self._client.get_object(Bucket=self.bucket, Key=full, IfNoneMatch=tag)
+                else:
+                    resp = self._client.get_object(Bucket=self.bucket, Key=full)
+            except ClientError as exc:
+                if tag and _code(exc) in {"304", "NotModified"}:
+                    return None, tag
+                if _code(exc) in _NOT_FOUND:
+                    raise StoreNotFound(
+                        f"{self.url}: key {key!r} does not exist (at {self.endpoint})"
+                    ) from None
+                raise
+            return resp["Body"].read(), str(resp["ETag"])
+
     def write_bytes(self, key: str, data: bytes) -> None:
         # A single PUT replaces an object atomically; readers see the old or the new body.
         with self._errors("write", validate_key(key)):
