@@ -10,6 +10,7 @@ instance may override it (a deploy failure is as retryable as the failure that c
     +-- InvalidIdentifierError          no         2   a customer id, version or timestamp of a wrong form
     +-- ConfigError                     no         2   a settings file, customer config or option is wrong
     +-- DataError                       no         1   a customer's input cannot be used at all
+    +-- RuleError                       no         2   a live-rule command is wrong or removes nothing
     +-- ArtifactError                   no         1   a stored artifact or record is missing or corrupt
     +-- ReleaseNotFoundError            no         1   no such release version in the store
     +-- UnknownCustomerError            no         1   the customer is not part of the release
@@ -73,6 +74,12 @@ class ConfigError(KwrecError):
 
 class DataError(KwrecError):
     """A customer's input cannot be used at all (empty, wholly invalid, unreadable)."""
+
+
+class RuleError(KwrecError):
+    """A live-rule command that cannot be carried out as given (bad input, or nothing to remove)."""
+
+    exit_code = 2
 
 
 # ---- the store and what it holds ---------------------------------------------------------------------
@@ -201,6 +208,7 @@ ALL_ERRORS: tuple[type[KwrecError], ...] = (
     InvalidIdentifierError,
     ConfigError,
     DataError,
+    RuleError,
     ArtifactError,
     ReleaseNotFoundError,
     UnknownCustomerError,

@@ -18,12 +18,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from kwrec.core.manifest import Manifest, answering_versions, release_shards, shard_view
 from kwrec.core.models.customer_model import META_FILE
+from kwrec.core.models.protocol import Suggestion
+from kwrec.core.rules import CustomerRules
+from kwrec.core.rules_store import RuleSet, read_history_tail, read_rules
 from kwrec.core.store import ArtifactStore
 
 SLACK = 2  # how far down the answer a recorded keyword other than the first may move
@@ -165,6 +169,7 @@ def verify(
     *,
     timeout: float = 10.0,
     shard_header: str | None = None,
+    rules_settle_seconds: float = 35.0,
 ) -> VerifyReport:
     """Run every check against ``base_url``; never raises for a failing check (see the report).
 
@@ -173,6 +178,7 @@ def verify(
     """
     report = VerifyReport(base_url=base_url.rstrip("/"), version=manifest.version, budget_ms=budget_ms)
     cases = golden_cases(store, manifest)
+    rules = settled_rules(store, rules_settle_seconds)
     with httpx.Client(base_url=report.base_url, timeout=timeout) as client:
         probe = _Probe(client, report)
         shards = release_shards(manifest)
@@ -184,7 +190,10 @@ def verify(
             return report  # nothing else can be judged against an API that does not say what it serves
         answering = answering_versions(manifest)
         for customer, golden in cases.items():
-            _check_customer(probe, customer, golden, answering.get(customer, manifest.version))
+            customer_rules = rules.for_customer(customer, datetime.now(UTC))
+            _check_customer(
+                probe, customer, golden, answering.get(customer, manifest.version), customer_rules
+            )
         page = probe.get("demo page", "/")
         if page is not None:
             html = "html" in page.headers.get("content-type", "")
@@ -216,13 +225,41 @@ def _check_served(probe: _Probe, manifest: Manifest, suffix: str, headers: dict[
     return True
 
 
-def _check_customer(probe: _Probe, customer: str, golden: list[dict[str, Any]], version: str) -> None:
+def settled_rules(store: ArtifactStore, settle_seconds: float) -> RuleSet:
+    """The live rules, once every replica has had time to poll the newest change (replicas apply a
+    change within their poll interval, so a golden answer checked sooner may still show the old rules)."""
+    rules, _ = read_rules(store)
+    if rules.version == 0 or settle_seconds <= 0:
+        return rules
+    newest = max((c.at for c in read_history_tail(store, rules.version)), default=None)
+    if newest is not None:
+        wait = settle_seconds - (datetime.now(UTC) - newest).total_seconds()
+        if wait > 0:
+            time.sleep(wait)
+            rules, _ = read_rules(store)
+    return rules
+
+
+def expected_under_rules(
+    expected: list[str], rules: CustomerRules, kind: str, query: str | None
+) -> list[str]:
+    """A golden answer as a replica serves it under the live rules: blocked keywords left out, pins in."""
+    if rules.empty:
+        return expected
+    recorded = [Suggestion(k, 0.0) for k in expected]
+    applied = rules.apply(lambda n: recorded[:n], len(expected), query if kind == "autocomplete" else None)
+    return [s.keyword for s in applied]
+
+
+def _check_customer(
+    probe: _Probe, customer: str, golden: list[dict[str, Any]], version: str, rules: CustomerRules
+) -> None:
     if not golden:
         probe.add(f"{customer} golden", False, "the artifact records no golden queries")
         return
     for case in golden:
         kind, query = str(case.get("kind")), case.get("query")
-        expected = [str(k) for k in case.get("expected") or []]
+        expected = expected_under_rules([str(k) for k in case.get("expected") or []], rules, kind, query)
         name = f"{customer} {kind}" + (f" {query!r}" if query is not None else "")
         params: dict[str, Any] = {"limit": _LIMIT}
         if query is not None:

@@ -193,6 +193,9 @@ def _reason_expr(params: TrainParams, config: CustomerConfig) -> pl.Expr:
     banned = _ban_expr(config.ban)
     if banned is not None:
         rules.append((banned, BANNED))
+    exact = sorted({f.replace(" ", "") for f in (fold(t) for t in config.ban_exact)} - {""})
+    if exact:
+        rules.append((pl.col("norm").str.replace_all(" ", "", literal=True).is_in(exact), BANNED))
     return first_reason(rules)
 
 

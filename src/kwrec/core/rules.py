@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from kwrec.core.models.protocol import Suggestion
 from kwrec.core.text.keyboard import hangul_from_latin
 from kwrec.core.text.normalize import clean_text, search_key
-from kwrec.errors import KwrecError
+from kwrec.errors import RuleError
 from kwrec.ids import validate_customer
 
 Reason = Literal[
@@ -47,8 +47,21 @@ MAX_NOTE_CHARS = 500
 MAX_POSITION = 50  # the API's largest limit
 
 
-class RuleError(KwrecError):
-    """A rule command that cannot be carried out as given (bad input, or nothing to remove)."""
+@dataclass(frozen=True)
+class LiveBans:
+    """Keywords an operator blocked live, for training to leave out too (``contains`` and ``exact``)."""
+
+    contains: tuple[str, ...] = ()
+    exact: tuple[str, ...] = ()
+
+    def key(self) -> dict[str, list[str]] | None:
+        """What the artifact's input key records of them (None when there are none)."""
+        if not self.contains and not self.exact:
+            return None
+        return {"contains": sorted(self.contains), "exact": sorted(self.exact)}
+
+
+NO_BANS = LiveBans()
 
 
 def keys_of(text: str) -> frozenset[str]:

@@ -19,10 +19,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kwrec.core.rules import CustomerRules, Rule, RuleError
+from kwrec.core.rules import CustomerRules, LiveBans, Rule
 from kwrec.core.store import ArtifactStore
 from kwrec.core.text.normalize import clean_text, search_key
-from kwrec.errors import StoreError
+from kwrec.errors import RuleError, StoreError
 from kwrec.ids import validate_customer
 
 RULES_PREFIX = "rules"
@@ -45,6 +45,14 @@ class RuleSet(BaseModel):
 
     def for_customer(self, customer: str, now: datetime) -> CustomerRules:
         return CustomerRules.compile(r for r in self.rules if r.customer == customer and r.active(now))
+
+    def bans(self, customer: str, now: datetime) -> LiveBans:
+        """The customer's blocks active now, for training to leave out as well."""
+        active = [r for r in self.rules if r.customer == customer and r.kind == "block" and r.active(now)]
+        return LiveBans(
+            contains=tuple(sorted(r.keyword for r in active if r.match == "contains")),
+            exact=tuple(sorted(r.keyword for r in active if r.match == "exact")),
+        )
 
     def in_force(self, now: datetime, customer: str | None = None) -> list[Rule]:
         """Rules active now or scheduled to start (not yet expired), optionally of one customer."""
@@ -103,6 +111,16 @@ def read_history(store: ArtifactStore) -> list[Change]:
             out.append(Change.model_validate_json(store.read_bytes(key)))
         except ValidationError:
             raise StoreError(f"corrupt rules history entry {key}", hint="restore it from a backup") from None
+    return out
+
+
+def read_history_tail(store: ArtifactStore, version: int, count: int = 1) -> list[Change]:
+    """The last ``count`` changes up to ``version`` (without listing the whole history)."""
+    out = []
+    for v in range(max(1, version - count + 1), version + 1):
+        key = history_key(v)
+        if store.exists(key):
+            out.append(Change.model_validate_json(store.read_bytes(key)))
     return out
 
 

@@ -39,6 +39,11 @@ class DeployOutcome:
     redeployed: list[str] = field(default_factory=list)  # shards given a new instance
 
 
+def rules_settle_seconds(settings: Settings) -> float:
+    """How long after a rules change every replica has applied it: three polls and a margin."""
+    return 3 * settings.rules.poll_seconds + 5 if settings.rules.enabled else 0.0
+
+
 def _pull_auth(settings: Settings) -> Callable[[], dict[str, str] | None]:
     def auth() -> dict[str, str] | None:
         return credentials_source(settings.image)().auth_config()
@@ -103,9 +108,12 @@ def _switch(
     try:
         report(f"{action} {version} to {name} ({tgt.kind}); live now: {old or 'nothing'}")
         prepared = tgt.prepare(manifest)
+        settle = rules_settle_seconds(settings)
         # Every new shard alone first: nothing switches unless all of them answer correctly.
         for shard, url in prepared.direct.items():
-            direct = verify(url, shard_view(manifest, shard), store, cfg.verify_budget_ms)
+            direct = verify(
+                url, shard_view(manifest, shard), store, cfg.verify_budget_ms, rules_settle_seconds=settle
+            )
             outcome.reports.append(direct)
             report(f"shard {shard}: {direct.summary()}")
             if not direct.ok:
@@ -114,7 +122,14 @@ def _switch(
                 )
         outcome.redeployed = sorted(prepared.redeployed)
         tgt.promote(prepared)
-        public = verify(tgt.public_url, manifest, store, cfg.verify_budget_ms, shard_header=tgt.shard_header)
+        public = verify(
+            tgt.public_url,
+            manifest,
+            store,
+            cfg.verify_budget_ms,
+            shard_header=tgt.shard_header,
+            rules_settle_seconds=settle,
+        )
         outcome.reports.append(public)
         report(public.summary())
         if not public.ok:
@@ -225,6 +240,7 @@ def verify_live(
         store,
         cfg.verify_budget_ms,
         shard_header=tgt.shard_header,
+        rules_settle_seconds=rules_settle_seconds(settings),
     )
     problem = tgt.live_problem(alias.details) if alias is not None and alias.live == expected else None
     if problem is not None:  # name the cause, not only the symptom (502s, timeouts)

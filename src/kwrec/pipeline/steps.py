@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -31,6 +32,7 @@ from kwrec.pipeline.train import (
     TrainOutcome,
     assemble_release,
     input_key,
+    live_rules,
     open_data,
     reusable_entry,
     train_customer_entry,
@@ -71,6 +73,12 @@ class Detection(StepResult):
 
     def detail(self) -> str:
         return f"{len(self.changed)} new or changed, {len(self.unchanged)} unchanged"
+
+    def to_dict(self) -> dict[str, Any]:
+        # The sizes only serve to batch the training tasks: a run record does not keep them.
+        out = super().to_dict()
+        out.pop("log_bytes")
+        return out
 
     def batches(self, settings: Settings) -> list[list[str]]:
         """The changed customers grouped into training tasks (``[run.airflow] train_batch_*``)."""
@@ -236,11 +244,13 @@ def detect_changes(settings: Settings, store: ArtifactStore, data_dir: Path | st
     customers, problems = list_customers(data)
     changed: list[str] = []
     log_bytes: dict[str, int] = {}
+    rules, now = live_rules(settings, store), datetime.now(UTC)
     for customer in customers:
         try:
             logs = data.customer(customer)
-            params = load_customer_config(logs).train_params(settings.train)
-            key = input_key(fingerprint_inputs(logs), params)
+            bans = rules.bans(customer, now)
+            params = load_customer_config(logs).with_live_bans(bans).train_params(settings.train)
+            key = input_key(fingerprint_inputs(logs), params, bans)
         except KwrecError:
             changed.append(customer)  # its training task reports what is wrong with it
             continue
@@ -286,6 +296,7 @@ def train_customer_step(
         report,
         cache_dir=settings.cache_dir,
         gate=against,
+        bans=live_rules(settings, store).bans(customer, datetime.now(UTC)),
     )
     if entry.trained_in == version and entry.status != "trained":
         # A retried attempt of this very release finds its own artifact: it was still trained here.

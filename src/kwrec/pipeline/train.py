@@ -36,6 +36,8 @@ from kwrec.core.manifest import (
 from kwrec.core.models.customer_model import verify_artifact
 from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
+from kwrec.core.rules import NO_BANS, LiveBans
+from kwrec.core.rules_store import RuleSet, read_rules
 from kwrec.core.shards import ShardPolicy, assign_shards, group_customers, shard_fingerprint
 from kwrec.core.store import ArtifactStore
 from kwrec.core.store_layout import (
@@ -60,13 +62,23 @@ class TrainOutcome:
     seconds: float = 0.0
 
 
-def input_key(fingerprint: str, params: TrainParams) -> str:
-    """What decides whether an artifact can be reused: inputs, parameters and artifact format."""
-    blob = json.dumps(
-        {"inputs": fingerprint, "params": params.model_dump(mode="json"), "format": ARTIFACT_FORMAT},
-        sort_keys=True,
-    )
+def input_key(fingerprint: str, params: TrainParams, bans: LiveBans = NO_BANS) -> str:
+    """What decides whether an artifact can be reused: inputs, parameters, artifact format, and the
+    live blocks training leaves out (only when there are some, so older keys stay valid)."""
+    fields: dict[str, Any] = {
+        "inputs": fingerprint,
+        "params": params.model_dump(mode="json"),
+        "format": ARTIFACT_FORMAT,
+    }
+    if bans.key() is not None:
+        fields["live_bans"] = bans.key()
+    blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def live_rules(settings: Settings, store: ArtifactStore) -> RuleSet:
+    """The live rules training honours (``kwrec block``): none when rules are off."""
+    return read_rules(store)[0] if settings.rules.enabled else RuleSet()
 
 
 def open_data(settings: Settings, data_dir: Path | str | None = None) -> LogSource:
@@ -85,6 +97,7 @@ def train_customer_entry(
     *,
     cache_dir: Path,
     gate: GateAgainst | None = None,
+    bans: LiveBans = NO_BANS,
 ) -> CustomerEntry:
     """Train one customer into the store (or reuse its artifact when its inputs are unchanged).
 
@@ -97,10 +110,10 @@ def train_customer_entry(
     Public so that orchestrators can train customers in parallel (one Airflow task each) and then
     call :func:`assemble_release` with the entries.
     """
-    config = load_customer_config(customer_dir)
+    config = load_customer_config(customer_dir).with_live_bans(bans)
     params = config.train_params(base)
     fingerprint = fingerprint_inputs(customer_dir)
-    key = input_key(fingerprint, params)
+    key = input_key(fingerprint, params, bans)
     previous = reusable_entry(store, customer, key, verify_in=cache_dir, report=report)
     if previous is not None:
         report(f"{customer}: inputs unchanged, reusing artifact {previous.artifact[:12]}")
@@ -248,6 +261,7 @@ def train_release(
         report(f"skipped: {p}")
     entries: dict[str, CustomerEntry] = {}
     failed: dict[str, str] = {}
+    rules = live_rules(settings, store)
     progress(0, len(customers))
     for done, customer in enumerate(customers, 1):
         try:
@@ -260,6 +274,7 @@ def train_release(
                 evaluate,
                 report,
                 cache_dir=settings.cache_dir,
+                bans=rules.bans(customer, datetime.now(UTC)),
             )
         except CUSTOMER_INPUT_ERRORS as exc:
             failed[customer] = str(exc)

@@ -11,7 +11,7 @@ import pytest
 
 from kwrec.adapters.stores import open_store
 from kwrec.core.models.protocol import Suggestion
-from kwrec.core.rules import CustomerRules, RuleError, make_block, make_pin
+from kwrec.core.rules import CustomerRules, make_block, make_pin
 from kwrec.core.rules_store import (
     CURRENT_KEY,
     Change,
@@ -23,7 +23,7 @@ from kwrec.core.rules_store import (
     unblock,
     unpin,
 )
-from kwrec.errors import InvalidIdentifierError
+from kwrec.errors import InvalidIdentifierError, RuleError
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 

@@ -7,8 +7,10 @@ from kwrec.core.ingest.source import CustomerLogs, LocalLogSource, LogFile, LogS
 
 __all__ = [
     "EVENT_SCHEMA",
+    "NO_BANS",
     "CustomerConfig",
     "CustomerLogs",
+    "LiveBans",
     "LocalLogSource",
     "LogFile",
     "LogSource",

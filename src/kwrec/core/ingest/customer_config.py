@@ -24,6 +24,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kwrec.core.ingest.source import CustomerLogs, as_customer_logs
+from kwrec.core.rules import LiveBans
 from kwrec.errors import ConfigError
 from kwrec.settings import TrainParams
 
@@ -64,7 +65,18 @@ class CustomerConfig(BaseModel):
     timezone: str = Field("Asia/Seoul", description="zone of timestamps written without an offset")
     encoding: Literal["auto", "utf-8", "cp949", "euc-kr"] = "auto"
     ban: list[str] = Field(default_factory=list)
+    ban_exact: list[str] = Field(
+        default_factory=list, description="keywords left out only as a whole (spacing ignored)"
+    )
     train: dict[str, Any] = Field(default_factory=dict)
+
+    def with_live_bans(self, bans: LiveBans) -> CustomerConfig:
+        """The config with the live rules' blocks added (``kwrec block``)."""
+        if not bans.contains and not bans.exact:
+            return self
+        return self.model_copy(
+            update={"ban": [*self.ban, *bans.contains], "ban_exact": [*self.ban_exact, *bans.exact]}
+        )
 
     @field_validator("delimiter")
     @classmethod
