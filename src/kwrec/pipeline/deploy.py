@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kwrec.adapters.probe import Check, VerifyReport, verify
 from kwrec.adapters.registries import RegistryCredentials, credentials_source
 from kwrec.adapters.registries.v2 import RegistryClient
-from kwrec.adapters.targets import Prepared, Target
+from kwrec.adapters.targets import NO_RULES, RULES_DIR_IN_CONTAINER, Prepared, RulesWiring, Target
 from kwrec.adapters.targets.docker_host import DockerTarget
 from kwrec.core.manifest import Manifest, PushRecord, list_versions, read_manifest, release_shards, shard_view
 from kwrec.core.store import ArtifactStore
@@ -51,6 +52,22 @@ def _pull_auth(settings: Settings) -> Callable[[], dict[str, str] | None]:
     return auth
 
 
+def rules_wiring(settings: Settings) -> RulesWiring:
+    """What the target's containers need to read the live rules: a local store is mounted, an S3 one is
+    read with the container's own role (no credential is ever passed)."""
+    if not settings.rules.enabled:
+        return NO_RULES
+    source = settings.rules.store or settings.store
+    env = {"KWREC_RULES__POLL_SECONDS": f"{settings.rules.poll_seconds:g}"}
+    if source.startswith("s3://"):
+        env |= {"KWREC_RULES__STORE": source, "KWREC_S3__REGION": settings.s3.region}
+        if settings.s3.endpoint_url:
+            env["KWREC_S3__ENDPOINT_URL"] = settings.s3.endpoint_url
+        return RulesWiring(env)
+    env["KWREC_RULES__STORE"] = RULES_DIR_IN_CONTAINER
+    return RulesWiring(env, host_store=str(Path(source).absolute()))
+
+
 def open_target(
     settings: Settings, report: Report, kind: str | None = None
 ) -> tuple[Target, DeploySettings, str]:
@@ -63,8 +80,9 @@ def open_target(
     if cfg.target == "ecs":
         from kwrec.adapters.targets.ecs import EcsTarget
 
-        return EcsTarget(cfg.ecs, name, report), cfg, name
-    return DockerTarget(cfg.docker, name, report, pull_auth=_pull_auth(settings)), cfg, name
+        return EcsTarget(cfg.ecs, name, report, rules=rules_wiring(settings)), cfg, name
+    rules = rules_wiring(settings)
+    return DockerTarget(cfg.docker, name, report, pull_auth=_pull_auth(settings), rules=rules), cfg, name
 
 
 def _switch(

@@ -31,6 +31,7 @@ from kwrec.core.manifest import (
     shard_view,
     update_manifest,
 )
+from kwrec.core.rules_store import read_rules
 from kwrec.core.store import ArtifactStore
 from kwrec.errors import ConfigError, KwrecError, PushError, TagConflictError
 from kwrec.ids import validate_version
@@ -39,6 +40,14 @@ from kwrec.settings import Settings
 from kwrec.settings.image import ImageSettings
 
 T = TypeVar("T")
+
+
+def rules_snapshot(settings: Settings, store: ArtifactStore) -> bytes | None:
+    """The live rules to bake into an image (None when there are none or rules are off)."""
+    if not settings.rules.enabled:
+        return None
+    rules, raw = read_rules(store)
+    return raw if rules.version else None
 
 
 def _resolve(store: ArtifactStore, version: str | None) -> Manifest:
@@ -156,6 +165,7 @@ def build_release_image(
         Path(settings.cache_dir),
         img.user_id,
         layers=settings.release.model_layers,
+        rules_snapshot=rules_snapshot(settings, store),
     )
     labels = {
         "org.opencontainers.image.title": "kwrec",

@@ -18,6 +18,7 @@ from kwrec.adapters.image.dockerfile import STORE_DIR, DockerfileSpec, render
 from kwrec.adapters.image.wheels import WheelSet
 from kwrec.core.manifest import Manifest
 from kwrec.core.models.customer_model import verify_artifact
+from kwrec.core.rules_store import CURRENT_KEY
 from kwrec.core.shards import layer_groups
 from kwrec.core.store import MARKER_NAME, ArtifactStore, DirManifest
 from kwrec.core.store_layout import manifest_key
@@ -126,6 +127,7 @@ def assemble(
     cache_dir: Path,
     user_id: int = 10001,
     layers: int = MAX_MODEL_LAYERS,
+    rules_snapshot: bytes | None = None,
 ) -> BuildContext:
     """The tar of Dockerfile, wheels and the models of ``manifest`` (one shard's view), as a local store.
 
@@ -142,6 +144,10 @@ def assemble(
             model_bytes[customer] = _add_artifact(tar, store, manifest, customer, ctx_dir, cache_dir)
         model_dirs.append(ctx_dir)
     tar.add_bytes(f"release{STORE_DIR}/{manifest_key(manifest.version)}", manifest_bytes)
+    if rules_snapshot is not None:
+        # The live rules as they were at build time: what a replica applies when it starts while the
+        # rules store cannot be read (it reports that it does, in /metrics).
+        tar.add_bytes(f"release{STORE_DIR}/{CURRENT_KEY}", rules_snapshot)
     for path in wheels.dep_files():
         tar.add_file(f"deps/{path.name}", path)
     tar.add_file(f"kwrec/{wheels.kwrec_wheel.name}", wheels.kwrec_wheel)

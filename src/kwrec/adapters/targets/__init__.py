@@ -34,6 +34,24 @@ def shards_of(details: dict[str, Any], legacy: tuple[str, ...]) -> dict[str, dic
     return {}
 
 
+RULES_DIR_IN_CONTAINER = "/srv/kwrec-rules"
+
+
+@dataclass(frozen=True)
+class RulesWiring:
+    """How a target's serving replicas reach the live rules (``kwrec block``/``pin``).
+
+    ``env`` goes into every container; ``host_store`` (a local store) is bind-mounted read-only at
+    :data:`RULES_DIR_IN_CONTAINER` (its ``rules/`` directory only), which ``env`` then names.
+    """
+
+    env: dict[str, str] = field(default_factory=dict)
+    host_store: str | None = None
+
+
+NO_RULES = RulesWiring(env={"KWREC_RULES__ENABLED": "false"})
+
+
 @dataclass
 class Prepared:
     """A release started on a target but not yet (or just) given the traffic."""

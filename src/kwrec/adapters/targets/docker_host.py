@@ -29,11 +29,12 @@ import requests
 
 from kwrec.adapters import engine, targets
 from kwrec.adapters.image.context import UDS_LABEL
-from kwrec.adapters.targets import Prepared
+from kwrec.adapters.targets import NO_RULES, RULES_DIR_IN_CONTAINER, Prepared, RulesWiring
 from kwrec.adapters.targets.docker_watch import LIVE_FILE, LOG_FILE, PID_FILE
 from kwrec.adapters.targets.fleet_status import shard_state, write_health, write_version
 from kwrec.adapters.targets.nginx import NginxProxy, Route, running_pid
 from kwrec.core.manifest import ImageRecord, Manifest, release_shards
+from kwrec.core.rules_store import RULES_PREFIX
 from kwrec.errors import DeployError, TargetError
 from kwrec.reporting import Report
 from kwrec.settings.deploy import DockerTargetSettings
@@ -67,8 +68,16 @@ class DockerTarget:
     # nginx answers /version and /readyz for the whole fleet, from status files
     shard_header: str | None = None
 
-    def __init__(self, cfg: DockerTargetSettings, target: str, report: Report, pull_auth: Any = None) -> None:
+    def __init__(
+        self,
+        cfg: DockerTargetSettings,
+        target: str,
+        report: Report,
+        pull_auth: Any = None,
+        rules: RulesWiring = NO_RULES,
+    ) -> None:
         self.cfg = cfg
+        self.rules = rules
         self.target = target
         self.report = report
         self.pull_auth = pull_auth  # callable -> docker auth_config dict or None (registry login)
@@ -185,7 +194,7 @@ class DockerTarget:
         ref, digest = image_reference(version, image)
         if container is not None:
             image_id = engine.inspect_image(self.client, ref)
-            if image_id is not None and container.image.id == image_id["Id"]:
+            if image_id is not None and container.image.id == image_id["Id"] and self._rules_wired(container):
                 if container.status != "running":
                     self.report(f"starting the kept container {name}")
                     self._call(container.start)
@@ -206,14 +215,19 @@ class DockerTarget:
         With ``socket_user`` (the image's user; None: no socket mode) the API also listens on a unix
         socket in a host directory that user may write.
         """
-        extra: dict[str, Any] = {}
+        volumes: dict[str, dict[str, str]] = {}
+        environment = dict(self.rules.env)
         if socket_user is not None:
             host_dir = self._socket_of(name).parent
             self._make_socket_dir(host_dir, socket_user)
-            extra = {
-                "volumes": {str(host_dir): {"bind": _SOCKET_DIR_IN_CONTAINER, "mode": "rw"}},
-                "environment": {"KWREC_SERVE__UDS": f"{_SOCKET_DIR_IN_CONTAINER}/{_SOCKET_NAME}"},
-            }
+            volumes[str(host_dir)] = {"bind": _SOCKET_DIR_IN_CONTAINER, "mode": "rw"}
+            environment["KWREC_SERVE__UDS"] = f"{_SOCKET_DIR_IN_CONTAINER}/{_SOCKET_NAME}"
+        if self.rules.host_store is not None:
+            # Only the rules: the replica reads nothing else of the store, and cannot write it.
+            rules_dir = Path(self.rules.host_store) / RULES_PREFIX
+            rules_dir.mkdir(parents=True, exist_ok=True)
+            volumes[str(rules_dir)] = {"bind": f"{RULES_DIR_IN_CONTAINER}/{RULES_PREFIX}", "mode": "ro"}
+        extra: dict[str, Any] = {"volumes": volumes, "environment": environment}
         last: Exception | None = None
         for _ in range(5):  # the free port can be taken between the probe and the engine's bind
             port = _free_loopback_port()
@@ -238,6 +252,18 @@ class DockerTarget:
                 if "port is already allocated" not in str(exc) and "address already in use" not in str(exc):
                     break
         raise TargetError(f"cannot start {name}: {getattr(last, 'explanation', None) or last}") from None
+
+    def _rules_wired(self, container: Any) -> bool:
+        """Whether a kept container reads the live rules as this target would wire them now."""
+        env = dict(
+            e.split("=", 1) for e in (container.attrs.get("Config") or {}).get("Env") or [] if "=" in e
+        )
+        if any(env.get(k) != v for k, v in self.rules.env.items()):
+            return False
+        if self.rules.host_store is None:
+            return True
+        want = str(Path(self.rules.host_store) / RULES_PREFIX)
+        return any(m.get("Source") == want for m in container.attrs.get("Mounts") or [])
 
     def _socket_of(self, container_name: str) -> Path:
         return (self.cfg.socket_dir / self.target / container_name / _SOCKET_NAME).absolute()

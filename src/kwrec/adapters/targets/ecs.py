@@ -23,7 +23,7 @@ import boto3
 import botocore.exceptions
 
 from kwrec.adapters import targets
-from kwrec.adapters.targets import Prepared
+from kwrec.adapters.targets import NO_RULES, Prepared, RulesWiring
 from kwrec.adapters.targets.alb_rules import SHARD_HEADER, RulePlan, check_quota, parse_rules, plan_rules
 from kwrec.core.manifest import WHOLE_RELEASE, Manifest, ShardRecord, release_shards
 from kwrec.errors import ConfigError, DeployError, TargetError
@@ -104,7 +104,9 @@ class EcsTarget:
     # the listener's header rules reach one shard's /version and /readyz
     shard_header: str | None = SHARD_HEADER
 
-    def __init__(self, cfg: EcsTargetSettings, target: str, report: Report) -> None:
+    def __init__(
+        self, cfg: EcsTargetSettings, target: str, report: Report, rules: RulesWiring = NO_RULES
+    ) -> None:
         if not (cfg.cluster and cfg.service and cfg.service_url):
             raise ConfigError(
                 "the ecs target needs a cluster, a service and a service URL",
@@ -115,6 +117,7 @@ class EcsTarget:
         self.service: str = cfg.service
         self.target = target
         self.report = report
+        self.rules = rules
         self.ecs: Any = boto3.client("ecs", region_name=cfg.region, endpoint_url=cfg.endpoint_url)
         self.elb: Any = boto3.client("elbv2", region_name=cfg.region, endpoint_url=cfg.endpoint_url)
         self._before: Routing | None = None  # what the listener routed before this deploy changed it
@@ -185,10 +188,17 @@ class EcsTarget:
         spec = {k: v for k, v in td.items() if k not in _READ_ONLY}
         wanted = self._container(td, base_arn)
         spec["containerDefinitions"] = [
-            {**c, "image": image} if c["name"] == wanted else c for c in spec["containerDefinitions"]
+            {**c, "image": image, "environment": self._environment(c)} if c["name"] == wanted else c
+            for c in spec["containerDefinitions"]
         ]
         arn = self._call("register_task_definition", self.ecs.register_task_definition, **spec)
         return str(arn["taskDefinition"]["taskDefinitionArn"])
+
+    def _environment(self, container: dict[str, Any]) -> list[dict[str, str]]:
+        """The container's environment with the live-rules variables set (the task role reads S3)."""
+        env = {e["name"]: e["value"] for e in container.get("environment") or []}
+        env.update(self.rules.env)
+        return [{"name": k, "value": v} for k, v in sorted(env.items())]
 
     def _update(self, service: str, arn: str) -> None:
         self._call(
