@@ -10,6 +10,7 @@ from kwrec.adapters.stores import open_store
 from kwrec.core.manifest import open_release
 from kwrec.core.rules import make_block
 from kwrec.core.rules_store import block, unblock
+from kwrec.pipeline.deploy import releases_rows
 from kwrec.pipeline.train import train_release
 from kwrec.settings import Settings
 
@@ -34,6 +35,10 @@ def test_a_block_is_trained_out_and_an_unblock_trains_it_back(tmp_path: Path) ->
     block(store, make_block("shop-kr", "아이 폰", "court-order"))
     second = train_release(settings, store, timestamp="2612020900", evaluate=False)
     assert second.trained == ["shop-kr"] and second.reused == ["books-en"]  # only its rules changed
+    assert second.manifest.rules_version == 1 and first.manifest.rules_version is None
+    assert second.manifest.customers["shop-kr"].ingest["live_bans"] == {"contains": [], "exact": ["아이 폰"]}
+    rows = {r["version"]: r for r in releases_rows(store)}
+    assert rows[second.manifest.version]["rules_version"] == 1
     popular = _popular(settings, second.manifest.version)
     assert "아이폰" not in popular and "아이폰 케이스" in popular  # exact: the keyword, not longer ones
     assert second.manifest.customers["shop-kr"].ingest["quarantined"].get("banned", 0) > (

@@ -115,6 +115,7 @@ def releases(
             "reused": ", ".join(r["reused"]) or "-",
             "mrr@10": " ".join(f"{c}={m}" for c, m in r["mrr@10"].items()) or "-",
             "image": (r["image"] or "-")[:19],
+            "rules": f"v{r['rules_version']}" if r["rules_version"] else "-",
             "shards": _shards_cell(r["version"], r["shards"]),
             "live": ", ".join(r["live"]) or "-",
             "last deploy": r["last_deploy"] or "-",

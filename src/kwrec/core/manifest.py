@@ -124,9 +124,13 @@ class Manifest(BaseModel):
     image: ImageRecord | None = None
     deployments: list[DeploymentRecord] = Field(default_factory=list)
     shards: dict[str, ShardRecord] = Field(default_factory=dict)
+    rules_version: int | None = None  # the live rules training honoured (kwrec block); None: none
 
     def to_bytes(self) -> bytes:
-        data = self.model_dump(mode="json", exclude={"image", "deployments", "shards"})
+        exclude = {"image", "deployments", "shards"} | (
+            {"rules_version"} if self.rules_version is None else set()
+        )
+        data = self.model_dump(mode="json", exclude=exclude)
         data["image"] = self.image.dump() if self.image is not None else None
         data["deployments"] = [d.dump() for d in self.deployments]
         if self.shards:  # absent from releases written before shards, which read back byte for byte

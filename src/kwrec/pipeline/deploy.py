@@ -382,6 +382,7 @@ def releases_rows(store: ArtifactStore, target: str | None = None) -> list[dict[
                 "failed": sorted(m.failed),
                 "mrr@10": metrics,
                 "image": _first_digest(m),
+                "rules_version": m.rules_version,
                 "shards": {
                     s: {
                         "customers": len(r.customers),

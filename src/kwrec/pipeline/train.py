@@ -158,7 +158,11 @@ def train_customer_entry(
         trained_in=version,
         params=params.model_dump(mode="json"),
         stats={**meta["stats"], MODEL_BYTES: size},
-        ingest={"quarantined": dict(quarantine.counts), "preprocess": stats},
+        ingest={
+            "quarantined": dict(quarantine.counts),
+            "preprocess": stats,
+            **({"live_bans": bans.key()} if bans.key() is not None else {}),
+        },
         evaluation=evaluation,
         gate=scores,
     )
@@ -332,6 +336,7 @@ def assemble_release(
         problems=problems,
         image=existing.image if existing else None,
         deployments=existing.deployments if existing else [],
+        rules_version=live_rules(settings, store).version or None,
     )
     manifest.shards = plan_shards(settings, store, manifest, existing)
     if existing is None or existing.to_bytes() != manifest.to_bytes():
