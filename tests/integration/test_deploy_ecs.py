@@ -129,6 +129,10 @@ def test_ecs_deploy_pins_digest_and_follows_its_rollout(
     containers = ecs.describe_task_definition(taskDefinition=new)["taskDefinition"]["containerDefinitions"]
     images = {c["name"]: c["image"] for c in containers}
     assert images == {"api": f"{REPO}@{DIGEST_B}", "log-router": "fluent-bit:2"}
+    # This store is a local directory, which ECS tasks cannot read: live rules are off there, and said so.
+    env = {c["name"]: {e["name"]: e["value"] for e in c.get("environment") or []} for c in containers}
+    assert env["api"] == {"KWREC_RULES__ENABLED": "false"} and not env["log-router"]
+    assert any("live rules are off on ECS" in line for line in lines)
     rec = read_manifest(store, B).deployments[-1]
     assert rec.outcome == "live" and rec.details["shards"]["s000"]["task_definition"] == new
     assert rec.details["shards"]["s000"]["previous_task_definition"] == first

@@ -52,12 +52,15 @@ def _pull_auth(settings: Settings) -> Callable[[], dict[str, str] | None]:
     return auth
 
 
-def rules_wiring(settings: Settings) -> RulesWiring:
-    """What the target's containers need to read the live rules: a local store is mounted, an S3 one is
-    read with the container's own role (no credential is ever passed)."""
+def rules_wiring(settings: Settings, kind: str, report: Report) -> RulesWiring:
+    """What the target's containers need to read the live rules: a local store is mounted (docker), an
+    S3 one is read with the container's own role (no credential is ever passed)."""
     if not settings.rules.enabled:
         return NO_RULES
     source = settings.rules.store or settings.store
+    if kind == "ecs" and not source.startswith("s3://"):
+        report(f"live rules are off on ECS: its tasks cannot read the local store {source} (use s3://...)")
+        return NO_RULES
     env = {"KWREC_RULES__POLL_SECONDS": f"{settings.rules.poll_seconds:g}"}
     if source.startswith("s3://"):
         env |= {"KWREC_RULES__STORE": source, "KWREC_S3__REGION": settings.s3.region}
@@ -80,8 +83,8 @@ def open_target(
     if cfg.target == "ecs":
         from kwrec.adapters.targets.ecs import EcsTarget
 
-        return EcsTarget(cfg.ecs, name, report, rules=rules_wiring(settings)), cfg, name
-    rules = rules_wiring(settings)
+        return EcsTarget(cfg.ecs, name, report, rules=rules_wiring(settings, "ecs", report)), cfg, name
+    rules = rules_wiring(settings, "docker", report)
     return DockerTarget(cfg.docker, name, report, pull_auth=_pull_auth(settings), rules=rules), cfg, name
 
 
