@@ -17,7 +17,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class BatchPolicy:
     max_customers: int = 20  # 1: one task per customer
-    max_bytes: int = 16 * 1024 * 1024  # of log files per task; a larger customer is alone
+    max_bytes: int = 128 * 1024 * 1024  # of log files per task (about 30 s of work); a larger one is alone
 
     def __post_init__(self) -> None:
         if self.max_customers < 1 or self.max_bytes < 1:

@@ -16,8 +16,9 @@ This module only knows rules, their validation and how they change an answer; wh
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -45,6 +46,7 @@ Match = Literal["exact", "contains"]
 MAX_KEYWORD_CHARS = 100  # the API's own limit on a query
 MAX_NOTE_CHARS = 500
 MAX_POSITION = 50  # the API's largest limit
+VERDICT_CACHE = 65_536  # keywords whose block verdict a compiled rule set remembers
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class LiveBans:
 NO_BANS = LiveBans()
 
 
+@functools.lru_cache(maxsize=65_536)
 def keys_of(text: str) -> frozenset[str]:
     """Every matching key of a keyword: its own, and that of its 한/영 conversion when it is Latin typed
     on a Korean layout."""
@@ -231,9 +234,12 @@ class CustomerRules:
     """The rules of one customer in force at one moment, compiled for the request path."""
 
     exact: frozenset[str]
-    contains: tuple[str, ...]
+    contains: frozenset[str]
     contains_lengths: tuple[int, ...]
     pins: dict[str, tuple[tuple[int, str], ...]]  # prefix key -> (position, keyword), by position
+    # Verdicts per keyword: a model answers from a bounded vocabulary, so after a warm-up a check is a
+    # dict look-up. Cleared when it grows past VERDICT_CACHE (a new compile starts empty anyway).
+    _verdicts: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def compile(cls, rules: Iterable[Rule]) -> CustomerRules:
@@ -248,7 +254,7 @@ class CustomerRules:
                     pins.setdefault(key, []).append((r.position, r.keyword))
         return cls(
             frozenset(exact),
-            tuple(sorted(contains)),
+            frozenset(contains),
             tuple(sorted({len(t) for t in contains})),
             {k: tuple(sorted(v)) for k, v in pins.items()},
         )
@@ -258,11 +264,20 @@ class CustomerRules:
         return not (self.exact or self.contains or self.pins)
 
     def blocked(self, keyword: str) -> bool:
+        verdict = self._verdicts.get(keyword)
+        if verdict is None:
+            verdict = self._blocked(keyword)
+            if len(self._verdicts) >= VERDICT_CACHE:
+                self._verdicts.clear()
+            self._verdicts[keyword] = verdict
+        return verdict
+
+    def _blocked(self, keyword: str) -> bool:
         keys = keys_of(keyword)
         if self.exact and not self.exact.isdisjoint(keys):
             return True
         if self.contains:
-            terms = set(self.contains)
+            terms = self.contains
             # One window per term length: cheaper than testing every term when there are many.
             for key in keys:
                 for n in self.contains_lengths:
@@ -298,4 +313,4 @@ class CustomerRules:
         return rest[:limit]
 
 
-EMPTY = CustomerRules(frozenset(), (), (), {})
+EMPTY = CustomerRules(frozenset(), frozenset(), (), {})

@@ -28,7 +28,7 @@ class AirflowSettings(BaseModel):
         20, ge=1, le=1000, description="most customers one training task trains (1: a task per customer)"
     )
     train_batch_mb: float = Field(
-        16.0, gt=0, description="log megabytes per training task; a larger customer has a task of its own"
+        128.0, gt=0, description="log megabytes per training task; a larger customer has a task of its own"
     )
     owner: str = "kwrec"
 
