@@ -99,6 +99,7 @@ def test_block_contains_and_pin_are_live_within_a_minute(world: dict[str, Any]) 
 
     took = within(blocked_everywhere)
     assert took < WITHIN
+    print(f"block and contains-block live in all answers at the stable endpoint after {took:.1f} s")
     assert keywords(http, "autocomplete", prefix)  # the answer was filled from below, not emptied
     for typed in ("겨울", "rudnf"):  # the prefix, and typed on the wrong layout
         within(lambda t=typed: keywords(http, "autocomplete", t)[:1] == ["롱패딩 블랙 특가"])
