@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -73,3 +74,13 @@ def serve_locally(store: str, version: str, cwd: Path) -> tuple[subprocess.Popen
     proc.terminate()
     proc.wait(10)
     pytest.fail(f"`kwrec serve` of {version} from {store} never became ready")
+
+
+def wait_until(check: Callable[[], bool], limit: float = 60.0, every: float = 0.25) -> float:
+    """Seconds until ``check()`` holds, polled every ``every`` s; fails the test after ``limit`` s."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if check():
+            return time.monotonic() - started
+        time.sleep(every)
+    pytest.fail(f"not in effect within {limit:.0f} s")

@@ -25,6 +25,7 @@ from kwrec.core.text.keyboard import jamo_to_latin
 from kwrec.pipeline import records
 from kwrec.pipeline.deploy import deploy_release
 from tests.integration.docker_world import A, B, docker_world
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -58,13 +59,7 @@ def keywords(http: httpx.Client, kind: str, q: str | None = None, limit: int = 2
 
 
 def within(check: Callable[[], bool], limit: float = WITHIN) -> float:
-    """Seconds until ``check()`` holds (polled every 0.25 s); fails the test after ``limit``."""
-    started = time.monotonic()
-    while time.monotonic() - started < limit:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.25)
-    pytest.fail(f"not in effect within {limit:.0f} s")
+    return wait_until(check, limit)
 
 
 def live_shard(world: dict[str, Any]) -> dict[str, Any]:

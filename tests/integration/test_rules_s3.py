@@ -7,8 +7,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,19 +16,10 @@ from kwrec.adapters.stores import open_store
 from kwrec.adapters.stores import s3 as s3_store
 from kwrec.pipeline.train import train_release
 from kwrec.settings import S3Settings, Settings
-from tests.support import serve_locally
+from tests.support import serve_locally, wait_until
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 KWREC = str(Path(sys.executable).with_name("kwrec"))
-
-
-def _within(check: Callable[[], bool], limit: float = 60.0) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < limit:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.25)
-    pytest.fail(f"not in effect within {limit:.0f} s")
 
 
 def test_a_replica_reading_rules_from_s3_applies_a_block_and_an_unblock(
@@ -60,13 +49,13 @@ def test_a_replica_reading_rules_from_s3_applies_a_block_and_an_unblock(
         top = popular()[0]
         cli = [KWREC, "block", "shop-kr", top, "--reason", "court-order", "--store", url]
         assert subprocess.run(cli, capture_output=True, timeout=60).returncode == 0
-        took = _within(lambda: top not in popular())
+        took = wait_until(lambda: top not in popular())
         assert took < 60
         metrics = httpx.get(f"{api}/metrics", timeout=5).text
         assert "kwrec_rules_version 1.0" in metrics
         unblock = [KWREC, "unblock", "shop-kr", top, "--store", url]
         assert subprocess.run(unblock, capture_output=True, timeout=60).returncode == 0
-        _within(lambda: top in popular())
+        wait_until(lambda: top in popular())
     finally:
         proc.terminate()
         proc.wait(10)
