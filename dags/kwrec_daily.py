@@ -14,6 +14,7 @@ See docs/airflow.md.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from kwrec import (
     KwrecError,
     RunLock,
     Settings,
+    TrainingDay,
     build_step,
     deploy_step,
     detect_changes,
@@ -96,11 +98,13 @@ def _entries(
         else:
             entries[item.customer] = item.entry
     customers, problems = list_customers(open_data(settings))
+    day = TrainingDay.read(settings, store)
     for customer in customers:
         if customer not in entries and customer not in failed:
             # Content-addressed: inputs that did not change return their artifact without training.
+            reuse = functools.partial(train_customer_step, day=day)
             entries[customer] = _step(
-                f"reusing {customer}", train_customer_step, settings, store, customer, release_ts, log.info
+                f"reusing {customer}", reuse, settings, store, customer, release_ts, log.info
             )
     return entries, failed, problems
 
@@ -154,11 +158,12 @@ with DAG(
         """Train a batch of customers. A retry finds the ones already trained in the store."""
         log.info("training %d customer(s): %s", len(customers), ", ".join(customers))
         settings, store = _open()
+        day = TrainingDay.read(settings, store)
         out = []
         for customer in customers:
             _hold_lock(settings, store, release_ts)
             try:
-                entry = train_customer_step(settings, store, customer, release_ts, log.info)
+                entry = train_customer_step(settings, store, customer, release_ts, log.info, day=day)
             except CUSTOMER_INPUT_ERRORS as exc:
                 # The customer's own data or config is unusable: the others go on, the release records why.
                 log.error("%s: training failed: %s", customer, exc)

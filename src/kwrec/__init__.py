@@ -68,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "CustomerTraining": "kwrec.pipeline.steps",
     "detect_changes": "kwrec.pipeline.steps",
     "train_customer_step": "kwrec.pipeline.steps",
+    "TrainingDay": "kwrec.pipeline.steps",
     "gate_step": "kwrec.pipeline.steps",
     "release_step": "kwrec.pipeline.steps",
     "build_step": "kwrec.pipeline.steps",
@@ -99,6 +100,7 @@ __all__ = [
     "Settings",
     "StoreError",
     "TrainParams",
+    "TrainingDay",
     "__version__",
     "build_release_image",
     "build_step",
@@ -176,6 +178,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; the names above load lazil
     from kwrec.pipeline.runner import ChainOutcome, run_chain
     from kwrec.pipeline.steps import (
         CustomerTraining,
+        TrainingDay,
         build_step,
         deploy_step,
         detect_changes,

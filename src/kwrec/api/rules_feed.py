@@ -56,8 +56,6 @@ class RulesFeed:
     source: str = "none"  # "store", "snapshot" or "none"
     tag: str | None = None
     last_ok: float | None = None  # monotonic time of the last successful poll
-    errors: int = 0
-    last_error: str | None = None
     _current: _Compiled = field(default_factory=lambda: _compile(RuleSet(), 0))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -65,19 +63,22 @@ class RulesFeed:
     def rules(self) -> RuleSet:
         return self._current.rules
 
-    @property
-    def generation(self) -> int:
-        """Changes whenever answers may change: part of the answer cache's key."""
+    def _now_compiled(self) -> _Compiled:
+        """The current rules, compiled again first when a rule's window opened or closed."""
         current = self._current
         if current.next_boundary is not None and datetime.now(UTC) >= current.next_boundary:
             self._swap(current.rules, current)
-        return self._current.generation
+        return self._current
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever answers may change: part of the answer cache's key."""
+        return self._now_compiled().generation
 
     # -- the request path ------------------------------------------------------------------------
 
     def for_customer(self, customer: str) -> CustomerRules:
-        self.generation  # noqa: B018 - passes a window boundary first
-        current = self._current
+        current = self._now_compiled()
         compiled = current.by_customer.get(customer)
         if compiled is None:
             compiled = current.rules.for_customer(customer, datetime.now(UTC))
@@ -107,13 +108,15 @@ class RulesFeed:
         """One conditional read; True when the store answered (changed or not)."""
         ok = self._read()
         if not ok:
-            self.errors += 1
             metrics.RULES_ERRORS.inc()
+        self._report()
+        return ok
+
+    def _report(self) -> None:
         age = self.age_seconds()
         metrics.RULES_AGE.set(-1 if age is None else age)
         metrics.RULES_VERSION.set(self.rules.version)
         metrics.RULES_FROM_SNAPSHOT.set(1 if self.source == "snapshot" else 0)
-        return ok
 
     def _read(self) -> bool:
         if self.open_store is None:
@@ -125,17 +128,14 @@ class RulesFeed:
         except StoreNotFound:
             data, tag = RuleSet().to_bytes(), None  # no rule was ever set
         except (KwrecError, OSError) as exc:
-            self.last_error = str(exc)
             log.warning("kwrec: cannot read the rules (keeping version %d): %s", self.rules.version, exc)
             return False
         self.last_ok = time.monotonic()
-        self.last_error = None
         if data is None:
             return True
         try:
             rules = RuleSet.parse(data, CURRENT_KEY)
         except KwrecError as exc:  # a corrupt object is refused; the last good rules stay
-            self.last_error = str(exc)
             log.error("kwrec: %s", exc)
             return False
         self.tag = tag
@@ -154,8 +154,7 @@ class RulesFeed:
                 pass
             except KwrecError as exc:
                 log.error("kwrec: the image's rules snapshot is unusable: %s", exc)
-            metrics.RULES_VERSION.set(self.rules.version)
-            metrics.RULES_FROM_SNAPSHOT.set(1 if self.source == "snapshot" else 0)
+            self._report()
 
     def start(self, interval: float) -> threading.Thread:
         def loop() -> None:

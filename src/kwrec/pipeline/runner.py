@@ -34,6 +34,7 @@ from kwrec.pipeline.steps import (
     PushResult,
     ReleaseResult,
     StepResult,
+    TrainingDay,
     TrainResult,
     VerifyResult,
     build_step,
@@ -258,10 +259,11 @@ class _Chain:
     def _train(self) -> TrainResult:
         detection = self.detection or self.record.done("detect")
         assert isinstance(detection, Detection)
+        day = TrainingDay.read(self.settings, self.store)
         for customer in detection.customers:
             try:
                 self.entries[customer] = train_customer_step(
-                    self.settings, self.store, customer, self.ts, self.report
+                    self.settings, self.store, customer, self.ts, self.report, day=day
                 )
             except CUSTOMER_INPUT_ERRORS as exc:
                 self.failed[customer] = str(exc)

@@ -23,6 +23,7 @@ from kwrec.core.batches import BatchPolicy, training_batches
 from kwrec.core.gate import GateAgainst, GateDecision, GatePolicy, gate_customer
 from kwrec.core.ingest import fingerprint_inputs, list_customers, load_customer_config
 from kwrec.core.manifest import CustomerEntry, Manifest, read_manifest, release_shards, shard_view
+from kwrec.core.rules_store import RuleSet
 from kwrec.core.store import ArtifactStore
 from kwrec.core.store_layout import gate_key
 from kwrec.errors import KwrecError, ReleaseNotFoundError
@@ -268,6 +269,20 @@ def gate_policy(settings: Settings) -> GatePolicy:
     )
 
 
+@dataclass(frozen=True)
+class TrainingDay:
+    """What every customer's training of one day compares with and honours: the live release and the
+    live rules. Read once per task (or run), not once per customer: the live manifest lists every
+    customer, so reading it per customer would cost the square of the fleet's size."""
+
+    live: Manifest | None
+    rules: RuleSet
+
+    @classmethod
+    def read(cls, settings: Settings, store: ArtifactStore) -> TrainingDay:
+        return cls(live_release(settings, store), live_rules(settings, store))
+
+
 def train_customer_step(
     settings: Settings,
     store: ArtifactStore,
@@ -275,11 +290,14 @@ def train_customer_step(
     timestamp: str,
     report: Report,
     data_dir: Path | str | None = None,
+    day: TrainingDay | None = None,
 ) -> CustomerEntry:
     """Train one customer's artifact into the store for release ``<model>_<timestamp>`` (or reuse it),
-    with the quality gate's numbers against the live model of the customer."""
+    with the quality gate's numbers against the live model of the customer. A caller training many
+    customers passes ``day`` (:meth:`TrainingDay.read`) so the live release and rules are read once."""
     version = make_version(settings.model_name, validate_timestamp(timestamp))
-    live = live_release(settings, store)
+    day = day or TrainingDay.read(settings, store)
+    live = day.live
     # The gate's comparison is made in this task, where the customer's events are already in memory.
     against = (
         GateAgainst(live.version, live.customers[customer], gate_policy(settings))
@@ -296,7 +314,7 @@ def train_customer_step(
         report,
         cache_dir=settings.cache_dir,
         gate=against,
-        bans=live_rules(settings, store).bans(customer, datetime.now(UTC)),
+        bans=day.rules.bans(customer, datetime.now(UTC)),
     )
     if entry.trained_in == version and entry.status != "trained":
         # A retried attempt of this very release finds its own artifact: it was still trained here.
