@@ -8,6 +8,7 @@ complete an unseen query, which is where kwrec's word-level completion earns its
 
 from __future__ import annotations
 
+import hashlib
 import random
 import tempfile
 from collections.abc import Callable
@@ -107,6 +108,21 @@ def sample_prefixes(query: str, per_query: int | None, rng: random.Random) -> li
     if per_query is not None and len(lengths) > per_query:
         lengths = sorted(rng.sample(lengths, per_query))
     return [query[:n] for n in lengths]
+
+
+def query_prefix(query: str) -> str | None:
+    """The one prefix the per-query protocol types for ``query``; None when it is too short (< 3 chars).
+
+    Its length is drawn uniformly in [2, len-1] characters from a hash of the query itself, so every
+    system, every run and every machine sees the same prefix; a trailing space is stripped (the user
+    has not typed the next word yet). One prefix per query keeps long queries, whose many prefixes
+    would otherwise dominate, at the weight of one search each.
+    """
+    if len(query) < 3:
+        return None
+    digest = hashlib.blake2b(query.encode("utf-8"), digest_size=8).digest()
+    length = 2 + int.from_bytes(digest, "big") % (len(query) - 2)
+    return query[:length].rstrip(" ") or None
 
 
 def evaluate_events(

@@ -44,6 +44,9 @@ OUTPUT_SCHEMA: Final = pl.Schema(
         "display": pl.String(),
         "norm": pl.String(),
         "seq": pl.Int64(),
+        # Search outcomes, null where the customer's logs do not say (training's outcome signals).
+        "results": pl.Int64(),
+        "clicked": pl.Boolean(),
     }
 )
 
@@ -58,6 +61,10 @@ PII_RE: Final = "|".join(
         f"{_NOT_DIGIT_BEFORE}(?:{CARD_RE}){_NOT_DIGIT_AFTER}",
     ]
 )
+
+
+_NO_RESULTS: Final = pl.lit(None, pl.Int64).alias("results")
+_NO_CLICK: Final = pl.lit(None, pl.Boolean).alias("clicked")
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ def preprocess(
         "session_id",
         "seq",
         "query",
+        pl.col("result_count").alias("results") if "result_count" in events.columns else _NO_RESULTS,
+        pl.col("clicked") if "clicked" in events.columns else _NO_CLICK,
     )
     del events  # the caller's frame may still hold it, but this function no longer needs its other columns
     df = _with_query_forms(df, params, config)

@@ -51,6 +51,19 @@ class TrainParams(BaseModel):
     infix: bool = Field(True, description="match the start of any word (케이스 -> 아이폰 케이스)")
     synthesize: bool = Field(True, description="complete unseen queries from popular word-level suffixes")
     fuzzy: bool = Field(True, description="tolerate one typo (counted in jamo) when exact matches run short")
+    zero_result_max_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="a keyword whose searches returned zero results more often than this share is never "
+        "suggested (needs a result_count column; 1 turns it off)",
+    )
+    click_weight: float = Field(
+        1.0,
+        ge=0,
+        description="a keyword's score is multiplied by 1 + click_weight x its click-through rate "
+        "(needs a clicked column; 0 turns it off)",
+    )
     related_min_support: int = Field(2, ge=1, description="sessions a pair must share")
     related_max_per_keyword: int = Field(50, ge=1)
     related_max_session_keywords: int = Field(

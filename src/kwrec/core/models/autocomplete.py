@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kwrec.core.models.columns import StringTable
+from kwrec.core.models.columns import StringTable, open_column
 from kwrec.core.models.key_index import KeyIndex
 from kwrec.core.models.keys import CHO, CHO_WORD, FULL, TAIL, WORD, search_key_of
-from kwrec.core.models.layout import HEAVY_PREFIX, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
+from kwrec.core.models.layout import HEAVY_PREFIX, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID, VARIANT_PREFIX
 from kwrec.core.models.protocol import Suggestion
 from kwrec.core.text.hangul import is_choseong_only
 from kwrec.core.text.keyboard import jamo_to_latin, latin_to_jamo
@@ -45,6 +45,34 @@ class AutocompleteOptions:
     fuzzy: bool = True
 
 
+class SpacingVariants:
+    """Other spacings people typed of some keywords, by keyword id (``variant.*`` in the artifact).
+
+    Only consulted when a Latin prefix does not match a keyword's shown form literally, so the table is
+    read into a dict on first use, not when the model opens. Artifacts built before the table existed
+    have none.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self._prefix = directory / VARIANT_PREFIX
+        self._by_id: dict[int, list[str]] | None = None
+
+    def of(self, keyword_id: int) -> list[str]:
+        if self._by_id is None:
+            self._by_id = self._load()
+        return self._by_id.get(keyword_id, [])
+
+    def _load(self) -> dict[int, list[str]]:
+        ids_path = self._prefix.with_name(self._prefix.name + ".ids")
+        if not ids_path.is_file():
+            return {}
+        forms = StringTable(self._prefix)
+        by_id: dict[int, list[str]] = {}
+        for i, kid in enumerate(open_column(ids_path, "u32")):
+            by_id.setdefault(kid, []).append(forms[i])
+        return by_id
+
+
 class Autocompleter:
     def __init__(
         self,
@@ -66,6 +94,7 @@ class Autocompleter:
         self._options = options
         self._topk = topk
         self._premade = self._premade_suggestions()
+        self._variants = SpacingVariants(directory)
 
     def _premade_suggestions(self) -> list[Suggestion | None]:
         """The Suggestion of every keyword in the first answers of a precomputed prefix, by id.
@@ -95,17 +124,23 @@ class Autocompleter:
         # A trailing space says the last word is finished: "new " wants "new york", not "newspaper".
         word_done = query[-1:].isspace()  # U+3000 (the CJK keyboard's space) included
         if word_done:
-            ids = self._word_done(self._ids(FULL, key, self._topk), folded, limit)
+            ids, first = self._literal_first(self._ids(FULL, key, self._topk), folded, limit, whole_words=True)
         else:
             ids = self._ids(FULL, key, limit)
-            if len(ids) >= limit:  # the common case: ids are distinct and already best first
-                out = self._suggestions(ids)
-                if not _HANGUL.search(folded) and not all(_literal(s.keyword, folded) for s in out):
-                    ids = self._spacing_first(self._ids(FULL, key, self._topk), folded, limit)
-                else:
-                    return out
+            first = self._suggestions(ids)
+            if not _HANGUL.search(folded):
+                # Outside Hangul, spaces carry meaning: forms that keep the user's spacing go first.
+                if not all(_literal(s.keyword, folded) for s in first):
+                    wider = self._ids(FULL, key, self._topk) if len(ids) >= limit else ids
+                    ids, first = self._literal_first(wider, folded, limit)
+            elif _spaced_differently(first, folded):
+                # In Hangul spacing is optional and keeps the order; a keyword is shown in the spacing
+                # the user types when people typed it that way (아이폰16 for "아이폰1").
+                ids, first = self._literal_first(ids, folded, limit, reorder=False)
+            if len(ids) >= limit:  # the common case: distinct and already best first
+                return first
         ranked = _Ranked(limit, self._suggestions)
-        ranked.add(ids, 1.0)
+        ranked.add_first(ids, first)
         choseong_query = is_choseong_only(folded)
         if choseong_query:
             ranked.add(self._ids(CHO, key, limit), 1.0)
@@ -160,16 +195,36 @@ class Autocompleter:
             alts.append(latin.lower().replace(" ", ""))
         return alts
 
-    def _spacing_first(self, ids: list[int], folded: str, limit: int) -> list[int]:
-        """Outside Hangul, spaces carry meaning: matches that keep the user's spacing go first."""
-        kws = self._keywords
-        literal = [i for i in ids if _literal(kws[i], folded)]
-        return (literal + [i for i in ids if not _literal(kws[i], folded)])[:limit]
+    def _literal_first(
+        self, ids: list[int], folded: str, limit: int, *, whole_words: bool = False, reorder: bool = True
+    ) -> tuple[list[int], list[Suggestion]]:
+        """Completions shown in a form that keeps what the user typed, those first, scores non-increasing.
 
-    def _word_done(self, ids: list[int], folded: str, limit: int) -> list[int]:
-        kws = self._keywords
-        head = folded + " "
-        return [i for i in ids if (kws[i].lower() + " ").startswith(head)][:limit]
+        A keyword is shown in the spacing its users typed most ("dish network"), but a user typing
+        "dishnetw" means the other form that people also typed ("dishnetwork"): shown in that form, it
+        keeps its rank. ``whole_words``: the user ended a word ("new "), so only completions that
+        continue after that whole word are kept. ``reorder=False``: forms are chosen, the order stays.
+        """
+        head = folded + " " if whole_words else folded
+
+        def keeps(text: str) -> bool:
+            return (text.lower() + " ").startswith(head) if whole_words else text.lower().startswith(head)
+
+        kept: list[tuple[int, Suggestion]] = []
+        other: list[tuple[int, Suggestion]] = []
+        for i, s in zip(ids, self._suggestions(ids), strict=True):
+            if keeps(s.keyword):
+                kept.append((i, s))
+                continue
+            form = next((v for v in self._variants.of(i) if keeps(v)), None)
+            if form is not None:
+                kept.append((i, Suggestion(form, s.score)))
+            elif not reorder:
+                kept.append((i, s))
+            elif not whole_words:
+                other.append((i, s))
+        chosen = (kept + other)[:limit]
+        return [i for i, _ in chosen], _non_increasing([s for _, s in chosen])
 
     def _split_points(self, folded: str) -> list[int]:
         """Where a query may be cut into the user's own words and a suffix to complete.
@@ -247,6 +302,23 @@ def _literal(keyword: str, folded: str) -> bool:
     return keyword.lower().startswith(folded)
 
 
+def _spaced_differently(items: list[Suggestion], folded: str) -> bool:
+    """Whether some suggestion's spacing may differ from the user's within the typed part (cheap test)."""
+    if " " in folded:
+        return True
+    n = len(folded)
+    return any(" " in s.keyword[:n] for s in items)
+
+
+def _non_increasing(items: list[Suggestion]) -> list[Suggestion]:
+    out: list[Suggestion] = []
+    for s in items:
+        if out and s.score > out[-1].score:
+            s = Suggestion(s.keyword, out[-1].score)
+        out.append(s)
+    return out
+
+
 class _Ranked:
     """An ordered, de-duplicated answer that fills tier by tier, with non-increasing scores."""
 
@@ -277,6 +349,11 @@ class _Ranked:
         if self.items and score > self.items[-1].score:
             score = self.items[-1].score
         self.items.append(item if score == item.score else Suggestion(item.keyword, round(score, 6)))
+
+    def add_first(self, ids: list[int], items: list[Suggestion]) -> None:
+        """The first tier, already made into suggestions (``ids[i]`` shown as ``items[i]``)."""
+        self._seen_ids.update(ids)
+        self.items = items[: self.limit]
 
     def add(self, ids: Iterable[int], weight: float) -> None:
         if self.full:

@@ -19,6 +19,7 @@ from kwrec.core.models import popularity
 from kwrec.core.models.autocomplete_build import build_index
 from kwrec.core.models.columns import write_column, write_strings
 from kwrec.core.models.customer_model import META_FILE, CustomerModel, sha256_file
+from kwrec.core.models.layout import VARIANT_PREFIX
 from kwrec.core.models.related import RelatedParams, related_pairs, write_related
 from kwrec.core.text.hangul import keystrokes_expr
 from kwrec.core.text.keyboard import hangul_from_latin
@@ -32,6 +33,7 @@ MAX_TAILS = 500_000
 JAMO_ONLY = r"^[\u3131-\u318e ]+$"  # 초성-only or broken syllables: typing artefacts, never suggested
 LATIN_ONLY = r"^[a-zA-Z ]+$"
 DAY_US = 86_400_000_000
+MAX_VARIANTS = 3  # spacing variants kept per keyword
 LIST_LEN = 200  # popular / trending entries stored
 TYPO_MIN_KEY = 4  # keystrokes: shorter keywords are too close to each other to call one a typo
 TYPO_MAX_KEY = 24
@@ -40,6 +42,7 @@ TYPO_POPULARITY_RATIO = 5  # the corrected keyword must have this many times the
 TYPO_MAX_TARGETS = 20_000
 TYPO_MAX_SOURCES = 200_000
 _DIGITS = re.compile(r"\D")
+OUTCOMES = {"results": pl.Int64, "clicked": pl.Boolean}  # optional event columns (preprocess.OUTPUT_SCHEMA)
 
 
 def _effective_events(
@@ -76,6 +79,7 @@ def _effective_events(
         pl.when(pl.col("session").is_not_null()).then(pl.col("session").hash()).alias("session"),
         "seq",
         "dh",
+        *(pl.col(c) if c in events.columns else pl.lit(None, t).alias(c) for c, t in OUTCOMES.items()),
     ).join(vocab.select("dh", "k"), on="dh", how="left")
     return coded, vocab, ref, has_users
 
@@ -177,6 +181,26 @@ def _remap(events: pl.DataFrame, mapping: dict[int, int]) -> tuple[pl.DataFrame,
     return remapped, int(count)
 
 
+def _outcomes(events: pl.DataFrame) -> pl.DataFrame:
+    """Per keyword: the share of its searches that found nothing, and its click-through rate.
+
+    Both only over searches whose logs say so (null when none do), and only over the keyword's own
+    typed forms: a typo merged into it brings its popularity, not its failed searches.
+    """
+    own = events.filter(pl.col("dh").is_not_null())
+    return own.group_by("k").agg(
+        ((pl.col("results") == 0).sum() / pl.col("results").count()).alias("zero_share"),
+        (pl.col("clicked").sum() / pl.col("clicked").count()).alias("ctr"),
+    )
+
+
+def _suggestable(params: TrainParams) -> pl.Expr:
+    """Keywords whose searches mostly return nothing are never suggested (a suggestion must find hits)."""
+    return pl.col("zero_share").is_null() | pl.col("zero_share").is_nan() | (
+        pl.col("zero_share") <= params.zero_result_max_share
+    )
+
+
 def _keyword_table(
     events: pl.DataFrame, vocab: pl.DataFrame, ref: datetime | None, params: TrainParams, min_users: int
 ) -> pl.DataFrame:
@@ -204,6 +228,9 @@ def _keyword_table(
         .group_by("k")
         .agg(pl.col("w").sum().alias("score"), pl.col("who").n_unique().alias("users"))
         .filter(pl.col("users") >= min_users)
+        .join(_outcomes(events), on="k", how="left")
+        .filter(_suggestable(params))
+        .with_columns(pl.col("score") * (1.0 + params.click_weight * pl.col("ctr").fill_null(0.0)))
     )
     # The display form is the one typed most often (ties: the smallest string, for determinism).
     display = (
@@ -223,6 +250,36 @@ def _keyword_table(
         .with_row_index("id")
         .with_columns(pl.col("id").cast(pl.Int64))
     )
+
+
+def _spacing_variants(
+    events: pl.DataFrame, vocab: pl.DataFrame, keywords: pl.DataFrame, min_users: int
+) -> pl.DataFrame:
+    """Other spacings people typed of a keyword ("dishnetwork" for "dish network"), most typed first.
+
+    A keyword is one thing whatever its spacing, but outside Hangul the spacing a user types shows which
+    form they mean: the look-up shows the form that keeps the user's spacing (``Autocompleter``).
+    """
+    typed = (
+        events.filter(pl.col("dh").is_not_null())
+        .join(vocab.select("dh", "display", "norm"), on="dh")
+        .join(keywords.select("k", "id", pl.col("norm").alias("kw_norm")), on="k")
+        .filter(pl.col("norm") != pl.col("kw_norm"))
+    )
+    if typed.height == 0:
+        return pl.DataFrame(schema={"id": pl.Int64, "display": pl.String})
+    forms = (
+        typed.group_by("id", "norm")
+        .agg(
+            pl.len().alias("n"),
+            pl.col("who").n_unique().alias("u"),
+            # The form typed most often, ties to the smallest string (deterministic).
+            pl.col("display").mode().sort().first().alias("display"),
+        )
+        .filter(pl.col("u") >= min_users)
+        .sort(["id", "n", "norm"], descending=[False, True, False])
+    )
+    return forms.group_by("id", maintain_order=True).head(MAX_VARIANTS).select("id", "display")
 
 
 def _tail_table(keywords: pl.DataFrame) -> pl.DataFrame:
@@ -330,6 +387,9 @@ def train_customer(
     write_strings(out_dir / "kw", keywords["display"])
     write_column(out_dir / "kw.score", keywords["score"].to_numpy(), "score")
     write_column(out_dir / "kw.users", keywords["users"].to_numpy(), "u32")
+    variants = _spacing_variants(events, vocab, keywords, min_users)
+    write_strings(out_dir / VARIANT_PREFIX, variants["display"])
+    write_column(out_dir / f"{VARIANT_PREFIX}.ids", variants["id"].to_numpy(), "u32")
     write_strings(out_dir / "tail", tails["tail"])
     write_column(out_dir / "tail.score", tails["score"].to_numpy(), "score")
     index = build_index(
@@ -377,6 +437,7 @@ def train_customer(
             "min_users_effective": min_users,
             "keywords": keywords.height,
             "tails": tails.height,
+            "spacing_variants": variants.height,
             "index_entries": index.entries,
             "index_keys": index.keys,
             "heavy_prefixes": index.heavy_prefixes,
