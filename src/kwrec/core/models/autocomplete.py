@@ -19,7 +19,14 @@ import numpy as np
 from kwrec.core.models.columns import StringTable, open_column
 from kwrec.core.models.key_index import KeyIndex
 from kwrec.core.models.keys import CHO, CHO_WORD, FULL, TAIL, WORD, search_key_of
-from kwrec.core.models.layout import HEAVY_PREFIX, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID, VARIANT_PREFIX
+from kwrec.core.models.layout import (
+    ALIAS_PREFIX,
+    HEAVY_PREFIX,
+    HEAVY_TOP_FILE,
+    KEYS_PREFIX,
+    NO_ID,
+    VARIANT_PREFIX,
+)
 from kwrec.core.models.protocol import Suggestion
 from kwrec.core.text.hangul import is_choseong_only
 from kwrec.core.text.keyboard import jamo_to_latin, latin_to_jamo
@@ -45,32 +52,38 @@ class AutocompleteOptions:
     fuzzy: bool = True
 
 
-class SpacingVariants:
-    """Other spacings people typed of some keywords, by keyword id (``variant.*`` in the artifact).
+def _read_pairs(prefix: Path) -> list[tuple[str, int]]:
+    """(text, keyword id) rows of a side table written by training; none in artifacts that predate it."""
+    ids_path = prefix.with_name(prefix.name + ".ids")
+    if not ids_path.is_file():
+        return []
+    texts = StringTable(prefix)
+    return [(texts[i], kid) for i, kid in enumerate(open_column(ids_path, "u32"))]
 
-    Only consulted when a Latin prefix does not match a keyword's shown form literally, so the table is
-    read into a dict on first use, not when the model opens. Artifacts built before the table existed
-    have none.
+
+class SideTables:
+    """Tables consulted off the common path, read into dicts on first use (not when a model opens).
+
+    ``variants``: other spacings people typed of a keyword, by id ("dishnetwork" for "dish network").
+    ``aliases``: whole keys of queries merged into a keyword (typos, layout mistakes) -> its id.
     """
 
     def __init__(self, directory: Path) -> None:
-        self._prefix = directory / VARIANT_PREFIX
-        self._by_id: dict[int, list[str]] | None = None
+        self._directory = directory
+        self._variants: dict[int, list[str]] | None = None
+        self._aliases: dict[str, int] | None = None
 
-    def of(self, keyword_id: int) -> list[str]:
-        if self._by_id is None:
-            self._by_id = self._load()
-        return self._by_id.get(keyword_id, [])
+    def variants(self, keyword_id: int) -> list[str]:
+        if self._variants is None:
+            self._variants = {}
+            for text, kid in _read_pairs(self._directory / VARIANT_PREFIX):
+                self._variants.setdefault(kid, []).append(text)
+        return self._variants.get(keyword_id, [])
 
-    def _load(self) -> dict[int, list[str]]:
-        ids_path = self._prefix.with_name(self._prefix.name + ".ids")
-        if not ids_path.is_file():
-            return {}
-        forms = StringTable(self._prefix)
-        by_id: dict[int, list[str]] = {}
-        for i, kid in enumerate(open_column(ids_path, "u32")):
-            by_id.setdefault(kid, []).append(forms[i])
-        return by_id
+    def alias(self, key: str) -> int | None:
+        if self._aliases is None:
+            self._aliases = dict(_read_pairs(self._directory / ALIAS_PREFIX))
+        return self._aliases.get(key)
 
 
 class Autocompleter:
@@ -94,7 +107,7 @@ class Autocompleter:
         self._options = options
         self._topk = topk
         self._premade = self._premade_suggestions()
-        self._variants = SpacingVariants(directory)
+        self._side = SideTables(directory)
 
     def _premade_suggestions(self) -> list[Suggestion | None]:
         """The Suggestion of every keyword in the first answers of a precomputed prefix, by id.
@@ -124,7 +137,8 @@ class Autocompleter:
         # A trailing space says the last word is finished: "new " wants "new york", not "newspaper".
         word_done = query[-1:].isspace()  # U+3000 (the CJK keyboard's space) included
         if word_done:
-            ids, first = self._literal_first(self._ids(FULL, key, self._topk), folded, limit, whole_words=True)
+            wider = self._ids(FULL, key, self._topk)
+            ids, first = self._literal_first(wider, folded, limit, whole_words=True)
         else:
             ids = self._ids(FULL, key, limit)
             first = self._suggestions(ids)
@@ -169,7 +183,7 @@ class Autocompleter:
         return self._keys.has_precomputed(FULL + search_key_of(fold(query)))
 
     def exact_id(self, query: str) -> int | None:
-        """The keyword id whose whole key equals the query's (with 한/영 and 초성 fallbacks)."""
+        """The keyword id whose whole key equals the query's (with 한/영, 초성 and merged-typo fallbacks)."""
         folded = fold(query)
         key = search_key_of(folded)
         if not key:
@@ -180,7 +194,7 @@ class Autocompleter:
             ids = self._keys.exact(ns + alt)
             if ids:
                 return min(ids)
-        return None
+        return self._side.alias(key)
 
     # -- tiers ---------------------------------------------------------------------------------
     @staticmethod
@@ -216,7 +230,7 @@ class Autocompleter:
             if keeps(s.keyword):
                 kept.append((i, s))
                 continue
-            form = next((v for v in self._variants.of(i) if keeps(v)), None)
+            form = next((v for v in self._side.variants(i) if keeps(v)), None)
             if form is not None:
                 kept.append((i, Suggestion(form, s.score)))
             elif not reorder:

@@ -9,4 +9,5 @@ KEYS_PREFIX = "keys"  # sorted key table: keys.bin/.off/.idoff/.ids
 HEAVY_PREFIX = "heavy"  # sorted heavy prefixes (heavy.bin/.off); prefix i -> row i of heavy.top
 HEAVY_TOP_FILE = "heavy.top"
 NO_ID = 0xFFFFFFFF  # pads a heavy prefix's row of top ids
-VARIANT_PREFIX = "variant"  # other spacings of keywords (variant.bin/.off) and their keyword ids (variant.ids)
+VARIANT_PREFIX = "variant"  # other spacings of keywords (variant.bin/.off), their keyword ids (.ids)
+ALIAS_PREFIX = "alias"  # whole keys of merged-away queries (alias.bin/.off), their keyword ids (.ids)

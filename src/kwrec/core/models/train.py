@@ -19,7 +19,7 @@ from kwrec.core.models import popularity
 from kwrec.core.models.autocomplete_build import build_index
 from kwrec.core.models.columns import write_column, write_strings
 from kwrec.core.models.customer_model import META_FILE, CustomerModel, sha256_file
-from kwrec.core.models.layout import VARIANT_PREFIX
+from kwrec.core.models.layout import ALIAS_PREFIX, VARIANT_PREFIX
 from kwrec.core.models.related import RelatedParams, related_pairs, write_related
 from kwrec.core.text.hangul import keystrokes_expr
 from kwrec.core.text.keyboard import hangul_from_latin
@@ -84,14 +84,14 @@ def _effective_events(
     return coded, vocab, ref, has_users
 
 
-def _merge_layout_mistakes(events: pl.DataFrame, vocab: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+def _layout_mistakes(vocab: pl.DataFrame) -> dict[int, int]:
     """Latin queries that are Hangul typed on the wrong layout (dkdlvhs) count for their Hangul keyword."""
     # One display per keyword, the same every run whatever polars' row order (sorted on integer codes).
     distinct = vocab.sort("k", "dh").unique("k", keep="first", maintain_order=True)
     latin = distinct.filter(pl.col("nk").str.contains(LATIN_ONLY))
     korean = distinct.filter(pl.col("nk").str.contains(r"[\uac00-\ud7a3]"))
     if latin.height == 0 or korean.height == 0:
-        return events, 0
+        return {}
     known = dict(zip(korean["nk"].to_list(), korean["k"].to_list(), strict=True))
     mapping: dict[int, int] = {}
     for k, display in zip(latin["k"].to_list(), latin["display"].to_list(), strict=True):
@@ -100,7 +100,7 @@ def _merge_layout_mistakes(events: pl.DataFrame, vocab: pl.DataFrame) -> tuple[p
             target = known.get(fold(hangul).replace(" ", ""))
             if target is not None:
                 mapping[k] = target
-    return _remap(events, mapping)
+    return mapping
 
 
 def _deletions(frame: pl.DataFrame, max_len: int) -> pl.DataFrame:
@@ -115,7 +115,7 @@ def _deletions(frame: pl.DataFrame, max_len: int) -> pl.DataFrame:
     return pl.concat(parts)
 
 
-def _merge_typos(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> tuple[pl.DataFrame, int]:
+def _typos(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> dict[int, int]:
     """Searches one keystroke away from a far more popular keyword count for that keyword (샴성 -> 삼성).
 
     Candidates meet on a shared one-deletion variant (symmetric deletes), then the exact distance is
@@ -134,7 +134,7 @@ def _merge_typos(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> t
     targets = by_users.filter(pl.col("u") >= TYPO_MIN_TARGET_USERS).head(TYPO_MAX_TARGETS)
     sources = by_users.head(TYPO_MAX_SOURCES)
     if targets.height == 0 or sources.height == 0:
-        return events, 0
+        return {}
     pairs = (
         _deletions(sources.select("k", "key"), TYPO_MAX_KEY)
         .join(_deletions(targets.select("k", "key"), TYPO_MAX_KEY), on="v", suffix="_t")
@@ -160,8 +160,7 @@ def _merge_typos(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> t
         if _DIGITS.sub("", key) == _DIGITS.sub("", key_t) and OSA.distance(key, key_t) == 1:
             mapping[k] = k_t
     # A chain (a -> b -> c) resolves to its end, so nothing is merged into a keyword that itself merges.
-    mapping = {a: mapping.get(b, b) for a, b in mapping.items()}
-    return _remap(events, mapping)
+    return {a: mapping.get(b, b) for a, b in mapping.items()}
 
 
 def _remap(events: pl.DataFrame, mapping: dict[int, int]) -> tuple[pl.DataFrame, int]:
@@ -188,17 +187,20 @@ def _outcomes(events: pl.DataFrame) -> pl.DataFrame:
     typed forms: a typo merged into it brings its popularity, not its failed searches.
     """
     own = events.filter(pl.col("dh").is_not_null())
+
+    def share(hits: pl.Expr, of: str) -> pl.Expr:
+        known = pl.col(of).count()
+        return pl.when(known > 0).then(hits.sum() / known)
+
     return own.group_by("k").agg(
-        ((pl.col("results") == 0).sum() / pl.col("results").count()).alias("zero_share"),
-        (pl.col("clicked").sum() / pl.col("clicked").count()).alias("ctr"),
+        share(pl.col("results") == 0, "results").alias("zero_share"),
+        share(pl.col("clicked"), "clicked").alias("ctr"),
     )
 
 
 def _suggestable(params: TrainParams) -> pl.Expr:
     """Keywords whose searches mostly return nothing are never suggested (a suggestion must find hits)."""
-    return pl.col("zero_share").is_null() | pl.col("zero_share").is_nan() | (
-        pl.col("zero_share") <= params.zero_result_max_share
-    )
+    return pl.col("zero_share").is_null() | (pl.col("zero_share") <= params.zero_result_max_share)
 
 
 def _keyword_table(
@@ -280,6 +282,26 @@ def _spacing_variants(
         .sort(["id", "n", "norm"], descending=[False, True, False])
     )
     return forms.group_by("id", maintain_order=True).head(MAX_VARIANTS).select("id", "display")
+
+
+def _aliases(vocab: pl.DataFrame, keywords: pl.DataFrame, merged: dict[int, int]) -> pl.DataFrame:
+    """The whole-query keys of merged-away queries (typos, layout mistakes) -> the keyword they count for.
+
+    Not searched by prefix (a typo must not pull its correction into every completion of its first
+    letters); only a whole query is looked up here, e.g. ``related("샴성")`` answers for 삼성.
+    """
+    if not merged:
+        return pl.DataFrame(schema={"key": pl.String, "id": pl.Int64})
+    pairs = pl.DataFrame(
+        {"k": list(merged), "k_t": list(merged.values())}, schema={"k": pl.UInt64, "k_t": pl.UInt64}
+    )
+    return (
+        pairs.join(vocab.select("k", "nk").unique("k"), on="k")
+        .join(keywords.select(pl.col("k").alias("k_t"), "id"), on="k_t")
+        .select(keystrokes_expr(pl.col("nk")).alias("key"), "id")
+        .sort("key", "id")
+        .unique("key", keep="first", maintain_order=True)
+    )
 
 
 def _tail_table(keywords: pl.DataFrame) -> pl.DataFrame:
@@ -370,10 +392,12 @@ def train_customer(
     timer = _StepTimes()
     out_dir.mkdir(parents=True, exist_ok=True)
     events, vocab, ref, has_users = _effective_events(events, params)
-    events, merged = _merge_layout_mistakes(events, vocab)
+    layout = _layout_mistakes(vocab)
+    events, merged = _remap(events, layout)
     timer.lap("events")
     min_users = params.min_users if has_users else 1
-    events, typos = _merge_typos(events, vocab, min_users) if params.fuzzy else (events, 0)
+    typo_map = _typos(events, vocab, min_users) if params.fuzzy else {}
+    events, typos = _remap(events, typo_map)
     timer.lap("typos")
     keywords = _keyword_table(events, vocab, ref, params, min_users)
     timer.lap("keywords")
@@ -390,6 +414,9 @@ def train_customer(
     variants = _spacing_variants(events, vocab, keywords, min_users)
     write_strings(out_dir / VARIANT_PREFIX, variants["display"])
     write_column(out_dir / f"{VARIANT_PREFIX}.ids", variants["id"].to_numpy(), "u32")
+    aliases = _aliases(vocab, keywords, {**layout, **typo_map})
+    write_strings(out_dir / ALIAS_PREFIX, aliases["key"])
+    write_column(out_dir / f"{ALIAS_PREFIX}.ids", aliases["id"].to_numpy(), "u32")
     write_strings(out_dir / "tail", tails["tail"])
     write_column(out_dir / "tail.score", tails["score"].to_numpy(), "score")
     index = build_index(
@@ -438,6 +465,7 @@ def train_customer(
             "keywords": keywords.height,
             "tails": tails.height,
             "spacing_variants": variants.height,
+            "aliases": aliases.height,
             "index_entries": index.entries,
             "index_keys": index.keys,
             "heavy_prefixes": index.heavy_prefixes,
