@@ -1,10 +1,16 @@
-"""Autocomplete quality on the real AOL query log: kwrec vs most-popular-completion (MPC).
+"""Autocomplete quality and look-up latency on the real AOL query log: kwrec vs most-popular-completion.
 
-    .venv/bin/python -m benchmarks.bench_aol [--prefixes-per-query N | --all-prefixes] [--json]
+    .venv/bin/python -m benchmarks.bench_aol [--protocol one|all|both] [--latency] [--json]
 
 Runs the real pipeline (plain-text ingest, preprocessing, training) on
-../shared/data/querylogs/aol_qac/train.query.txt, holds out its last 10% of lines as the test part,
-and for each test query evaluates every prefix length 1..len-1 (or a seeded sample of them).
+../shared/data/querylogs/aol_qac/train.query.txt and holds out its last 10% of lines as the test
+part. Two prefix protocols, both over every test query:
+- one: one prefix per query, its length drawn uniformly in [2, len-1] characters from a hash of the
+  query (trailing space stripped);
+- all: every prefix length 1..len-1 (short prefixes dominate).
+Each reports MRR@10 of the exact query (strict) and of an equivalent form (see kwrec.core.evaluation),
+split into seen / unseen test queries. ``--latency`` times in-process look-ups of the one-per-query
+prefixes and of every prefix (p50 / p99 / max, best of 3 passes).
 """
 
 from __future__ import annotations
@@ -13,78 +19,125 @@ import argparse
 import json
 import platform
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from kwrec.core.evaluation import evaluate_events
+from kwrec.core.evaluation import evaluate_events, query_prefix, time_split, versus_mpc
 from kwrec.core.ingest import load_customer_config
+from kwrec.core.models.customer_model import CustomerModel
+from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
 from kwrec.settings import TrainParams
+from kwrec.settings.evaluate import EvaluateSettings
 
 AOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "querylogs" / "aol_qac" / "train.query.txt"
 
 
-def run(prefixes_per_query: int | None, seed: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="kwrec-aol-") as tmp:
-        customer = Path(tmp) / "aol"
-        customer.mkdir()
-        shutil.copy(AOL, customer / "train.query.txt")
-        config = load_customer_config(customer)
-        params = config.train_params(TrainParams())
-        started = time.monotonic()
-        pre, q = read_and_preprocess(customer, config, params, Path(tmp) / "quarantine.jsonl")
-        result = evaluate_events(
-            pre.events,
-            params,
-            customer="aol",
-            test_fraction=0.1,
-            prefixes_per_query=prefixes_per_query,
-            seed=seed,
-        )
-        result["seconds"] = round(time.monotonic() - started, 1)
-        result["quarantined"] = dict(q.counts)
-        return result
+def _events(tmp: Path) -> tuple[Any, TrainParams]:
+    customer = tmp / "aol"
+    customer.mkdir()
+    shutil.copy(AOL, customer / "train.query.txt")
+    config = load_customer_config(customer)
+    params = config.train_params(TrainParams())
+    pre, _ = read_and_preprocess(customer, config, params, tmp / "quarantine.jsonl")
+    return pre.events, params
 
 
-def table(result: dict[str, object]) -> str:
-    auto = result["autocomplete"]
-    assert isinstance(auto, dict)
+def quality(events: Any, params: TrainParams, plan: str) -> dict[str, Any]:
+    started = time.monotonic()
+    protocol = EvaluateSettings(prefixes=plan, max_test_queries=None)
+    result = evaluate_events(events, params, customer="aol", protocol=protocol)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    result["versus_mpc"] = {f: versus_mpc(result, f) for f in ("autocomplete", "autocomplete_equivalent")}
+    return result
+
+
+def latency(events: Any, params: TrainParams, tmp: Path) -> dict[str, Any]:
+    train, test = time_split(events, 0.1)
+    meta = train_customer(train, params, tmp / "model", customer="aol")
+    model = CustomerModel(tmp / "model", meta)
+    queries = [q for q in test["norm"].to_list() if len(q) > 1]
+    sets = {
+        "one per query": [p for p in map(query_prefix, queries) if p],
+        "every prefix": [q[:n] for q in queries for n in range(1, len(q))],
+    }
+    out: dict[str, Any] = {}
+    for name, prefixes in sets.items():
+        best: list[float] | None = None
+        for _ in range(3):
+            times = []
+            for p in prefixes:
+                t0 = time.perf_counter_ns()
+                model.autocomplete(p, 10)
+                times.append(time.perf_counter_ns() - t0)
+            times.sort()
+            if best is None or times[len(times) * 99 // 100] < best[len(best) * 99 // 100]:
+                best = times
+        assert best is not None
+        n = len(best)
+        out[name] = {
+            "lookups": n,
+            "p50_us": round(best[n // 2] / 1000, 1),
+            "p99_us": round(best[n * 99 // 100] / 1000, 1),
+            "max_us": round(best[-1] / 1000, 1),
+            "mean_us": round(statistics.fmean(best) / 1000, 1),
+        }
+    return out
+
+
+def table(result: dict[str, Any]) -> str:
     lines = [
-        "| system / part | prefixes | MRR@10 | success@1 | success@5 | success@10 |",
-        "|---|---|---|---|---|---|",
+        "| figure | system / part | prefixes | MRR@10 | success@1 | success@5 | success@10 |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for key in ("kwrec/all", "mpc/all", "kwrec/seen", "mpc/seen", "kwrec/unseen", "mpc/unseen"):
-        r = auto[key]
-        cells = [str(r["prefixes"])] + [
-            f"{r[m]:.4f}" for m in ("mrr@10", "success@1", "success@5", "success@10")
-        ]
-        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    for figure, name in (("autocomplete", "strict"), ("autocomplete_equivalent", "equivalent")):
+        auto = result[figure]
+        for key in ("kwrec/all", "mpc/all", "kwrec/seen", "mpc/seen", "kwrec/unseen", "mpc/unseen"):
+            r = auto[key]
+            cells = [str(r["prefixes"])] + [
+                f"{r[m]:.4f}" for m in ("mrr@10", "success@1", "success@5", "success@10")
+            ]
+            lines.append(f"| {name} | {key} | " + " | ".join(cells) + " |")
+    ratios = result["versus_mpc"]
+    lines.append("")
+    for figure, name in (("autocomplete", "strict"), ("autocomplete_equivalent", "equivalent")):
+        r = ratios[figure]
+        lines.append(f"kwrec / MPC ({name}): all {r['all']}x, seen {r['seen']}x")
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = ap.add_mutually_exclusive_group()
-    group.add_argument("--prefixes-per-query", type=int, default=5)
-    group.add_argument("--all-prefixes", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--protocol", choices=["one", "all", "both"], default="both")
+    ap.add_argument("--latency", action="store_true", help="also time in-process look-ups")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if not AOL.is_file():
         sys.exit(f"{AOL} not found: this benchmark needs ../shared/data/querylogs beside the repository")
-    result = run(None if args.all_prefixes else args.prefixes_per_query, args.seed)
+    plans = ["one", "all"] if args.protocol == "both" else [args.protocol]
+    with tempfile.TemporaryDirectory(prefix="kwrec-aol-") as tmp:
+        events, params = _events(Path(tmp))
+        results = {plan: quality(events, params, plan) for plan in plans}
+        timing = latency(events, params, Path(tmp)) if args.latency else None
     if args.json:
-        print(json.dumps(result, indent=1))
+        print(json.dumps({"quality": results, "latency": timing}, indent=1))
         return
-    sampled = "all prefixes" if args.all_prefixes else f"{args.prefixes_per_query} sampled prefixes per query"
-    print(
-        f"AOL QAC, {result['test_queries']} test queries ({result['unseen_share']:.0%} unseen), {sampled}, "
-        f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()}, {result['seconds']} s"
-    )
-    print(table(result))
+    print(f"AOL QAC, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}")
+    for plan, result in results.items():
+        print(
+            f"\n### {result['protocol']['described']}: {result['test_queries']} test queries "
+            f"({result['unseen_share']:.0%} unseen), {result['seconds']} s\n"
+        )
+        print(table(result))
+    if timing:
+        print("\n| look-ups (in process, best of 3) | n | p50 us | p99 us | max us |\n|---|---|---|---|---|")
+        for name, t in timing.items():
+            print(f"| {name} | {t['lookups']} | {t['p50_us']} | {t['p99_us']} | {t['max_us']} |")
 
 
 if __name__ == "__main__":

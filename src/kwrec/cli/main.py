@@ -169,22 +169,48 @@ def evaluate(
         str | None, typer.Option("--data", help="one folder of logs per customer, or s3://bucket/prefix")
     ] = None,
     customer: Annotated[list[str] | None, typer.Option("--customer", help="only these customers")] = None,
-    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.01, max=0.9)] = 0.1,
-    prefixes_per_query: Annotated[int | None, typer.Option("--prefixes-per-query", min=1)] = None,
-    max_test_queries: Annotated[int | None, typer.Option("--max-test-queries", min=1)] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    test_fraction: Annotated[
+        float | None,
+        typer.Option("--test-fraction", min=0.01, max=0.9, help="newest share held out (default [evaluate])"),
+    ] = None,
+    prefixes_per_query: Annotated[
+        int | None,
+        typer.Option("--prefixes-per-query", min=1, help="N sampled prefix lengths per test query"),
+    ] = None,
+    all_prefixes: Annotated[
+        bool, typer.Option("--all-prefixes", help="every prefix length 1..len-1 of each test query")
+    ] = False,
+    max_test_queries: Annotated[
+        int | None,
+        typer.Option("--max-test-queries", min=1, help="test queries sampled (default [evaluate])"),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="seed of the samples (default [evaluate])")
+    ] = None,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Time-split evaluation: kwrec vs the most-popular-completion baseline, seen/unseen."""
+    from rich.markup import escape
     from rich.progress import Progress
 
-    from kwrec.core.evaluation import evaluate_events
+    from kwrec.core.evaluation import describe_plan, evaluate_events, versus_mpc
     from kwrec.core.ingest import list_customers, load_customer_config
     from kwrec.core.preprocess import read_and_preprocess
     from kwrec.pipeline.train import open_data
 
     settings = _settings(config)
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "test_fraction": test_fraction,
+            "prefixes": "all" if all_prefixes else prefixes_per_query,
+            "max_test_queries": max_test_queries,
+            "seed": seed,
+        }.items()
+        if v is not None
+    }
+    protocol = settings.evaluate.model_copy(update=overrides)
     root = open_data(settings, data)
     customers, problems = list_customers(root)
     for p in problems:
@@ -210,25 +236,30 @@ def evaluate(
                 if not console.is_terminal:
                     report(f"{name}: {done}/{total} test queries")
 
-            results.append(
-                evaluate_events(
-                    pre.events,
-                    params,
-                    customer=c,
-                    test_fraction=test_fraction,
-                    prefixes_per_query=prefixes_per_query,
-                    max_test_queries=max_test_queries,
-                    seed=seed,
-                    progress=tick,
-                )
-            )
+            results.append(evaluate_events(pre.events, params, customer=c, protocol=protocol, progress=tick))
     if json_out:
         print_json(results)
         return
+    same = "the same as" if not overrides else "NOT the same as (options given)"
+    console.print(
+        escape(
+            f"protocol: {describe_plan(protocol.prefixes)}, test fraction {protocol.test_fraction}, "
+            f"at most {protocol.max_test_queries or 'all'} test queries, seed {protocol.seed}: {same} "
+            "the evaluation `kwrec train` stores ([evaluate] in kwrec.toml)"
+        ),
+        highlight=False,
+    )
     for r in results:
-        rows = [{"system/part": key, **vals} for key, vals in r["autocomplete"].items()]
         share = f"{r['test_queries']} test queries, {r['unseen_share']:.0%} unseen"
-        print_table(f"{r['customer']}: autocomplete ({share})", rows)
+        for figure, title in (("autocomplete", "strict"), ("autocomplete_equivalent", "equivalent forms")):
+            rows = [{"system/part": key, **vals} for key, vals in r[figure].items()]
+            print_table(f"{r['customer']}: autocomplete, {title} ({share})", rows)
+        for figure, title in (("autocomplete", "strict"), ("autocomplete_equivalent", "equivalent")):
+            ratio = versus_mpc(r, figure)
+            below = (ratio["seen"] or 1) < 1
+            verdict = "BELOW the most-popular-completion baseline" if below else "at or above MPC"
+            line = f"{r['customer']}: kwrec / MPC mrr@10 ({title}): all {ratio['all']}, seen {ratio['seen']}"
+            console.print(escape(f"{line} ({verdict})"), highlight=False)
         rel = r["related"]
         console.print(
             f"{r['customer']}: related hit rate@10 = {rel['hit_rate@10']} over {rel['pairs']} pairs"

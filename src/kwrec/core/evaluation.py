@@ -1,9 +1,16 @@
 """Offline evaluation with a time split: kwrec against the most-popular-completion (MPC) baseline.
 
-For every test query and every prefix length 1..len-1 (or a seeded sample of them) both systems get
-the same prefix; the rank of the query the user really typed in each top-10 gives MRR@10 and
-success@k. Queries are split into "seen" (typed in the training part) and "unseen": MPC can never
-complete an unseen query, which is where kwrec's word-level completion earns its keep.
+For every test query both systems get the same prefixes (``[evaluate] prefixes``: one per query by
+default, its length drawn from a hash of the query; or every length; or N sampled lengths); the rank
+of the query the user really typed in each top-10 gives MRR@10 and success@k. Queries are split
+into "seen" (typed in the training part) and "unseen": MPC can never complete an unseen query,
+which is where kwrec's word-level completion earns its keep.
+
+Two figures per system. *Strict*: the suggestion must be the typed query itself. *Equivalent*: a
+suggestion also counts when kwrec's model takes it for the same keyword as the typed query: another
+spacing ("dishnetwork" / "dish network"), a typo or layout mistake merged into it ("goggle" ->
+google, "tlsfkaus" -> 신라면), or a 초성 submit ("ㅊㅂㅈ" -> 청바지). The same relation judges both
+systems; it shows how much of a gap is kwrec showing the corrected form of what the user typed.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ import polars as pl
 from kwrec.core.models.customer_model import CustomerModel
 from kwrec.core.models.train import train_customer
 from kwrec.settings import TrainParams
+from kwrec.settings.evaluate import EvaluateSettings
+
+PrefixPlan = str | int  # "one", "all" or a number of sampled lengths (EvaluateSettings.prefixes)
 
 K = 10
 SUCCESS_AT = (1, 5, 10)
@@ -110,6 +120,50 @@ def sample_prefixes(query: str, per_query: int | None, rng: random.Random) -> li
     return [query[:n] for n in lengths]
 
 
+def prefixes_of(query: str, plan: PrefixPlan, rng: random.Random) -> list[str]:
+    """The prefixes typed for one test query under ``plan``."""
+    if plan == "one":
+        prefix = query_prefix(query)
+        return [prefix] if prefix else []
+    return sample_prefixes(query, None if plan == "all" else int(plan), rng)
+
+
+def describe_plan(plan: PrefixPlan) -> str:
+    if plan == "one":
+        return "one prefix per query"
+    return "every prefix" if plan == "all" else f"{plan} sampled prefixes per query"
+
+
+def test_cases(test: pl.DataFrame, protocol: EvaluateSettings) -> list[tuple[str, list[str]]]:
+    """(query, its prefixes) for the test part, sampled as ``protocol`` says (the gate uses it too)."""
+    rng = random.Random(protocol.seed)  # noqa: S311 - a reproducible sample, not a secret
+    norms: list[str] = test["norm"].to_list()
+    if protocol.max_test_queries is not None and len(norms) > protocol.max_test_queries:
+        norms = rng.sample(norms, protocol.max_test_queries)
+    cases = [(q, prefixes_of(q, protocol.prefixes, rng)) for q in norms if len(q) > 1]
+    return [(q, ps) for q, ps in cases if ps]
+
+
+class Equivalence:
+    """Whether a suggestion is, for kwrec's model, the same keyword as the typed query."""
+
+    def __init__(self, model: CustomerModel) -> None:
+        self._model = model
+        self._ids: dict[str, int | None] = {}
+
+    def _id(self, text: str) -> int | None:
+        if text not in self._ids:
+            self._ids[text] = self._model.exact_id(text)
+        return self._ids[text]
+
+    def rank(self, answers: list[str], target: str) -> int | None:
+        want, squeezed = self._id(target), target.replace(" ", "")
+        for i, a in enumerate(answers[:K], 1):
+            if a == target or a.replace(" ", "") == squeezed or (want is not None and self._id(a) == want):
+                return i
+        return None
+
+
 def query_prefix(query: str) -> str | None:
     """The one prefix the per-query protocol types for ``query``; None when it is too short (< 3 chars).
 
@@ -130,49 +184,67 @@ def evaluate_events(
     params: TrainParams,
     *,
     customer: str,
-    test_fraction: float = 0.1,
-    prefixes_per_query: int | None = None,
-    max_test_queries: int | None = None,
-    seed: int = 0,
+    protocol: EvaluateSettings | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train on the older part of preprocessed ``events``, evaluate on the newer part."""
-    train, test = time_split(events, test_fraction)
-    rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
-    test_norms: list[str] = test["norm"].to_list()
-    if max_test_queries is not None and len(test_norms) > max_test_queries:
-        test_norms = rng.sample(test_norms, max_test_queries)
+    protocol = protocol or EvaluateSettings()
+    train, test = time_split(events, protocol.test_fraction)
     train_set = set(train["norm"].to_list())
     mpc = MostPopularCompletion(train["norm"].to_list())
-    cases = [(q, sample_prefixes(q, prefixes_per_query, rng)) for q in test_norms if len(q) > 1]
+    cases = test_cases(test, protocol)
     mpc.prepare({p for _, ps in cases for p in ps})
 
-    acc = {(system, part): Accumulator() for system in ("kwrec", "mpc") for part in ("all", "seen", "unseen")}
+    figures = ("strict", "equivalent")
+    acc = {
+        (figure, system, part): Accumulator()
+        for figure in figures
+        for system in ("kwrec", "mpc")
+        for part in ("all", "seen", "unseen")
+    }
     with tempfile.TemporaryDirectory(prefix="kwrec-eval-") as tmp:
         meta = train_customer(train, params, Path(tmp), customer=customer)
         model = CustomerModel(Path(tmp), meta)
+        same = Equivalence(model)
         for done, (query, prefixes) in enumerate(cases, 1):
             part = "seen" if query in train_set else "unseen"
             for prefix in prefixes:
                 ours = [s.keyword.lower() for s in model.autocomplete(prefix, K)]
                 for system, answers in (("kwrec", ours), ("mpc", mpc.complete(prefix))):
-                    rank = rank_of(answers, query)
-                    acc[(system, "all")].add(rank)
-                    acc[(system, part)].add(rank)
+                    for figure, rank in (
+                        ("strict", rank_of(answers, query)),
+                        ("equivalent", same.rank(answers, query)),
+                    ):
+                        acc[(figure, system, "all")].add(rank)
+                        acc[(figure, system, part)].add(rank)
             if progress is not None and (done % 200 == 0 or done == len(cases)):
                 progress(done, len(cases))
         related = _related_hit_rate(model, test)
+    unseen = sum(1 for q, _ in cases if q not in train_set)
     return {
         "customer": customer,
+        "protocol": {**protocol.model_dump(mode="json"), "described": describe_plan(protocol.prefixes)},
         "train_events": train.height,
         "test_events": test.height,
         "test_queries": len(cases),
-        "unseen_share": round(sum(1 for q, _ in cases if q not in train_set) / len(cases), 4)
-        if cases
-        else 0.0,
-        "autocomplete": {f"{s}/{p}": a.report() for (s, p), a in acc.items()},
+        "unseen_share": round(unseen / len(cases), 4) if cases else 0.0,
+        "autocomplete": {f"{s}/{p}": a.report() for (f, s, p), a in acc.items() if f == "strict"},
+        "autocomplete_equivalent": {
+            f"{s}/{p}": a.report() for (f, s, p), a in acc.items() if f == "equivalent"
+        },
         "related": related,
     }
+
+
+def versus_mpc(result: dict[str, Any], figure: str = "autocomplete") -> dict[str, float | None]:
+    """kwrec's MRR@10 over MPC's on the same prefixes, overall and on seen queries (None: MPC scored 0)."""
+    auto = result[figure]
+
+    def ratio(part: str) -> float | None:
+        mpc = float(auto[f"mpc/{part}"]["mrr@10"])
+        return round(float(auto[f"kwrec/{part}"]["mrr@10"]) / mpc, 3) if mpc else None
+
+    return {"all": ratio("all"), "seen": ratio("seen")}
 
 
 def _related_hit_rate(model: CustomerModel, test: pl.DataFrame) -> dict[str, float | int]:

@@ -10,15 +10,15 @@ the gate then leans towards keeping the live model, the safe direction.)
 
 from __future__ import annotations
 
-import random
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import polars as pl
 
-from kwrec.core.evaluation import Accumulator, K, rank_of, sample_prefixes, time_split
+from kwrec.core.evaluation import Accumulator, K, MostPopularCompletion, rank_of, test_cases, time_split
 from kwrec.core.ingest import load_customer_config
 from kwrec.core.ingest.source import CustomerLogs, as_customer_logs
 from kwrec.core.manifest import CustomerEntry, Manifest
@@ -30,6 +30,7 @@ from kwrec.core.store import ArtifactStore
 from kwrec.errors import ArtifactError, StoreError
 from kwrec.reporting import Report
 from kwrec.settings import TrainParams
+from kwrec.settings.evaluate import EvaluateSettings
 
 Action = Literal["new", "unchanged", "accepted", "held back"]
 
@@ -47,6 +48,13 @@ class GatePolicy:
     prefixes_per_query: int
     max_test_queries: int
 
+    def protocol(self) -> EvaluateSettings:
+        return EvaluateSettings(
+            test_fraction=self.test_fraction,
+            prefixes=self.prefixes_per_query,
+            max_test_queries=self.max_test_queries,
+        )
+
 
 @dataclass
 class GateDecision:
@@ -58,6 +66,11 @@ class GateDecision:
     tolerance: float | None = None
     prefixes: int | None = None
     note: str | None = None
+    mpc_mrr: float | None = None  # most-popular completion on the same test prefixes
+
+    @property
+    def below_mpc(self) -> bool:
+        return self.new_mrr is not None and self.mpc_mrr is not None and self.new_mrr < self.mpc_mrr
 
     @property
     def held_back(self) -> bool:
@@ -69,32 +82,30 @@ class GateDecision:
         if self.action in ("new", "unchanged"):
             return f"{self.customer}: {self.action}, no comparison needed"
         verdict = "HELD BACK (keeps the live model)" if self.held_back else "accepted"
+        mpc = "" if self.mpc_mrr is None else f", MPC {self.mpc_mrr}"
+        warning = "; BELOW the most-popular-completion baseline" if self.below_mpc else ""
         return (
             f"{self.customer}: {verdict}: new mrr@10 {self.new_mrr} vs live {self.live_mrr} "
-            f"({self.live_version}), tolerance {self.tolerance}, {self.prefixes} test prefixes"
+            f"({self.live_version}){mpc}, tolerance {self.tolerance}, {self.prefixes} test prefixes{warning}"
         )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def holdout_cases(
-    test: pl.DataFrame, *, prefixes_per_query: int | None, max_test_queries: int | None, seed: int = 0
-) -> list[tuple[str, list[str]]]:
-    """(query, its prefixes) for the test part, sampled the way ``evaluate_events`` samples them."""
-    rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
-    norms: list[str] = test["norm"].to_list()
-    if max_test_queries is not None and len(norms) > max_test_queries:
-        norms = rng.sample(norms, max_test_queries)
-    return [(q, sample_prefixes(q, prefixes_per_query, rng)) for q in norms if len(q) > 1]
-
-
 def score_model(model: Completer, cases: list[tuple[str, list[str]]]) -> dict[str, float | int]:
     """Autocomplete MRR@10 and success@k of an already-trained model on the given test cases."""
+    return score_answers(lambda prefix: [s.keyword.lower() for s in model.autocomplete(prefix, K)], cases)
+
+
+def score_answers(
+    complete: Callable[[str], list[str]], cases: list[tuple[str, list[str]]]
+) -> dict[str, float | int]:
+    """MRR@10 and success@k of any completer (kwrec's model, the MPC baseline) on the test cases."""
     acc = Accumulator()
     for query, prefixes in cases:
         for prefix in prefixes:
-            acc.add(rank_of([s.keyword.lower() for s in model.autocomplete(prefix, K)], query))
+            acc.add(rank_of(complete(prefix), query))
     return acc.report()
 
 
@@ -144,18 +155,19 @@ def gate_scores(
         # store) cannot be compared with; refusing the new model would leave the unreadable one live.
         return {**out, "note": f"live model not comparable ({exc})"}
     train, test = time_split(events, policy.test_fraction)
-    cases = holdout_cases(
-        test, prefixes_per_query=policy.prefixes_per_query, max_test_queries=policy.max_test_queries
-    )
+    cases = test_cases(test, policy.protocol())
     report(f"{customer}: gate: {len(cases)} test queries, training the candidate on the older part")
     with tempfile.TemporaryDirectory(prefix=f"kwrec-gate-{customer}-") as tmp:
         meta = train_customer(train, params, Path(tmp) / "candidate", customer=customer)
         new = score_model(CustomerModel(Path(tmp) / "candidate", meta), cases)
         old = score_model(live_model, cases)
+    mpc = MostPopularCompletion(train["norm"].to_list())
+    mpc.prepare({p for _, ps in cases for p in ps})
     return {
         **out,
         "new_mrr": float(new["mrr@10"]),
         "live_mrr": float(old["mrr@10"]),
+        "mpc_mrr": float(score_answers(mpc.complete, cases)["mrr@10"]),
         "prefixes": int(new["prefixes"]),
     }
 
@@ -167,7 +179,17 @@ def decide(customer: str, scores: dict[str, Any], tolerance: float) -> GateDecis
         return GateDecision(customer, "accepted", version, note=str(scores["note"]))
     new_mrr, live_mrr = float(scores["new_mrr"]), float(scores["live_mrr"])
     action: Action = "held back" if new_mrr < live_mrr - tolerance else "accepted"
-    return GateDecision(customer, action, version, new_mrr, live_mrr, tolerance, int(scores["prefixes"]))
+    mpc = scores.get("mpc_mrr")
+    return GateDecision(
+        customer,
+        action,
+        version,
+        new_mrr,
+        live_mrr,
+        tolerance,
+        int(scores["prefixes"]),
+        mpc_mrr=None if mpc is None else float(mpc),
+    )
 
 
 def gate_customer(

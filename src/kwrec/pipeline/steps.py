@@ -315,6 +315,7 @@ def train_customer_step(
         cache_dir=settings.cache_dir,
         gate=against,
         bans=day.rules.bans(customer, datetime.now(UTC)),
+        protocol=settings.evaluate,
     )
     if entry.trained_in == version and entry.status != "trained":
         # A retried attempt of this very release finds its own artifact: it was still trained here.

@@ -51,6 +51,7 @@ from kwrec.errors import CUSTOMER_INPUT_ERRORS, ArtifactError, DataError, KwrecE
 from kwrec.ids import make_version
 from kwrec.reporting import Report, silent
 from kwrec.settings import Settings, TrainParams
+from kwrec.settings.evaluate import EvaluateSettings
 
 
 @dataclass
@@ -98,6 +99,7 @@ def train_customer_entry(
     cache_dir: Path,
     gate: GateAgainst | None = None,
     bans: LiveBans = NO_BANS,
+    protocol: EvaluateSettings | None = None,
 ) -> CustomerEntry:
     """Train one customer into the store (or reuse its artifact when its inputs are unchanged).
 
@@ -133,9 +135,7 @@ def train_customer_entry(
         evaluation = None
         if evaluate:
             report(f"{customer}: evaluating (time split)")
-            evaluation = evaluate_events(
-                pre.events, params, customer=customer, prefixes_per_query=3, max_test_queries=2000
-            )
+            evaluation = evaluate_events(pre.events, params, customer=customer, protocol=protocol)
         scores = None
         if gate is not None:
             scores = gate_scores(store, pre.events, params, customer, gate, cache_dir, report)
@@ -279,6 +279,7 @@ def train_release(
                 report,
                 cache_dir=settings.cache_dir,
                 bans=rules.bans(customer, datetime.now(UTC)),
+                protocol=settings.evaluate,
             )
         except CUSTOMER_INPUT_ERRORS as exc:
             failed[customer] = str(exc)

@@ -24,6 +24,7 @@ from kwrec.ids import validate_model_name
 from kwrec.settings.deploy import DeploySettings
 from kwrec.settings.image import ImageSettings
 from kwrec.settings.release import ReleaseSettings
+from kwrec.settings.evaluate import EvaluateSettings
 from kwrec.settings.rules import RulesSettings
 from kwrec.settings.run import RunSettings
 
@@ -119,6 +120,7 @@ class Settings(BaseSettings):
     run: RunSettings = RunSettings()
     release: ReleaseSettings = ReleaseSettings()
     rules: RulesSettings = RulesSettings()
+    evaluate: EvaluateSettings = EvaluateSettings()
 
     @field_validator("model_name")
     @classmethod

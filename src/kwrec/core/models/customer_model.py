@@ -101,8 +101,12 @@ class CustomerModel:
         """Whether the query's prefix has a precomputed top-k (for benchmarks and diagnostics)."""
         return self._auto.has_precomputed(query)
 
+    def exact_id(self, query: str) -> int | None:
+        """The keyword the whole query stands for (its spacing, 한/영, 초성 and merged typos included)."""
+        return self._auto.exact_id(query)
+
     def related(self, query: str, limit: int = 10) -> list[Suggestion]:
-        kid = self._auto.exact_id(query)
+        kid = self.exact_id(query)
         if kid is None or limit <= 0:
             return []
         return [Suggestion(self._keywords[b], s) for b, s in self._related.of(kid, limit)]
