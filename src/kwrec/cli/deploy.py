@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from kwrec.adapters.stores import ArtifactStore, open_store
 from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, TargetOpt, user_errors
-from kwrec.cli.output import console, print_json, print_table, report
+from kwrec.cli.output import console, print_json, print_table, report, stdout
 from kwrec.ids import validate_version
 from kwrec.settings import Settings, load_settings
 
@@ -113,7 +113,7 @@ def releases(
             "created": r["created"],
             "trained": ", ".join(r["trained"]) or "-",
             "reused": ", ".join(r["reused"]) or "-",
-            "mrr@10": " ".join(f"{c}={m}" for c, m in r["mrr@10"].items()) or "-",
+            "mrr@10 (MPC)": _metrics_cell(r) or "-",
             "image": (r["image"] or "-")[:19],
             "rules": f"v{r['rules_version']}" if r["rules_version"] else "-",
             "shards": _shards_cell(r["version"], r["shards"]),
@@ -123,12 +123,29 @@ def releases(
         for r in rows
     ]
     print_table(f"releases in {st.url}", table)
+    for r in rows:
+        if r["below_mpc"]:
+            below = ", ".join(f"{c} ({r['mrr@10'][c]} < {r['mpc_mrr@10'][c]})" for c in r["below_mpc"])
+            stdout.print(
+                escape(f"{r['version']}: below the most-popular-completion baseline: {below}"),
+                highlight=False,
+            )
     for a in aliases:
         busy = f"; BUSY: {a.lease.describe()}" if a.lease else ""
         console.print(
             escape(f"target {a.target} ({a.kind}): live {a.live or '-'}, previous {a.previous or '-'}{busy}"),
             highlight=False,
         )
+
+
+def _metrics_cell(row: dict[str, Any]) -> str:
+    """``shop-kr=0.70 (0.75) BELOW MPC``: each customer's MRR@10 and the baseline's on the same prefixes."""
+    mpc = row["mpc_mrr@10"]
+    cells = []
+    for c, m in row["mrr@10"].items():
+        cell = f"{c}={m}" + (f" ({mpc[c]})" if c in mpc else "")
+        cells.append(cell + (" BELOW MPC" if c in row["below_mpc"] else ""))
+    return " ".join(cells)
 
 
 def _shards_cell(version: str, shards: dict[str, dict[str, object]]) -> str:

@@ -13,7 +13,7 @@ from kwrec.adapters.stores import open_store
 from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
 from kwrec.cli.image import build, push
 from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, user_errors
-from kwrec.cli.output import console, print_json, print_table, report, step
+from kwrec.cli.output import console, print_json, print_table, report, stdout, step
 from kwrec.cli.rules import block, pin, rules, unblock, unpin
 from kwrec.cli.run import run
 from kwrec.cli.serve import serve
@@ -241,7 +241,7 @@ def evaluate(
         print_json(results)
         return
     same = "the same as" if not overrides else "NOT the same as (options given)"
-    console.print(
+    stdout.print(
         escape(
             f"protocol: {describe_plan(protocol.prefixes)}, test fraction {protocol.test_fraction}, "
             f"at most {protocol.max_test_queries or 'all'} test queries, seed {protocol.seed}: {same} "
@@ -259,9 +259,9 @@ def evaluate(
             below = (ratio["seen"] or 1) < 1
             verdict = "BELOW the most-popular-completion baseline" if below else "at or above MPC"
             line = f"{r['customer']}: kwrec / MPC mrr@10 ({title}): all {ratio['all']}, seen {ratio['seen']}"
-            console.print(escape(f"{line} ({verdict})"), highlight=False)
+            stdout.print(escape(f"{line} ({verdict})"), highlight=False)
         rel = r["related"]
-        console.print(
+        stdout.print(
             f"{r['customer']}: related hit rate@10 = {rel['hit_rate@10']} over {rel['pairs']} pairs"
         )
 

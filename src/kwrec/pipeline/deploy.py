@@ -367,11 +367,14 @@ def releases_rows(store: ArtifactStore, target: str | None = None) -> list[dict[
         except (ReleaseNotFoundError, KwrecError):
             continue
         trained = sorted(c for c, e in m.customers.items() if e.status == "trained")
-        metrics = {}
+        metrics, baseline = {}, {}
         for c, e in sorted(m.customers.items()):
-            ac = ((e.evaluation or {}).get("autocomplete") or {}).get("kwrec/all") or {}
-            if "mrr@10" in ac:
-                metrics[c] = ac["mrr@10"]
+            auto = (e.evaluation or {}).get("autocomplete") or {}
+            ours, mpc = auto.get("kwrec/all") or {}, auto.get("mpc/all") or {}
+            if "mrr@10" in ours:
+                metrics[c] = ours["mrr@10"]
+            if "mrr@10" in mpc:
+                baseline[c] = mpc["mrr@10"]
         where = [f"{a.target}" for a in aliases if a.live == v]
         where += [f"{a.target} (previous)" for a in aliases if a.previous == v]
         where += [f"{a.target} (deploying)" for a in aliases if a.lease is not None and a.lease.version == v]
@@ -384,6 +387,9 @@ def releases_rows(store: ArtifactStore, target: str | None = None) -> list[dict[
                 "reused": sorted(set(m.customers) - set(trained)),
                 "failed": sorted(m.failed),
                 "mrr@10": metrics,
+                # Most-popular completion on the same test prefixes; customers where kwrec scores less.
+                "mpc_mrr@10": baseline,
+                "below_mpc": sorted(c for c in metrics if c in baseline and metrics[c] < baseline[c]),
                 "image": _first_digest(m),
                 "rules_version": m.rules_version,
                 "shards": {

@@ -15,7 +15,7 @@ from typing import Any
 
 from kwrec import ARTIFACT_FORMAT, __version__
 from kwrec.adapters.sources import open_logs
-from kwrec.core.evaluation import evaluate_events
+from kwrec.core.evaluation import evaluate_events, versus_mpc
 from kwrec.core.gate import GateAgainst, gate_scores
 from kwrec.core.ingest import (
     CustomerLogs,
@@ -424,6 +424,7 @@ def summary_rows(manifest: Manifest) -> list[dict[str, Any]]:
                 "quarantined": sum(e.ingest.get("quarantined", {}).values()),
                 "mrr@10": ev.get("kwrec/all", {}).get("mrr@10"),
                 "mpc mrr@10": ev.get("mpc/all", {}).get("mrr@10"),
+                "seen x mpc": versus_mpc(e.evaluation)["seen"] if e.evaluation else None,
                 "artifact": e.artifact[:12],
             }
         )

@@ -22,9 +22,9 @@ from pydantic_settings import (
 from kwrec.errors import ConfigError
 from kwrec.ids import validate_model_name
 from kwrec.settings.deploy import DeploySettings
+from kwrec.settings.evaluate import EvaluateSettings
 from kwrec.settings.image import ImageSettings
 from kwrec.settings.release import ReleaseSettings
-from kwrec.settings.evaluate import EvaluateSettings
 from kwrec.settings.rules import RulesSettings
 from kwrec.settings.run import RunSettings
 

@@ -1,0 +1,135 @@
+"""One evaluation protocol: `kwrec evaluate` and the evaluation stored by training agree; the baseline
+(most-popular completion) is shown next to kwrec wherever quality is shown, and falling below it is said."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from kwrec.adapters.stores import open_store
+from kwrec.cli.main import app
+from kwrec.core.evaluation import Equivalence, prefixes_of, query_prefix
+from kwrec.core.gate import decide
+from kwrec.core.manifest import read_manifest, write_manifest
+from kwrec.pipeline.deploy import releases_rows
+from kwrec.pipeline.train import TrainOutcome
+from kwrec.settings import Settings
+from tests.conftest import SAMPLE
+from tests.helpers import popular_by, train_model
+
+runner = CliRunner()
+
+
+def test_one_prefix_per_query_is_a_pure_function_of_the_query() -> None:
+    assert query_prefix("ab") is None and query_prefix("") is None
+    assert query_prefix("abc") == "ab"  # the only length in [2, len-1]
+    query = "new york times"
+    assert query_prefix(query) == query_prefix(query)  # no state, no seed: every system gets the same
+    lengths: Counter[int] = Counter()
+    for i in range(3000):
+        q = f"query number {i:05d} x"  # 20 characters: lengths 2..19
+        p = query_prefix(q)
+        assert p is not None and q.startswith(p) and not p.endswith(" ")
+        lengths[len(q[: len(p)])] += 1
+    # Uniform over [2, 19] (trailing spaces stripped move a few to the length before the space).
+    assert min(lengths) >= 2 and max(lengths) <= 19
+    assert len([n for n in lengths.values() if n > 100]) >= 14
+    assert prefixes_of("abcd", "all", random.Random(0)) == ["a", "ab", "abc"]
+    assert len(prefixes_of("abcdefgh", 2, random.Random(0))) == 2
+
+
+def test_equivalent_forms_are_the_models_own(tmp_path: Path) -> None:
+    model = train_model(
+        tmp_path,
+        popular_by("dish network", 9, prefix="a")
+        + popular_by("dishnetwork", 3, prefix="b")
+        + popular_by("samsung galaxy", 40, prefix="c")
+        + popular_by("samsugn galaxy", 2, prefix="d"),  # a typo merged into the popular form
+    )
+    same = Equivalence(model)
+    assert same.rank(["dish network", "x"], "dishnetwork") == 1
+    assert same.rank(["x", "samsung galaxy"], "samsugn galaxy") == 2
+    assert same.rank(["samsung galaxy"], "dish network") is None
+    # The typo is not suggested, but the whole query still finds its keyword (e.g. for related).
+    assert model.exact_id("samsugn galaxy") == model.exact_id("samsung galaxy") is not None
+
+
+def test_evaluate_agrees_with_the_evaluation_training_stored(
+    sample_store: tuple[Settings, TrainOutcome], tmp_path: Path
+) -> None:
+    _, outcome = sample_store
+    config = tmp_path / "kwrec.toml"
+    config.write_text(f'cache_dir = "{tmp_path / "cache"}"\n', encoding="utf-8")
+    result = runner.invoke(
+        app, ["evaluate", "--data", str(SAMPLE), "--customer", "shop-kr", "--config", str(config), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    (evaluated,) = json.loads(result.stdout)
+    stored = outcome.manifest.customers["shop-kr"].evaluation
+    assert stored is not None
+    assert evaluated["protocol"] == stored["protocol"]
+    assert evaluated["test_queries"] == stored["test_queries"]
+    assert evaluated["autocomplete"] == stored["autocomplete"]
+    assert evaluated["autocomplete_equivalent"] == stored["autocomplete_equivalent"]
+    # Options that change the protocol are said to make the numbers differ.
+    other = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(SAMPLE),
+            "--customer",
+            "shop-kr",
+            "--config",
+            str(config),
+            "--all-prefixes",
+        ],
+    )
+    assert other.exit_code == 0, other.output
+    assert "every prefix" in other.stdout and "NOT the same as" in other.stdout
+
+
+def test_gate_decision_says_when_the_candidate_is_below_mpc() -> None:
+    scores = {
+        "live_version": "gs_2611270900",
+        "new_mrr": 0.61,
+        "live_mrr": 0.6,
+        "mpc_mrr": 0.66,
+        "prefixes": 900,
+    }
+    decision = decide("shop-kr", scores, tolerance=0.02)
+    assert decision.action == "accepted" and decision.below_mpc
+    assert "MPC 0.66" in decision.describe() and "BELOW" in decision.describe()
+    fine = decide("shop-kr", {**scores, "mpc_mrr": 0.5}, tolerance=0.02)
+    assert not fine.below_mpc and "BELOW" not in fine.describe()
+
+
+def test_releases_show_mpc_and_flag_customers_below_it(
+    sample_store: tuple[Settings, TrainOutcome], tmp_path: Path
+) -> None:
+    settings, outcome = sample_store
+    store = open_store(str(tmp_path / "store"))
+    manifest = read_manifest(open_store(settings.store), outcome.manifest.version)
+    # A copy of the release in which only books-en scored below the baseline on its test prefixes.
+    customers = {}
+    for name, entry in manifest.customers.items():
+        assert entry.evaluation is not None
+        auto = json.loads(json.dumps(entry.evaluation["autocomplete"]))
+        auto["kwrec/all"]["mrr@10"], auto["mpc/all"]["mrr@10"] = (
+            (0.5, 0.7) if name == "books-en" else (0.8, 0.6)
+        )
+        customers[name] = entry.model_copy(update={"evaluation": {**entry.evaluation, "autocomplete": auto}})
+    copy = manifest.model_copy(update={"customers": customers})
+    write_manifest(store, copy)
+    (row,) = releases_rows(store)
+    assert row["below_mpc"] == ["books-en"]
+    assert row["mpc_mrr@10"]["books-en"] == 0.7 and row["mrr@10"]["books-en"] == 0.5
+    shown = runner.invoke(app, ["releases", "--store", str(tmp_path / "store")])
+    assert shown.exit_code == 0, shown.output
+    assert "below the most-popular-completion baseline: books-en (0.5 < 0.7)" in " ".join(
+        shown.stdout.split()
+    )
