@@ -90,7 +90,10 @@ class GateDecision:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["mpc_mrr"] is None:
+            del out["mpc_mrr"]  # records written before the baseline was scored read back the same
+        return out
 
 
 def score_model(model: Completer, cases: list[tuple[str, list[str]]]) -> dict[str, float | int]:
