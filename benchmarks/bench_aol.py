@@ -128,7 +128,7 @@ def main() -> None:
         print(json.dumps({"quality": results, "latency": timing}, indent=1))
         return
     print(f"AOL QAC, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}")
-    for plan, result in results.items():
+    for result in results.values():
         print(
             f"\n### {result['protocol']['described']}: {result['test_queries']} test queries "
             f"({result['unseen_share']:.0%} unseen), {result['seconds']} s\n"

@@ -261,9 +261,7 @@ def evaluate(
             line = f"{r['customer']}: kwrec / MPC mrr@10 ({title}): all {ratio['all']}, seen {ratio['seen']}"
             stdout.print(escape(f"{line} ({verdict})"), highlight=False)
         rel = r["related"]
-        stdout.print(
-            f"{r['customer']}: related hit rate@10 = {rel['hit_rate@10']} over {rel['pairs']} pairs"
-        )
+        stdout.print(f"{r['customer']}: related hit rate@10 = {rel['hit_rate@10']} over {rel['pairs']} pairs")
 
 
 @app.command("sample-data")

@@ -59,7 +59,6 @@ def words(model: CustomerModel, q: str) -> list[str]:
 ISSUE_EXAMPLE: list[Search] = [
     ("노트북 파우치", 120, 1),
     ("노트북 가방 중고 없는상품", 0, 0),  # searched later: without outcomes it would rank first
-
 ]
 
 

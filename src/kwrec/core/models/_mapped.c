@@ -188,6 +188,68 @@ static PyObject *prefix_run(PyObject *self, PyObject *const *args, Py_ssize_t na
     return result;
 }
 
+PyDoc_STRVAR(next_chars_doc,
+"next_chars(blob, offsets, prefix, limit, /) -> str\n\n"
+"Distinct characters that follow prefix in some string of a sorted string table, in order, at most\n"
+"limit of them. Jumps from one child to the next with a binary search each, so the cost depends on\n"
+"the number of children, not on the number of strings under the prefix.");
+
+static PyObject *next_chars(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "next_chars(blob, offsets, prefix, limit)");
+        return NULL;
+    }
+    Py_ssize_t limit = PyLong_AsSsize_t(args[3]);
+    if (limit == -1 && PyErr_Occurred()) return NULL;
+    if (limit < 0) limit = 0;
+    if (limit > 256) limit = 256;
+    Table t;
+    Py_buffer prefix;
+    if (table_open(&t, args[0], args[1]) < 0) return NULL;
+    if (PyObject_GetBuffer(args[2], &prefix, PyBUF_SIMPLE) < 0) {
+        table_release(&t);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const char *p = (const char *)prefix.buf;
+    Py_ssize_t plen = prefix.len;
+    char out[256 * 4];
+    Py_ssize_t out_len = 0, found = 0;
+    /* target = prefix + one character + 0xFF: the first string past every string with that child */
+    char *target = PyMem_Malloc((size_t)plen + 5);
+    if (target == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(target, p, (size_t)plen);
+    Py_ssize_t pos = table_bisect(&t, p, plen, 0, t.n);
+    while (pos >= 0 && pos < t.n && found < limit) {
+        const char *s;
+        Py_ssize_t len;
+        if (table_get(&t, pos, &s, &len) < 0) goto done;
+        if (len < plen || memcmp(s, p, (size_t)plen) != 0) break;
+        if (len == plen) { /* the prefix itself is a string: step over it */
+            pos++;
+            continue;
+        }
+        unsigned char lead = (unsigned char)s[plen];
+        Py_ssize_t clen = lead < 0x80 ? 1 : (lead < 0xE0 ? 2 : (lead < 0xF0 ? 3 : 4));
+        if (plen + clen > len) break; /* a truncated character: not UTF-8 */
+        memcpy(out + out_len, s + plen, (size_t)clen);
+        out_len += clen;
+        found++;
+        memcpy(target + plen, s + plen, (size_t)clen);
+        target[plen + clen] = (char)0xFF;
+        pos = table_bisect(&t, target, plen + clen + 1, pos, t.n);
+    }
+    if (!PyErr_Occurred()) result = PyUnicode_DecodeUTF8(out, out_len, "ignore");
+done:
+    PyMem_Free(target);
+    PyBuffer_Release(&prefix);
+    table_release(&t);
+    return result;
+}
+
 /* cls(string i, scores[i]) for each i in ids (any sequence of ints, each checked against the table
  * size). premade (a list or NULL): an item premade[i] that is not None is returned as it is instead. */
 static PyObject *take(const Table *t, PyObject *ids, const Py_buffer *scores, PyObject *cls,
@@ -455,6 +517,7 @@ static PyTypeObject TopIdsType = {
 static PyMethodDef methods[] = {
     {"lower_bound", (PyCFunction)(void (*)(void))lower_bound, METH_FASTCALL, lower_bound_doc},
     {"prefix_run", (PyCFunction)(void (*)(void))prefix_run, METH_FASTCALL, prefix_run_doc},
+    {"next_chars", (PyCFunction)(void (*)(void))next_chars, METH_FASTCALL, next_chars_doc},
     {"scored", (PyCFunction)(void (*)(void))scored, METH_FASTCALL, scored_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -43,6 +43,9 @@ PREMADE_PER_PREFIX = 10  # the API's default limit: these answers are built once
 MAX_FUZZY_KEY = 32  # keystrokes; longer inputs are pasted text, not typing
 MIN_FUZZY_KEY = 4
 FUZZY_WINDOW = 3  # edits are tried at the few positions before the point where matching failed
+# Index probes one typo search may make: keeps the tail of look-up latency bounded (a short head can
+# be followed by dozens of characters, two variants each, at each of the window's positions).
+MAX_FUZZY_PROBES = 96
 
 
 @dataclass(frozen=True)
@@ -293,19 +296,26 @@ class Autocompleter:
             else:
                 hi = mid - 1
         ids: set[int] = set()
-        for i in range(max(0, lo - FUZZY_WINDOW + 1), min(lo, len(key) - 1) + 1):
+        probes = 0
+        # The failure point first: a typo is most often the very keystroke where matching stopped.
+        for i in range(min(lo, len(key) - 1), max(0, lo - FUZZY_WINDOW + 1) - 1, -1):
             head, rest = key[:i], key[i + 1 :]
-            following = index.next_chars(ns + head)
-            variants = {head + rest}  # deletion
+            variants = [head + rest]  # deletion
             if rest:
-                variants.add(head + rest[0] + key[i] + rest[1:])  # transposition
-            for c in following:
-                variants.add(head + c + rest)  # substitution
-                variants.add(head + c + key[i:])  # insertion
-            variants.discard(key)
-            for v in variants:
+                variants.append(head + rest[0] + key[i] + rest[1:])  # transposition
+            for c in index.next_chars(ns + head):
+                variants.append(head + c + rest)  # substitution
+                variants.append(head + c + key[i:])  # insertion
+            for v in dict.fromkeys(variants):
+                if v == key:
+                    continue
+                probes += 1
                 if index.exists(ns + v):
                     ids.update(self._ids(ns, v, limit))
+                if probes >= MAX_FUZZY_PROBES:
+                    return sorted(ids)[:limit]
+            if len(ids) >= limit:
+                break  # edits further back would be less likely typos than what was found
         return sorted(ids)[:limit]
 
 

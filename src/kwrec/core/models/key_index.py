@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from kwrec.core.models._mapped import TopIds, lower_bound, prefix_run
+from kwrec.core.models._mapped import TopIds, lower_bound, next_chars, prefix_run
 from kwrec.core.models.columns import _mmap, open_column
 
 # No key holds these bytes (UTF-8 never has 0xff; keys never hold NUL), which makes them exact bounds:
-# the keys starting with p are the run [p, p + _AFTER), and the key equal to p is the run [p, p + _NUL).
-_AFTER = b"\xff"
+# the key equal to p is the run [p, p + _NUL).
 _NUL = b"\x00"
 
 
@@ -87,24 +86,9 @@ class KeyIndex:
         return self.ids(lo, lo + 1) if self._lower_bound(k + _NUL, lo) > lo else []
 
     def next_chars(self, prefix: str, limit: int = 64) -> str:
-        """Distinct characters that follow ``prefix`` in some key (for typo candidates).
+        """Distinct characters that follow ``prefix`` in some key (for typo candidates), in key order.
 
-        Jumps from one child to the next with a binary search each, instead of scanning every key
-        under the prefix (a short prefix can have millions).
+        Compiled: it jumps from one child to the next with a binary search each, instead of scanning
+        every key under the prefix (a short prefix can have millions).
         """
-        p = prefix.encode("utf-8")
-        chars: list[str] = []
-        pos = self._lower_bound(p)
-        while pos < self._n and len(chars) < limit:
-            key = self._key(pos)
-            if not key.startswith(p) or len(key) == len(p):
-                if key.startswith(p):  # the prefix itself is a key: step over it
-                    pos += 1
-                    continue
-                break
-            ch = key[len(p) :].decode("utf-8", "ignore")[:1]
-            if not ch:
-                break
-            chars.append(ch)
-            pos = self._lower_bound(p + ch.encode("utf-8") + _AFTER, pos)
-        return "".join(chars)
+        return next_chars(self._blob, self._off, prefix.encode("utf-8"), limit)
