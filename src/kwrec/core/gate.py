@@ -92,6 +92,7 @@ class GateDecision:
         return (
             f"{self.customer}: {verdict}: new mrr@10 {self.new_mrr} vs live {self.live_mrr} "
             f"({self.live_version}), tolerance {self.tolerance}, {self.prefixes} test prefixes"
+            + ("" if self.stability is None else f", stability {self.stability:.2f}")
         )
 
     def to_dict(self) -> dict[str, Any]:
