@@ -10,7 +10,7 @@ import typer
 from kwrec.adapters.stores import open_store
 from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, user_errors
 from kwrec.cli.output import print_json, print_table, report, stdout
-from kwrec.core.release_diff import DEFAULT_PREFIXES, MOST_CHANGED, ListChange, ReleaseDiff
+from kwrec.core.release_diff import DEFAULT_PREFIXES, MOST_CHANGED, ListChange, ReleaseDiff, arrow
 from kwrec.core.release_diff_page import render_page
 from kwrec.errors import ConfigError
 from kwrec.settings import load_settings
@@ -24,18 +24,14 @@ def _changes(change: ListChange) -> dict[str, str]:
     }
 
 
-def _arrow(old: object, new: object) -> str:
-    return f"{'-' if old is None else old} -> {'-' if new is None else new}"
-
-
 def print_diff(diff: ReleaseDiff) -> None:
     rows = [
         {
             "customer": c.customer,
             "status": c.status,
             "stability": "-" if c.stability is None else f"{c.stability:.3f}",
-            "keywords": _arrow(*c.keywords),
-            "mrr@10": _arrow(*c.metrics["mrr@10"]),
+            "keywords": arrow(*c.keywords),
+            "mrr@10": arrow(*c.metrics["mrr@10"]),
             "popular +/-": f"+{len(c.popular.entered)}/-{len(c.popular.left)}",
             "trending +/-": f"+{len(c.trending.entered)}/-{len(c.trending.left)}",
             "changed most": ", ".join(p.prefix for p in c.prefixes[:5]),

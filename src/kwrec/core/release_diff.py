@@ -133,10 +133,10 @@ class CustomerDiff:
 
     def summary(self) -> str:
         """One line: what the daily chain prints per changed customer."""
-        kw = f"keywords {_arrow(*self.keywords)}"
+        kw = f"keywords {arrow(*self.keywords)}"
         if self.status in ("new", "removed"):
             return f"{self.customer}: {self.status}, {kw}"
-        mrr = f"mrr@10 {_arrow(*self.metrics['mrr@10'])}"
+        mrr = f"mrr@10 {arrow(*self.metrics['mrr@10'])}"
         moved = ", ".join(self.prefixes[i].prefix for i in range(min(3, len(self.prefixes))))
         return (
             f"{self.customer}: {self.status}, stability {self.stability:.2f}, {kw}, {mrr}, "
@@ -145,7 +145,8 @@ class CustomerDiff:
         )
 
 
-def _arrow(old: object, new: object) -> str:
+def arrow(old: object, new: object) -> str:
+    """``old -> new``, ``-`` for a missing side."""
     return f"{'-' if old is None else old} -> {'-' if new is None else new}"
 
 
@@ -198,8 +199,15 @@ def _keywords(items: Sequence[Any]) -> list[str]:
     return [s.keyword for s in items]
 
 
-def compare_models(old: CustomerModel, new: CustomerModel, prefixes: int) -> tuple[float, list[PrefixChange]]:
-    """Stability (mean overlap@10 over the most-typed prefixes) and the prefixes whose answer changed."""
+@dataclass
+class Comparison:
+    stability: float  # mean overlap@10 over the asked prefixes
+    asked: int
+    changed: list[PrefixChange]  # the prefixes whose answer changed, most changed first
+
+
+def compare_models(old: CustomerModel, new: CustomerModel, prefixes: int) -> Comparison:
+    """Both models asked the customer's most-typed prefixes (module docstring)."""
     asked = typed_prefixes([old, new], prefixes)
     changes: list[PrefixChange] = []
     total = 0.0
@@ -211,12 +219,12 @@ def compare_models(old: CustomerModel, new: CustomerModel, prefixes: int) -> tup
         if change.changed:
             changes.append(PrefixChange(prefix, overlap, change))
     changes.sort(key=lambda p: (p.overlap, -len(p.change.moved), p.prefix))
-    return (total / len(asked) if asked else 1.0), changes
+    return Comparison(total / len(asked) if asked else 1.0, len(asked), changes)
 
 
 def stability(old: CustomerModel, new: CustomerModel, prefixes: int = DEFAULT_PREFIXES) -> float:
     """How much of the old model's suggestions the new one keeps: the gate's guardrail number."""
-    return compare_models(old, new, prefixes)[0]
+    return compare_models(old, new, prefixes).stability
 
 
 def open_model(store: ArtifactStore, entry: CustomerEntry, cache_dir: Path) -> CustomerModel:
@@ -263,8 +271,9 @@ def diff_customer(
     diff.trending = list_change(
         _keywords(old_model.trending(LIST_LEN)), _keywords(new_model.trending(LIST_LEN))
     )
-    diff.stability, diff.prefixes = compare_models(old_model, new_model, prefixes)
-    diff.prefixes_compared = len(typed_prefixes([old_model, new_model], prefixes))
+    comparison = compare_models(old_model, new_model, prefixes)
+    diff.stability, diff.prefixes_compared = comparison.stability, comparison.asked
+    diff.prefixes = comparison.changed
     return diff
 
 
