@@ -317,8 +317,12 @@ def diff_releases(
         diff = diff_customer(
             store, customer, old.customers.get(customer), new.customers.get(customer), cache_dir, prefixes
         )
-        report(f"diff {i}/{len(chosen)}: {diff.summary()}")
+        if diff.changed:  # a fleet is mostly reused customers: one line each would bury the rest
+            report(f"diff {i}/{len(chosen)}: {diff.summary()}")
         out.append(diff)
+    report(
+        f"diff {old.version} -> {new.version}: {len(out)} customers, {sum(c.changed for c in out)} changed"
+    )
     return ReleaseDiff(old.version, new.version, prefixes, out, rules_changes(store, old, new, set(chosen)))
 
 
