@@ -44,16 +44,18 @@ def test_the_review_page_renders_its_charts_offline(browser: Any, tmp_path: Path
         list(CHARTS),
     )
     assert all(w > 300 and h > 20 for w, h in sizes), sizes
-    # the stability chart: one bar per compared customer, as long as its stability
+    # the stability chart: one bar per retrained customer, as long as its stability; reused ones named
     bars = browser.execute_script(
         "return Array.from(document.querySelectorAll('#chart-stability rect.bar'))"
         ".map(b => [b.querySelector('title').textContent, b.getBoundingClientRect().width])"
     )
     widths = {title.split(":")[0]: width for title, width in bars}
-    compared = {c.customer: c.stability for c in diff.customers if c.stability is not None}
+    compared = {c.customer: c.stability for c in diff.customers if c.status == "retrained"}
+    assert set(compared) == {"books-en", "shop-kr"}
+    assert "news-kr" in browser.find_element("id", "reused").get_attribute("textContent")
     assert set(widths) == set(compared)
     for customer, stability in compared.items():
-        assert widths[customer] == pytest.approx(stability * PLOT_WIDTH, abs=1.0)
+        assert widths[customer] == pytest.approx((stability or 0) * PLOT_WIDTH, abs=1.0)
     # the biggest movers are the banned keyword's prefixes
     movers = browser.execute_script(
         "return Array.from(document.querySelectorAll('#chart-movers rect.bar')).map(b => b.textContent)"

@@ -119,11 +119,16 @@ def _customer_section(c: CustomerDiff) -> str:
 
 
 def render_page(diff: ReleaseDiff) -> str:
-    customers = diff.customers
-    compared = [c for c in customers if c.stability is not None]
+    # Reused customers (stability 1.0, nothing changed) are most of a fleet: named once, not charted.
+    customers = diff.changed()
+    reused = [c.customer for c in diff.customers if not c.changed]
+    retrained = sorted(
+        (c for c in customers if c.stability is not None), key=lambda c: (c.stability, c.customer)
+    )
     stability_chart = _bars(
-        "Stability per customer (mean overlap@10 of autocomplete over the most-typed prefixes)",
-        [(c.customer, c.stability or 0.0, f"{c.stability:.2f}") for c in compared],
+        "Stability per retrained customer, least stable first "
+        "(mean overlap@10 of autocomplete over the most-typed prefixes)",
+        [(c.customer, c.stability or 0.0, f"{c.stability:.2f}") for c in retrained],
         scale=1.0,
         chart_id="chart-stability",
     )
@@ -132,6 +137,7 @@ def render_page(diff: ReleaseDiff) -> str:
         [(c.customer, _num(c.keywords[0]), _num(c.keywords[1])) for c in customers],
         "chart-keywords",
     )
+    evaluated = any(v is not None for c in customers for v in c.metrics["mrr@10"])
     mrr_chart = _paired_bars(
         "Autocomplete MRR@10 (time split), old vs new",
         [(c.customer, *c.metrics["mrr@10"]) for c in customers],
@@ -152,11 +158,13 @@ def render_page(diff: ReleaseDiff) -> str:
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{STYLE}</style></head><body>"
         f"<h1>{escape(title)}</h1>"
-        f"<p>{len(customers)} customers, {len(diff.changed())} changed; "
+        f"<p>{len(diff.customers)} customers, {len(customers)} changed; "
         f"{diff.prefixes} most-typed prefixes (plus golden queries) compared per customer.</p>"
+        f'<details id="reused"><summary>{len(reused)} reused (same artifact, stability 1.0)</summary>'
+        f"{escape(', '.join(reused)) or 'none'}</details>"
         + (f"<h2>Live rules</h2><ul>{rules}</ul>" if rules else "")
         + stability_chart
-        + mrr_chart
+        + (mrr_chart if evaluated else "<p>No MRR@10 recorded: both releases trained without evaluation.</p>")
         + keywords_chart
         + (movers_chart if movers else "<p>No prefix changed its suggestions.</p>")
         + "".join(_customer_section(c) for c in customers)
