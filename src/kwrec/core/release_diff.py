@@ -24,7 +24,7 @@ from kwrec.core.models.customer_model import CustomerModel
 from kwrec.core.rules_store import read_history_tail
 from kwrec.core.store import ArtifactStore
 from kwrec.core.text.normalize import fold
-from kwrec.errors import ReleaseNotFoundError, UnknownCustomerError
+from kwrec.errors import ArtifactError, ReleaseNotFoundError, StoreError, UnknownCustomerError
 from kwrec.reporting import Report, silent
 
 Status = Literal["new", "removed", "retrained", "reused"]
@@ -173,8 +173,9 @@ class ReleaseDiff:
 
 def metrics_of(entry: CustomerEntry | None) -> dict[str, float | None]:
     """The time-split autocomplete metrics training recorded for the customer (None: not evaluated)."""
-    ev = ((entry.evaluation or {}).get("autocomplete") or {}).get("kwrec/all") or {} if entry else {}
-    return {m: ev.get(m) for m in METRICS}
+    evaluation = (entry.evaluation if entry else None) or {}
+    recorded = (evaluation.get("autocomplete") or {}).get("kwrec/all") or {}
+    return {m: recorded.get(m) for m in METRICS}
 
 
 def typed_prefixes(models: Sequence[CustomerModel], count: int) -> list[str]:
@@ -232,6 +233,27 @@ def open_model(store: ArtifactStore, entry: CustomerEntry, cache_dir: Path) -> C
     return CustomerModel.open(local, expected_checksum=entry.artifact)
 
 
+def status_of(old: CustomerEntry | None, new: CustomerEntry | None) -> Status:
+    if old is None:
+        return "new"
+    if new is None:
+        return "removed"
+    return "reused" if old.artifact == new.artifact else "retrained"
+
+
+def _open_for_diff(
+    store: ArtifactStore, customer: str, entry: CustomerEntry, cache_dir: Path
+) -> CustomerModel:
+    try:
+        return open_model(store, entry, cache_dir)
+    except (ArtifactError, StoreError) as exc:
+        raise ArtifactError(
+            f"cannot compare {customer}: its artifact {entry.artifact[:12]} (trained in {entry.trained_in}) "
+            f"is unavailable: {exc.message}",
+            hint="`kwrec gc` may have deleted it; compare newer releases, or leave it out with --customer",
+        ) from None
+
+
 def diff_customer(
     store: ArtifactStore,
     customer: str,
@@ -245,15 +267,7 @@ def diff_customer(
         old.stats.get("keywords") if old else None,
         new.stats.get("keywords") if new else None,
     )
-    status: Status = (
-        "new"
-        if old is None
-        else "removed"
-        if new is None
-        else "reused"
-        if old.artifact == new.artifact
-        else "retrained"
-    )
+    status = status_of(old, new)
     diff = CustomerDiff(
         customer,
         status,
@@ -266,7 +280,8 @@ def diff_customer(
     if status != "retrained":
         return diff
     assert old is not None and new is not None
-    old_model, new_model = open_model(store, old, cache_dir), open_model(store, new, cache_dir)
+    old_model = _open_for_diff(store, customer, old, cache_dir)
+    new_model = _open_for_diff(store, customer, new, cache_dir)
     diff.popular = list_change(_keywords(old_model.popular(LIST_LEN)), _keywords(new_model.popular(LIST_LEN)))
     diff.trending = list_change(
         _keywords(old_model.trending(LIST_LEN)), _keywords(new_model.trending(LIST_LEN))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def test_the_page_escapes_every_keyword(releases: TwoReleases) -> None:
 
 
 def test_the_cli_prints_a_table_json_and_writes_the_page(releases: TwoReleases, tmp_path: Path) -> None:
-    cli = CliRunner()
+    cli = CliRunner(env={"KWREC_CACHE_DIR": str(tmp_path / "cache")})
     # OLD defaults to the release before NEW (nothing was deployed), NEW to the newest
     result = cli.invoke(app, ["diff", "--store", releases.settings.store, "--json", "--customer", "shop-kr"])
     assert result.exit_code == 0, result.stderr
@@ -193,3 +194,17 @@ def test_rule_changes_between_the_releases_are_listed(releases: TwoReleases, tmp
     assert rules_changes(store, old, new, {"news-kr"}) == [f"rules version 0 -> {rules.version}"]
     lines = rules_changes(store, old, new, {"shop-kr"})
     assert lines[0] == f"rules version 0 -> {rules.version}" and "shop-kr: block '삼다수'" in lines[1]
+
+
+def test_an_artifact_gone_from_the_store_is_one_clear_line(releases: TwoReleases, tmp_path: Path) -> None:
+    copy = tmp_path / "store"
+    shutil.copytree(releases.settings.store, copy)
+    shop = releases.old.customers["shop-kr"]
+    shutil.rmtree(copy / shop.artifact_key)  # as `kwrec gc` leaves an old release
+    cli = CliRunner(env={"KWREC_CACHE_DIR": str(tmp_path / "cache")})
+    result = cli.invoke(app, ["diff", "--store", str(copy)])
+    assert result.exit_code != 0 and "Traceback" not in result.stderr
+    assert f"cannot compare shop-kr: its artifact {shop.artifact[:12]}" in result.stderr
+    # the other customers can still be compared
+    result = cli.invoke(app, ["diff", "--store", str(copy), "--customer", "books-en", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["customers"][0]["status"] == "retrained"
