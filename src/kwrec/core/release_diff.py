@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kwrec.core.manifest import CustomerEntry, Manifest, list_versions, read_manifest
+from kwrec.core.manifest import CustomerEntry, Manifest, latest_version, list_versions, read_manifest
 from kwrec.core.models.customer_model import CustomerModel
 from kwrec.core.rules_store import read_history_tail
 from kwrec.core.store import ArtifactStore
@@ -349,7 +349,7 @@ def default_pair(store: ArtifactStore, old: str | None, new: str | None) -> tupl
     """NEW defaults to the newest release; OLD to the newest earlier release that was ever live
     (deployed), else simply the release before NEW."""
     versions = list_versions(store)
-    new_m = read_manifest(store, new or (versions[-1] if versions else _none(store)))
+    new_m = read_manifest(store, new or latest_version(store))
     if old is not None:
         return read_manifest(store, old), new_m
     key = new_m.timestamp
@@ -361,7 +361,3 @@ def default_pair(store: ArtifactStore, old: str | None, new: str | None) -> tupl
         )
     manifests = [read_manifest(store, v) for v in reversed(earlier)]
     return next((m for m in manifests if was_live(m)), manifests[0]), new_m
-
-
-def _none(store: ArtifactStore) -> str:
-    raise ReleaseNotFoundError(f"no release in {store.url}", hint="run `kwrec train` first")

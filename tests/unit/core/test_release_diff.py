@@ -208,3 +208,11 @@ def test_an_artifact_gone_from_the_store_is_one_clear_line(releases: TwoReleases
     # the other customers can still be compared
     result = cli.invoke(app, ["diff", "--store", str(copy), "--customer", "books-en", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["customers"][0]["status"] == "retrained"
+
+
+def test_a_store_with_one_release_has_nothing_to_compare(releases: TwoReleases, tmp_path: Path) -> None:
+    copy = tmp_path / "store"
+    shutil.copytree(releases.settings.store, copy, ignore=shutil.ignore_patterns(releases.new.version))
+    result = CliRunner().invoke(app, ["diff", "--store", str(copy)])
+    assert result.exit_code != 0 and "Traceback" not in result.stderr
+    assert f"no release before {releases.old.version}" in result.stderr and "pass OLD" in result.stderr
