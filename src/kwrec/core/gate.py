@@ -250,8 +250,9 @@ def gate_customer(
             # The candidate's own quarantine was stored at training time; this one is thrown away.
             pre, _ = read_and_preprocess(customer_dir, config, params, Path(tmp) / "quarantine.jsonl")
             scores = gate_scores(store, pre.events, params, customer, against, cache_dir, report)
-    if policy.stability_floor is not None and scores.get("stability") is None and not scores.get("note"):
-        # numbers from before the guardrail (or recomputed above): both artifacts are in the store
+    if scores.get("stability") is None and not scores.get("note"):
+        # Numbers from before the guardrail, or recomputed above: both artifacts are in the store, and
+        # the decision is the same as the one the training task's numbers make.
         candidate_model = open_model(store, candidate, cache_dir)
         scores = {**scores, "stability": candidate_stability(store, live_entry, candidate_model, cache_dir)}
     return decide(customer, scores, policy)
