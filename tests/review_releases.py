@@ -9,6 +9,7 @@ Day 1 is the bundled sample data. Day 2 changes it in exactly four ways:
 
 from __future__ import annotations
 
+import atexit
 import functools
 import shutil
 import tempfile
@@ -61,8 +62,9 @@ def day_two(day_one: Path, out: Path) -> Path:
 
 @functools.cache
 def two_releases() -> TwoReleases:
-    """Trained once per test session (several modules use it); removed at exit by the OS tmp cleaner."""
+    """Trained once per test session (several modules use it), removed when the session ends."""
     root = Path(tempfile.mkdtemp(prefix="kwrec-review-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     day1 = root / "day1"
     shutil.copytree(SAMPLE, day1)
     settings = Settings(store=str(root / "store"), cache_dir=root / "cache", data_dir=day1)
