@@ -76,6 +76,8 @@ _EXPORTS: dict[str, str] = {
     "deploy_step": "kwrec.pipeline.steps",
     "verify_step": "kwrec.pipeline.steps",
     "run_chain": "kwrec.pipeline.runner",
+    "compare_releases": "kwrec.pipeline.review",
+    "ReleaseDiff": "kwrec.core.release_diff",
     "ChainOutcome": "kwrec.pipeline.runner",
 }
 
@@ -95,6 +97,7 @@ __all__ = [
     "KwrecError",
     "Manifest",
     "OpenedRelease",
+    "ReleaseDiff",
     "ReleaseNotFoundError",
     "RunLock",
     "Settings",
@@ -104,6 +107,7 @@ __all__ = [
     "__version__",
     "build_release_image",
     "build_step",
+    "compare_releases",
     "deploy_release",
     "deploy_step",
     "detect_changes",
@@ -158,6 +162,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; the names above load lazil
         open_release,
         read_manifest,
     )
+    from kwrec.core.release_diff import ReleaseDiff
     from kwrec.core.store import ArtifactStore
     from kwrec.errors import (
         CUSTOMER_INPUT_ERRORS,
@@ -175,6 +180,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; the names above load lazil
     from kwrec.pipeline.deploy import deploy_release, gc, rollback, verify_live
     from kwrec.pipeline.image import build_release_image, push_release_image
     from kwrec.pipeline.lock import RunLock, release_owned
+    from kwrec.pipeline.review import compare_releases
     from kwrec.pipeline.runner import ChainOutcome, run_chain
     from kwrec.pipeline.steps import (
         CustomerTraining,

@@ -23,6 +23,7 @@ from kwrec.adapters.stores import open_store
 from kwrec.adapters.targets.nginx import NginxProxy
 from kwrec.cli.run import run
 from kwrec.core.manifest import read_manifest
+from kwrec.core.store_layout import diff_key, diff_page_key
 from kwrec.pipeline import records
 from kwrec.pipeline.lock import LOCK_KEY, RunInProgressError, RunLock
 from kwrec.pipeline.steps import detect_changes, gate_step, release_step, train_customer_step
@@ -229,6 +230,13 @@ def test_days_resume_after_a_failed_push(world: dict[str, Any]) -> None:
     for customer, q in (("books-en", "harry"), ("shop-kr", "겨울"), ("news-kr", "날씨")):
         assert _api(port, customer, q)["model_version"] == f"gs_{D2}"
     assert _api(port, "shop-kr", "겨울")["suggestions"]
+    # The release step stored the review against day 1, the release live before it; day 1 had none.
+    assert not store.exists(diff_key(f"gs_{D1}"))
+    review = json.loads(store.read_bytes(diff_key(f"gs_{D2}")))
+    assert (review["old"], review["new"]) == (f"gs_{D1}", f"gs_{D2}")
+    status = {c["customer"]: c["status"] for c in review["customers"]}
+    assert status == {"books-en": "reused", "news-kr": "new", "shop-kr": "retrained"}
+    assert store.read_bytes(diff_page_key(f"gs_{D2}")).startswith(b"<!DOCTYPE html>")
 
     # The same timestamp again: nothing to do.
     again = _summary(kwrec_run("--timestamp", D2, "--json"))

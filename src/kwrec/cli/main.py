@@ -11,6 +11,7 @@ import typer
 
 from kwrec.adapters.stores import open_store
 from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
+from kwrec.cli.diff import diff
 from kwrec.cli.image import build, push
 from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, user_errors
 from kwrec.cli.output import console, print_json, print_table, report, stdout, step
@@ -283,6 +284,7 @@ app.command()(rollback)
 app.command()(releases)
 app.command()(gc)
 app.command()(run)
+app.command()(diff)
 for _rule_command in (block, unblock, pin, unpin, rules):
     app.command()(_rule_command)
 

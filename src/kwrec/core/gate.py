@@ -26,6 +26,7 @@ from kwrec.core.models.customer_model import CustomerModel
 from kwrec.core.models.protocol import Suggestion
 from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
+from kwrec.core.release_diff import open_model, stability
 from kwrec.core.store import ArtifactStore
 from kwrec.errors import ArtifactError, StoreError
 from kwrec.reporting import Report
@@ -47,6 +48,9 @@ class GatePolicy:
     test_fraction: float  # newest share of events tested on
     prefixes_per_query: int
     max_test_queries: int
+    # the guardrail: a candidate keeping less than this of the live model's suggestions (stability,
+    # mean overlap@10 over the customer's most-typed prefixes) is held back; None: off
+    stability_floor: float | None = None
 
     def protocol(self) -> EvaluateSettings:
         return EvaluateSettings(
@@ -66,6 +70,8 @@ class GateDecision:
     tolerance: float | None = None
     prefixes: int | None = None
     note: str | None = None
+    stability: float | None = None
+    stability_floor: float | None = None
     mpc_mrr: float | None = None  # most-popular completion on the same test prefixes
 
     @property
@@ -76,24 +82,42 @@ class GateDecision:
     def held_back(self) -> bool:
         return self.action == "held back"
 
+    @property
+    def unstable(self) -> bool:
+        """Held back by the stability guardrail (not by MRR@10)."""
+        return (
+            self.stability is not None
+            and self.stability_floor is not None
+            and self.stability < self.stability_floor
+        )
+
     def describe(self) -> str:
         if self.note:
             return f"{self.customer}: {self.action}: {self.note}"
         if self.action in ("new", "unchanged"):
             return f"{self.customer}: {self.action}, no comparison needed"
+        if self.unstable:
+            return (
+                f"{self.customer}: HELD BACK (keeps the live model): stability {self.stability:.2f} < "
+                f"floor {self.stability_floor:.2f} against live {self.live_version}"
+            )
         verdict = "HELD BACK (keeps the live model)" if self.held_back else "accepted"
         mpc = "" if self.mpc_mrr is None else f", MPC {self.mpc_mrr}"
         warning = "; BELOW the most-popular-completion baseline" if self.below_mpc else ""
         return (
             f"{self.customer}: {verdict}: new mrr@10 {self.new_mrr} vs live {self.live_mrr} "
-            f"({self.live_version}){mpc}, tolerance {self.tolerance}, {self.prefixes} test prefixes{warning}"
+            f"({self.live_version}){mpc}, tolerance {self.tolerance}, {self.prefixes} test prefixes"
+            + ("" if self.stability is None else f", stability {self.stability:.2f}")
+            + warning
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if out["mpc_mrr"] is None:
-            del out["mpc_mrr"]  # records written before the baseline was scored read back the same
-        return out
+        # Fields added later only when set: a decision recorded before them writes back the same.
+        data = asdict(self)
+        for name in ("stability", "stability_floor", "mpc_mrr"):
+            if data[name] is None:
+                del data[name]
+        return data
 
 
 def score_model(model: Completer, cases: list[tuple[str, list[str]]]) -> dict[str, float | int]:
@@ -150,9 +174,7 @@ def gate_scores(
     out: dict[str, Any] = against.key()
     live_entry, policy = against.entry, against.policy
     try:
-        live_model = CustomerModel.open(
-            store.fetch_dir(live_entry.artifact_key, cache_dir), expected_checksum=live_entry.artifact
-        )
+        live_model = open_model(store, live_entry, cache_dir)
     except (ArtifactError, StoreError) as exc:
         # A live model this kwrec cannot read (an older artifact format after an upgrade, a damaged
         # store) cannot be compared with; refusing the new model would leave the unreadable one live.
@@ -175,24 +197,40 @@ def gate_scores(
     }
 
 
-def decide(customer: str, scores: dict[str, Any], tolerance: float) -> GateDecision:
-    """Ship or hold back, from a candidate's gate numbers."""
+def decide(customer: str, scores: dict[str, Any], policy: GatePolicy) -> GateDecision:
+    """Ship or hold back, from a candidate's gate numbers (MRR@10, then the stability guardrail)."""
     version = str(scores["live_version"])
     if scores.get("note"):
         return GateDecision(customer, "accepted", version, note=str(scores["note"]))
     new_mrr, live_mrr = float(scores["new_mrr"]), float(scores["live_mrr"])
-    action: Action = "held back" if new_mrr < live_mrr - tolerance else "accepted"
-    mpc = scores.get("mpc_mrr")
-    return GateDecision(
+    stable = scores.get("stability")
+    decision = GateDecision(
         customer,
-        action,
+        "held back" if new_mrr < live_mrr - policy.tolerance else "accepted",
         version,
         new_mrr,
         live_mrr,
-        tolerance,
+        policy.tolerance,
         int(scores["prefixes"]),
-        mpc_mrr=None if mpc is None else float(mpc),
+        stability=None if stable is None else float(stable),
+        stability_floor=policy.stability_floor,
+        mpc_mrr=None if scores.get("mpc_mrr") is None else float(scores["mpc_mrr"]),
     )
+    if decision.unstable:
+        decision.action = "held back"
+    return decision
+
+
+def candidate_stability(
+    store: ArtifactStore, live_entry: CustomerEntry, candidate: CustomerModel, cache_dir: Path
+) -> float | None:
+    """The candidate's stability against the live model of the customer (None: live model unreadable,
+    which the MRR comparison already reports)."""
+    try:
+        live_model = open_model(store, live_entry, cache_dir)
+    except (ArtifactError, StoreError):
+        return None
+    return round(stability(live_model, candidate), 4)
 
 
 def gate_customer(
@@ -226,4 +264,9 @@ def gate_customer(
             # The candidate's own quarantine was stored at training time; this one is thrown away.
             pre, _ = read_and_preprocess(customer_dir, config, params, Path(tmp) / "quarantine.jsonl")
             scores = gate_scores(store, pre.events, params, customer, against, cache_dir, report)
-    return decide(customer, scores, policy.tolerance)
+    if scores.get("stability") is None and not scores.get("note"):
+        # Numbers from before the guardrail, or recomputed above: both artifacts are in the store, and
+        # the decision is the same as the one the training task's numbers make.
+        candidate_model = open_model(store, candidate, cache_dir)
+        scores = {**scores, "stability": candidate_stability(store, live_entry, candidate_model, cache_dir)}
+    return decide(customer, scores, policy)

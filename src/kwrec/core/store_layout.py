@@ -6,6 +6,7 @@
   releases/<version>/manifest.json             the release manifest
   releases/<version>/run.json                  which steps of the release chain finished (resumable runs)
   releases/<version>/gate.json                 the quality gate's decisions
+  releases/<version>/diff.json, diff.html      the release review against the release live before it
   releases/<version>/quarantine/<customer>.jsonl  rows rejected at ingest, with reasons
   targets/<target>.json                        what is live on a deploy target, its rollback stack, its lease
   locks/release-chain.json                     the one-chain-at-a-time lock
@@ -54,6 +55,14 @@ def run_record_key(version: str) -> str:
 
 def gate_key(version: str) -> str:
     return f"{release_prefix(version)}/gate.json"
+
+
+def diff_key(version: str) -> str:
+    return f"{release_prefix(version)}/diff.json"
+
+
+def diff_page_key(version: str) -> str:
+    return f"{release_prefix(version)}/diff.html"
 
 
 def quarantine_key(version: str, customer: str) -> str:

@@ -29,6 +29,7 @@ from kwrec.core.store_layout import gate_key
 from kwrec.errors import KwrecError, ReleaseNotFoundError
 from kwrec.ids import make_version, validate_timestamp
 from kwrec.pipeline import records
+from kwrec.pipeline.review import store_review
 from kwrec.pipeline.train import (
     TrainOutcome,
     assemble_release,
@@ -265,7 +266,11 @@ def detect_changes(settings: Settings, store: ArtifactStore, data_dir: Path | st
 def gate_policy(settings: Settings) -> GatePolicy:
     cfg = settings.run
     return GatePolicy(
-        cfg.gate_tolerance, cfg.gate_test_fraction, cfg.gate_prefixes_per_query, cfg.gate_max_test_queries
+        cfg.gate_tolerance,
+        cfg.gate_test_fraction,
+        cfg.gate_prefixes_per_query,
+        cfg.gate_max_test_queries,
+        cfg.gate_stability_floor,
     )
 
 
@@ -398,6 +403,11 @@ def release_step(
             sort_keys=True,
         ).encode(),
     )
+    try:
+        store_review(settings, store, version, live, report)
+    except KwrecError as exc:
+        # The review explains a release; it must not stop one (an unreadable old artifact, say).
+        report(f"review against {live.version if live else '-'} not written: {exc}")
     return outcome
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from kwrec import ARTIFACT_FORMAT, __version__
 from kwrec.adapters.sources import open_logs
 from kwrec.core.evaluation import evaluate_events, versus_mpc
-from kwrec.core.gate import GateAgainst, gate_scores
+from kwrec.core.gate import GateAgainst, candidate_stability, gate_scores
 from kwrec.core.ingest import (
     CustomerLogs,
     LogSource,
@@ -33,7 +33,7 @@ from kwrec.core.manifest import (
     read_manifest,
     write_manifest,
 )
-from kwrec.core.models.customer_model import verify_artifact
+from kwrec.core.models.customer_model import CustomerModel, verify_artifact
 from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
 from kwrec.core.rules import NO_BANS, LiveBans
@@ -145,6 +145,10 @@ def train_customer_entry(
         stats, handover = pre.stats, [pre.events]
         del pre
         meta = train_customer(handover.pop(), params, tmpdir / "artifact", customer=customer, report=report)
+        if gate is not None and scores is not None and not scores.get("note"):
+            # The guardrail's number, while the candidate is at hand (docs/diff.md: stability).
+            candidate = CustomerModel(tmpdir / "artifact", meta)
+            scores["stability"] = candidate_stability(store, gate.entry, candidate, cache_dir)
         checksum = meta["checksum"]
         akey = artifact_key(customer, checksum)
         if not store.dir_exists(akey):

@@ -45,6 +45,13 @@ class RunSettings(BaseModel):
     gate_test_fraction: float = Field(0.1, gt=0, lt=1, description="newest share of events the gate tests on")
     gate_prefixes_per_query: int = Field(3, ge=1)
     gate_max_test_queries: int = Field(2000, ge=10)
+    gate_stability_floor: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="hold back a customer whose new model keeps less than this of the live model's "
+        "suggestions (mean overlap@10 over its most-typed prefixes, docs/diff.md); None: off, e.g. 0.3",
+    )
     evaluate: bool = Field(True, description="record time-split metrics of every trained customer")
     lock_seconds: float = Field(
         4 * 3600.0, gt=0, description="a run lock older than this is taken over (its process died)"

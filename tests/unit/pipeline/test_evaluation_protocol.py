@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from kwrec.adapters.stores import open_store
 from kwrec.cli.main import app
 from kwrec.core.evaluation import Equivalence, prefixes_of, query_prefix
-from kwrec.core.gate import decide
+from kwrec.core.gate import GatePolicy, decide
 from kwrec.core.manifest import read_manifest, write_manifest
 from kwrec.pipeline.deploy import releases_rows
 from kwrec.pipeline.train import TrainOutcome
@@ -22,6 +22,7 @@ from tests.conftest import SAMPLE
 from tests.helpers import popular_by, train_model
 
 runner = CliRunner()
+POLICY = GatePolicy(tolerance=0.02, test_fraction=0.1, prefixes_per_query=3, max_test_queries=2000)
 
 
 def test_one_prefix_per_query_is_a_pure_function_of_the_query() -> None:
@@ -101,10 +102,10 @@ def test_gate_decision_says_when_the_candidate_is_below_mpc() -> None:
         "mpc_mrr": 0.66,
         "prefixes": 900,
     }
-    decision = decide("shop-kr", scores, tolerance=0.02)
+    decision = decide("shop-kr", scores, POLICY)
     assert decision.action == "accepted" and decision.below_mpc
     assert "MPC 0.66" in decision.describe() and "BELOW" in decision.describe()
-    fine = decide("shop-kr", {**scores, "mpc_mrr": 0.5}, tolerance=0.02)
+    fine = decide("shop-kr", {**scores, "mpc_mrr": 0.5}, POLICY)
     assert not fine.below_mpc and "BELOW" not in fine.describe()
 
 

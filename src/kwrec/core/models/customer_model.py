@@ -115,6 +115,10 @@ class CustomerModel:
         ids, scores = cols
         return [Suggestion(self._keywords[ids[i]], scores[i]) for i in range(min(limit, len(ids)))]
 
+    def popular_keywords(self, limit: int) -> list[Suggestion]:
+        """The ``limit`` highest-scored keywords of the whole vocabulary (ids are in score order)."""
+        return self._keywords.scored(list(range(min(limit, len(self._keywords)))), self._scores, Suggestion)
+
     def popular(self, limit: int = 10) -> list[Suggestion]:
         return self._listed(self._pop, max(limit, 0))
 
