@@ -22,7 +22,8 @@ from kwrec.settings import Settings, load_settings
 
 def _open(config: Path | None, store: str | None) -> tuple[Settings, ArtifactStore]:
     settings = load_settings(config, store=store)
-    return settings, open_store(settings.store, settings.s3)
+    # Every command here reads releases that must already be stored: no store is an error, not a new one.
+    return settings, open_store(settings.store, settings.s3, must_exist=True)
 
 
 @user_errors

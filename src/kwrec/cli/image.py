@@ -38,7 +38,7 @@ def build(
     from kwrec.pipeline.image import own_shards
 
     settings = load_settings(config, store=store)
-    st = open_store(settings.store, settings.s3)
+    st = open_store(settings.store, settings.s3, must_exist=True)
     results = {}
     for one in [shard] if shard else own_shards(st, version):
         results[one] = _build_one(settings, st, version, one, no_cache)
@@ -85,7 +85,7 @@ def push(
     from kwrec.pipeline.image import own_shards, push_release_image
 
     settings = load_settings(config, store=store)
-    st = open_store(settings.store, settings.s3)
+    st = open_store(settings.store, settings.s3, must_exist=True)
     pushed = {
         one: push_release_image(settings, st, version, report, shard=one, force=force).dump()
         for one in ([shard] if shard else own_shards(st, version))

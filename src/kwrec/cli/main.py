@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from kwrec.adapters.stores import open_store
 from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
@@ -86,11 +87,13 @@ def train(
         )
     else:
         print_table(f"release {m.version}", summary_rows(m))
-        for customer, reason in outcome.failed.items():
-            console.print(f"[red]{customer}[/red]: {reason}", highlight=False)
+        # Each failure was reported as it happened; the summary only names them.
+        failed = f" ({', '.join(outcome.failed)}: see above)" if outcome.failed else ""
         console.print(
-            f"trained {len(outcome.trained)}, reused {len(outcome.reused)}, failed {len(outcome.failed)} "
-            f"in {outcome.seconds:.1f}s",
+            escape(
+                f"trained {len(outcome.trained)}, reused {len(outcome.reused)}, "
+                f"failed {len(outcome.failed)}{failed} in {outcome.seconds:.1f}s"
+            ),
             highlight=False,
         )
 
@@ -133,7 +136,7 @@ def suggest(
     if needs_query and query is None and batch is None:
         raise ConfigError(f"--kind {k} needs a QUERY argument or --batch FILE")
     settings = _settings(config, store=store)
-    st = open_store(settings.store, settings.s3)
+    st = open_store(settings.store, settings.s3, must_exist=True)
     release = open_release(st, version, settings.cache_dir)
     # The live rules in force, as the serving replicas apply them.
     rules = read_rules(st)[0].for_customer(customer, datetime.now(UTC)) if settings.rules.enabled else None
@@ -182,7 +185,7 @@ def evaluate(
     from kwrec.core.evaluation import evaluate_events
     from kwrec.core.ingest import list_customers, load_customer_config
     from kwrec.core.preprocess import read_and_preprocess
-    from kwrec.pipeline.train import open_data
+    from kwrec.pipeline.train import open_data, quarantine_file
 
     settings = _settings(config)
     root = open_data(settings, data)
@@ -198,8 +201,10 @@ def evaluate(
     for c in customers:
         cfg = load_customer_config(root.customer(c))
         params = cfg.train_params(settings.train)
-        quarantine_file = Path(settings.cache_dir) / "evaluate" / f"{c}.quarantine.jsonl"
-        pre, _ = read_and_preprocess(root.customer(c), cfg, params, quarantine_file)
+        kept = quarantine_file(settings.cache_dir, "evaluate", c)
+        pre, quarantine = read_and_preprocess(root.customer(c), cfg, params, kept)
+        if quarantine.total:
+            report(f"{c}: {quarantine.total:,} rows quarantined, kept in {kept.resolve()}")
         with Progress(console=console, disable=not console.is_terminal) as progress:
             task = progress.add_task(f"evaluating {c}", total=None)
 

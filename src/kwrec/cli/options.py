@@ -31,7 +31,7 @@ TargetOpt = Annotated[
 def fail(exc: KwrecError) -> typer.Exit:
     """A user's mistake: one clear line on stderr and the error's exit code, never a traceback."""
     # Messages quote URLs, build logs and registry paths like [127.0.0.1:5000/...]: never markup.
-    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Not a terminal (CI logs, pipes): a wide fixed width, so tables are not folded into 80 columns.
@@ -31,14 +32,16 @@ def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[st
     stdout.print(table)
 
 
-def report(message: str) -> None:
+def report(message: str, *, bold: bool = False) -> None:
     """A progress line: timestamped, so that logs of long runs read well."""
-    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}", highlight=False)
+    # Lines quote config sections ([train]) and paths: plain text, never markup.
+    text = f"[bold]{escape(message)}[/bold]" if bold else escape(message)
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {text}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
 def step(name: str) -> Iterator[None]:
     started = time.monotonic()
-    report(f"[bold]{name}[/bold] ...")
+    report(f"{name} ...", bold=True)
     yield
-    report(f"[bold]{name}[/bold] done in {time.monotonic() - started:.1f}s")
+    report(f"{name} done in {time.monotonic() - started:.1f}s", bold=True)

@@ -38,9 +38,9 @@ def _who(by: str | None) -> str:
     return by if by else f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-def _store(store: str | None, config: Path | None) -> ArtifactStore:
+def _store(store: str | None, config: Path | None, *, must_exist: bool = False) -> ArtifactStore:
     settings = load_settings(config, store=store)
-    return open_store(settings.store, settings.s3)
+    return open_store(settings.store, settings.s3, must_exist=must_exist)
 
 
 def _row(r: Rule) -> dict[str, Any]:
@@ -154,7 +154,7 @@ def rules(
     """The rules in force (and scheduled), or with --history every change with who, when, why."""
     if customer is not None:
         validate_customer(customer)
-    st = _store(store, config)
+    st = _store(store, config, must_exist=True)
     if history:
         changes = [
             c

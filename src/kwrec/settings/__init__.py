@@ -23,6 +23,7 @@ from kwrec.errors import ConfigError
 from kwrec.ids import validate_model_name
 from kwrec.settings.deploy import DeploySettings
 from kwrec.settings.image import ImageSettings
+from kwrec.settings.problems import invalid, parse_toml
 from kwrec.settings.release import ReleaseSettings
 from kwrec.settings.rules import RulesSettings
 from kwrec.settings.run import RunSettings
@@ -137,16 +138,20 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     path = config or (Path(os.environ["KWREC_CONFIG"]) if os.environ.get("KWREC_CONFIG") else None)
     if path is None and Path("kwrec.toml").is_file():
         path = Path("kwrec.toml")
+    if path is not None and path.is_dir():
+        raise ConfigError(f"config {path} is a directory, not a file", hint="pass the kwrec.toml in it")
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist", hint="pass an existing kwrec.toml or none")
+    if path is not None:
+        # pydantic-settings would raise the decoder's traceback; parse first for a file:line:col message.
+        try:
+            parse_toml(path.read_bytes(), path)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     _CONFIG_PATH["path"] = path
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        where = f" in {path}" if path else ""
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)
-        )
-        raise ConfigError(f"invalid settings{where}: {problems}") from None
+        raise invalid(path, exc, Settings) from None
     finally:
         _CONFIG_PATH["path"] = None

@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import tomllib
 import zoneinfo
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -27,6 +26,7 @@ from kwrec.core.ingest.source import CustomerLogs, as_customer_logs
 from kwrec.core.rules import LiveBans
 from kwrec.errors import ConfigError
 from kwrec.settings import TrainParams
+from kwrec.settings.problems import parse_toml, problem_lines
 
 CONFIG_NAME: Final = "kwrec.toml"
 BAN_NAME: Final = "banned.txt"
@@ -115,7 +115,7 @@ class CustomerConfig(BaseModel):
         try:
             return TrainParams.model_validate({**base.model_dump(), **self.train})
         except ValidationError as exc:
-            raise ConfigError(f"invalid [train] overrides: {_problems(exc)}") from None
+            raise ConfigError(f"invalid training parameters: {_problems(exc)}") from None
 
     @property
     def python_encoding(self) -> str | None:
@@ -124,10 +124,7 @@ class CustomerConfig(BaseModel):
 
 
 def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-        for e in exc.errors(include_input=False)
-    )
+    return "; ".join(problem_lines(exc, TrainParams, under=("train",)))
 
 
 def load_customer_config(customer_dir: CustomerLogs | Path) -> CustomerConfig:
@@ -139,18 +136,30 @@ def load_customer_config(customer_dir: CustomerLogs | Path) -> CustomerConfig:
     raw: dict[str, Any] = {}
     if CONFIG_NAME in top:
         try:
-            raw = tomllib.loads(top[CONFIG_NAME].read_bytes().decode("utf-8-sig"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}", hint="fix the file or remove it") from None
+            data = top[CONFIG_NAME].read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raw = parse_toml(data, path)
+    # [train] is checked as the TrainParams it becomes, so its typos get the same did-you-mean.
+    train = raw.get("train", {})
+    lines: list[str] = []
     try:
-        config = CustomerConfig.model_validate(raw)
+        config = CustomerConfig.model_validate({**raw, "train": {}})
     except ValidationError as exc:
+        lines += problem_lines(exc, CustomerConfig)
+    if isinstance(train, dict):
+        try:
+            TrainParams.model_validate(train)
+        except ValidationError as exc:
+            lines += problem_lines(exc, TrainParams, under=("train",))
+    else:
+        lines.append("train: must be a table like [train] min_users = 3")
+    if lines:
         raise ConfigError(
-            f"invalid customer config {path}: {_problems(exc)}",
-            hint=f"valid keys: {', '.join(CustomerConfig.model_fields)}; [train] keys are TrainParams fields",
-        ) from None
+            f"{path}: " + "; ".join(lines),
+            hint="fix the key (docs/settings.md lists a customer's keys and the [train] parameters)",
+        )
+    config = config.model_copy(update={"train": train})
     if BAN_NAME in top:
         ban_path = f"{where}/{BAN_NAME}"
         try:

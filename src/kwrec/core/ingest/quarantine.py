@@ -45,13 +45,15 @@ def redact_expr(e: pl.Expr) -> pl.Expr:
 
 
 class Quarantine:
-    """Collects rejected rows of one run into ``path`` (JSONL, truncated when the object is created)."""
+    """Collects rejected rows of one run into ``path`` (JSONL; an older file there is replaced).
+
+    The file (and its directory) appear with the first rejected row: clean input leaves nothing behind.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.counts: dict[str, int] = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")
+        path.unlink(missing_ok=True)
 
     @property
     def total(self) -> int:
@@ -75,6 +77,7 @@ class Quarantine:
         )
         buf = io.BytesIO()
         out.write_ndjson(buf)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("ab") as fh:
             fh.write(buf.getvalue())
         for reason, n in out.group_by("reason").len().iter_rows():

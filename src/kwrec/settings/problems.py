@@ -1,0 +1,114 @@
+"""A settings file's mistakes in the words of the file: ``[train] min_user``, never a class name.
+
+Both kwrec.toml files (the main one and a customer's) report through here, so a typo reads the same in
+either: the file, the section as written, the key, what is wrong, and a did-you-mean over that section's
+valid keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from kwrec.errors import ConfigError
+
+_AT_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+# Inputs of these keys are never echoed back: a wrong password must not land in a terminal log.
+_SECRET_WORDS = ("password", "secret", "token", "key_id", "access_key")
+_MAX_SHOWN = 60
+
+
+def parse_toml(data: bytes, path: str | Path) -> dict[str, Any]:
+    """The TOML document, or a one-line ConfigError ``PATH:LINE:COL: invalid TOML: ...``."""
+    try:
+        return tomllib.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start})", hint="save the file as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        text = str(exc)
+        where = _AT_RE.search(text)
+        at = f":{where[1]}:{where[2]}" if where else ""
+        raise ConfigError(
+            f"{path}{at}: invalid TOML: {_AT_RE.sub('', text)}",
+            hint="fix that line (strings need quotes, tables look like [train])",
+        ) from None
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    """The settings model a field holds, through ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _submodel(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def section_model(root: type[BaseModel], section: Sequence[str]) -> type[BaseModel] | None:
+    """The model of ``[a.b]`` under ``root`` (None when that is no section)."""
+    model: type[BaseModel] | None = root
+    for name in section:
+        field = model.model_fields.get(name) if model is not None else None
+        model = _submodel(field.annotation) if field is not None else None
+    return model
+
+
+def did_you_mean(word: str, choices: Sequence[str], shape: str = "{}") -> str:
+    """``did you mean min_users?``, or the valid keys when none is close (``shape``: how to write one)."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {shape.format(close[0])}?"
+    return f"valid keys: {', '.join(choices)}"
+
+
+def _shown(value: Any, key: str) -> str:
+    if any(w in key.lower() for w in _SECRET_WORDS):
+        return "(hidden)"
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def problem_lines(exc: ValidationError, root: type[BaseModel], *, under: Sequence[str] = ()) -> list[str]:
+    """One phrase per problem, e.g. ``[train] min_user: unknown key (did you mean min_users?)``.
+
+    ``root`` is the model of section ``under`` (a customer's ``[train]`` table is a TrainParams).
+    """
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = [*under, *(str(p) for p in err["loc"])]
+        key = loc[-1] if loc else ""
+        section = loc[:-1]
+        if err["type"] == "extra_forbidden":
+            model = section_model(root, section[len(under) :])
+            choices = list(model.model_fields) if model is not None else []
+            if isinstance(err.get("input"), dict):
+                shape = "[" + "".join(f"{s}." for s in section) + "{}]"
+                lines.append(f"[{'.'.join(loc)}]: unknown section ({did_you_mean(key, choices, shape)})")
+            else:
+                where = f"[{'.'.join(section)}] {key}" if section else key
+                lines.append(f"{where}: unknown key ({did_you_mean(key, choices)})")
+            continue
+        message = str(err["msg"]).removeprefix("Value error, ")
+        where = f"[{'.'.join(section)}] {key}" if section else key
+        got = f", got {_shown(err.get('input'), key)}" if "input" in err else ""
+        lines.append(f"{where}: {message}{got}")
+    return lines
+
+
+def invalid(path: str | Path | None, exc: ValidationError, root: type[BaseModel], **kw: Any) -> ConfigError:
+    """The ConfigError for a settings file that parsed but does not fit its schema (one line)."""
+    where = f"{path}: " if path is not None else "settings: "
+    return ConfigError(
+        where + "; ".join(problem_lines(exc, root, **kw)),
+        hint="fix the key (docs/settings.md lists every key, its type and default)",
+    )
