@@ -10,28 +10,48 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from kwrec import ARTIFACT_FORMAT, __version__
 from kwrec.adapters.stores import open_store
 from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
 from kwrec.cli.image import build, push
-from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, user_errors
-from kwrec.cli.output import console, print_json, print_table, report, step
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, load, user_errors
+from kwrec.cli.output import console, print_json, print_table, report, stdout, step
 from kwrec.cli.rules import block, pin, rules, unblock, unpin
 from kwrec.cli.run import run
 from kwrec.cli.serve import serve
-from kwrec.core.answers import KINDS, Kind, answer
+from kwrec.core.answers import KINDS, Kind, answer, query_too_long
 from kwrec.core.manifest import open_release
 from kwrec.core.rules_store import read_rules
 from kwrec.errors import ConfigError, UnknownCustomerError
 from kwrec.ids import timestamp_now, validate_customer, validate_timestamp, validate_version
-from kwrec.settings import Settings, load_settings
+from kwrec.settings import Settings
 
 app = typer.Typer(
     help="kwrec: search-keyword recommendations, trained and released daily.", no_args_is_help=True
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        # The same code version /version and every manifest report (the installed package's).
+        stdout.print(f"kwrec {__version__} (artifact format {ARTIFACT_FORMAT})", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _kwrec(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print kwrec's version and exit"
+        ),
+    ] = False,
+) -> None:
+    """kwrec: search-keyword recommendations, trained and released daily."""
+
+
 def _settings(config: Path | None, **overrides: Any) -> Settings:
-    return load_settings(config, **overrides)
+    return load(config, **overrides)
 
 
 @app.command()
@@ -44,7 +64,9 @@ def train(
     timestamp: Annotated[
         str | None, typer.Option("--timestamp", help="release timestamp YYMMDDHHMM (UTC now)")
     ] = None,
-    model_name: Annotated[str | None, typer.Option("--model-name")] = None,
+    model_name: Annotated[
+        str | None, typer.Option("--model-name", help="the version's name part (default: model_name, gs)")
+    ] = None,
     evaluate: Annotated[
         bool, typer.Option("--evaluate/--no-evaluate", help="time-split metrics per customer")
     ] = True,
@@ -114,7 +136,7 @@ def suggest(
     kind: Annotated[
         str, typer.Option("--kind", help="autocomplete | related | popular | trending")
     ] = "autocomplete",
-    limit: Annotated[int, typer.Option("--limit", min=1, max=50)] = 10,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=50, help="most suggestions to show")] = 10,
     store: StoreOpt = None,
     version: Annotated[
         str | None, typer.Option("--version", help="release version (default: newest)")
@@ -150,6 +172,9 @@ def suggest(
         for line in _read_batch(batch):
             print_json(answer(model, release.version, k, line, limit, rules))
         return
+    too_long = query_too_long(query) if needs_query and query is not None else None
+    if too_long is not None:
+        raise ConfigError(f"QUERY: {too_long}", hint="the API answers 422 to it too; shorten it")
     body = answer(model, release.version, k, query, limit, rules)
     if json_out:
         print_json(body)
@@ -172,10 +197,16 @@ def evaluate(
         str | None, typer.Option("--data", help="one folder of logs per customer, or s3://bucket/prefix")
     ] = None,
     customer: Annotated[list[str] | None, typer.Option("--customer", help="only these customers")] = None,
-    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.01, max=0.9)] = 0.1,
-    prefixes_per_query: Annotated[int | None, typer.Option("--prefixes-per-query", min=1)] = None,
-    max_test_queries: Annotated[int | None, typer.Option("--max-test-queries", min=1)] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", min=0.01, max=0.9, help="newest share of events tested on")
+    ] = 0.1,
+    prefixes_per_query: Annotated[
+        int | None, typer.Option("--prefixes-per-query", min=1, help="typed prefixes tried per test query")
+    ] = None,
+    max_test_queries: Annotated[
+        int | None, typer.Option("--max-test-queries", min=1, help="sample at most this many test queries")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the test-query sample")] = 0,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

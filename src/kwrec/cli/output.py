@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -32,8 +33,20 @@ def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[st
     stdout.print(table)
 
 
+_progress_log = logging.getLogger("kwrec.progress")
+_json_logs = {"on": False}
+
+
+def use_json_logs(on: bool) -> None:
+    """``[log] format = "json"``: progress lines become JSON log lines like every other log line."""
+    _json_logs["on"] = on
+
+
 def report(message: str, *, bold: bool = False) -> None:
     """A progress line: timestamped, so that logs of long runs read well."""
+    if _json_logs["on"]:
+        _progress_log.info(message)
+        return
     # Lines quote config sections ([train]) and paths: plain text, never markup.
     text = f"[bold]{escape(message)}[/bold]" if bold else escape(message)
     console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {text}", highlight=False, soft_wrap=True)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from kwrec.adapters.stores import open_store
-from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, user_errors
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, load, user_errors
 from kwrec.cli.output import console, print_json, print_table
 from kwrec.core.rules import REASONS, Rule, make_block, make_pin
 from kwrec.core.rules_store import Change, RuleSet, read_history, read_rules
@@ -21,7 +21,6 @@ from kwrec.core.rules_store import unblock as store_unblock
 from kwrec.core.rules_store import unpin as store_unpin
 from kwrec.core.store import ArtifactStore
 from kwrec.ids import validate_customer
-from kwrec.settings import load_settings
 
 CustomerArg = Annotated[str, typer.Argument(help="customer id")]
 KeywordArg = Annotated[str, typer.Argument(help="the keyword, as users see it")]
@@ -39,7 +38,7 @@ def _who(by: str | None) -> str:
 
 
 def _store(store: str | None, config: Path | None, *, must_exist: bool = False) -> ArtifactStore:
-    settings = load_settings(config, store=store)
+    settings = load(config, store=store)
     return open_store(settings.store, settings.s3, must_exist=must_exist)
 
 

@@ -23,6 +23,7 @@ from kwrec.errors import ConfigError
 from kwrec.ids import validate_model_name
 from kwrec.settings.deploy import DeploySettings
 from kwrec.settings.image import ImageSettings
+from kwrec.settings.log import LogSettings
 from kwrec.settings.problems import invalid, parse_toml
 from kwrec.settings.release import ReleaseSettings
 from kwrec.settings.rules import RulesSettings
@@ -107,6 +108,7 @@ class Settings(BaseSettings):
     run: RunSettings = RunSettings()
     release: ReleaseSettings = ReleaseSettings()
     rules: RulesSettings = RulesSettings()
+    log: LogSettings = LogSettings()
 
     @field_validator("model_name")
     @classmethod

@@ -17,8 +17,8 @@ from kwrec.settings import Settings
 runner = CliRunner()
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env=env)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -126,3 +126,85 @@ def test_a_serving_only_install_names_the_extra_a_command_needs(
     said = " ".join(out.stderr.split())
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert f"needs {missing}" in said and f"pip install 'kwrec[{extra}]'" in said, said
+
+
+def one_line(err: str) -> str:
+    """The error line of a failed command (rich wraps nothing: soft_wrap), checked to be the only one."""
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_kwrec_version() -> None:
+    from kwrec import __version__
+
+    code, out, _ = run("--version")
+    assert code == 0 and out.split()[:2] == ["kwrec", __version__]
+
+
+def test_a_too_long_query_is_refused_like_the_api(sample_store: tuple[Settings, TrainOutcome]) -> None:
+    from kwrec.core.answers import MAX_QUERY_CHARS
+
+    settings, _ = sample_store
+    code, out, err = run("suggest", "shop-kr", "a" * (MAX_QUERY_CHARS + 1), "--store", settings.store)
+    assert code == 2 and out == ""
+    assert f"longer than {MAX_QUERY_CHARS} characters" in one_line(err)
+    code, _, _ = run("suggest", "shop-kr", "a" * MAX_QUERY_CHARS, "--store", settings.store, "--json")
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("toml", "needles"),
+    [
+        ('store = "x"\n[train\nmin_users = 2\n', ["kwrec.toml:2:7: invalid TOML"]),
+        ("[train]\nmin_user = 2\n", ["[train] min_user: unknown key", "did you mean min_users?"]),
+        ("[colums]\nq = 1\n", ["[colums]: unknown section", "valid keys: data_dir"]),
+        ("[serv]\nport = 1\n", ["[serv]: unknown section (did you mean [serve]?)"]),
+        ('[train]\nmin_users = "many"\n', ["[train] min_users: ", "got 'many'"]),
+        ('[image.registry]\npassword = 7\nurl = "a b"\n', ["[image.registry] password", "(hidden)"]),
+    ],
+)
+def test_main_config_mistakes_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, needles: list[str]
+) -> None:
+    (tmp_path / "kwrec.toml").write_text(toml)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("releases")
+    line = one_line(err)
+    assert code == 2
+    for needle in needles:
+        assert needle in line, line
+    assert "TrainParams" not in line and "Extra inputs" not in line
+    assert list(tmp_path.iterdir()) == [tmp_path / "kwrec.toml"]  # nothing created
+
+
+def test_read_only_commands_create_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for args in (("suggest", "shop", "a"), ("releases",), ("rules",), ("verify",), ("rollback", "--json")):
+        code, _, err = run(*args)
+        assert code != 0 and "store" in one_line(err) and "does not exist" in one_line(err), (args, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_mistakes_name_the_fix_and_create_no_store(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    data = tmp_path / "data"
+    (data / "shop").mkdir(parents=True)
+    (data / "shop" / "q.csv").write_text("ts,keyword\n2026-01-01T00:00:00,apple\n")
+    code, _, err = run("train", "--data", str(data / "shop" / "q.csv"), "--store", str(store))
+    assert code == 1 and "is a file, not a directory" in one_line(err)
+    cache = tmp_path / "cache"
+    env = {"KWREC_CACHE_DIR": str(cache)}
+    code, _, err = run("train", "--data", str(data), "--store", str(store), "--no-evaluate", env=env)
+    assert code == 1 and not store.exists()
+    said = " ".join(err.split())
+    assert "no column 'query' (query) among ['ts', 'keyword']" in said
+    assert "[columns] table of" in said and "kwrec.toml" in said
+    kept = next(cache.rglob("shop.jsonl"))
+    assert f"rejected rows kept in {kept}" in said and "missing columns" in kept.read_text()
+    # A typo in the customer's own config: once, with the section as the user wrote it.
+    (data / "shop" / "kwrec.toml").write_text("[columns]\nquery = 'keyword'\n[train]\nmin_user = 2\n")
+    code, _, err = run("train", "--data", str(data), "--store", str(store), "--no-evaluate")
+    assert code == 1 and not store.exists()
+    assert err.count("min_user: unknown key (did you mean min_users?)") == 1, err
+    assert "[train] min_user" in err
