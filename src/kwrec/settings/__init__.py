@@ -38,10 +38,14 @@ class TrainParams(BaseModel):
     min_users: int = Field(2, ge=1, description="distinct users before a keyword may be suggested")
     half_life_days: float = Field(14.0, gt=0, description="popularity half-life, from the newest event")
     window_days: float | None = Field(90.0, gt=0, description="training window ending at the newest event")
-    max_query_chars: int = Field(100, ge=1, le=1000)
+    max_query_chars: int = Field(
+        100, ge=1, le=1000, description="longer queries (after normalisation) are dropped from training"
+    )
     max_line_bytes: int = Field(4096, ge=64, description="longer input lines are quarantined")
     repeat_collapse_seconds: int = Field(60, ge=0, description="same user, same query within this: one event")
-    session_gap_minutes: int = Field(30, ge=1)
+    session_gap_minutes: int = Field(
+        30, ge=1, description="a pause longer than this starts a new session (related keywords)"
+    )
     bot_max_events_per_day: int = Field(2000, ge=1, description="a user above this on any day is a bot")
     bot_max_distinct_per_minute: int = Field(
         30, ge=1, description="distinct queries a minute above this: bot"
@@ -54,14 +58,18 @@ class TrainParams(BaseModel):
     synthesize: bool = Field(True, description="complete unseen queries from popular word-level suffixes")
     fuzzy: bool = Field(True, description="tolerate one typo (counted in jamo) when exact matches run short")
     related_min_support: int = Field(2, ge=1, description="sessions a pair must share")
-    related_max_per_keyword: int = Field(50, ge=1)
+    related_max_per_keyword: int = Field(50, ge=1, description="related keywords stored per keyword")
     related_max_session_keywords: int = Field(
         30, ge=2, description="longer sessions are cut (bots, scrapers)"
     )
-    popular_days: float = Field(7.0, gt=0)
-    trending_recent_days: float = Field(1.0, gt=0)
-    trending_previous_days: float = Field(7.0, gt=0)
-    trending_min_users: int = Field(3, ge=1)
+    popular_days: float = Field(
+        7.0, gt=0, description="popular keywords count the last this many days before the newest event"
+    )
+    trending_recent_days: float = Field(1.0, gt=0, description="trending compares this recent window ...")
+    trending_previous_days: float = Field(7.0, gt=0, description="... with this many days before it")
+    trending_min_users: int = Field(
+        3, ge=1, description="distinct users in the recent window before a keyword may trend"
+    )
     golden_per_kind: int = Field(
         3, ge=1, le=20, description="golden queries recorded per kind for verification"
     )
@@ -70,17 +78,19 @@ class TrainParams(BaseModel):
 class S3Settings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto); default: AWS")
+    region: str = Field("us-east-1", description="AWS region of the S3 bucket")
 
 
 class ServeSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    workers: int = Field(1, ge=1, le=64)
-    model_version: str | None = None
+    host: str = Field("127.0.0.1", description="address the API listens on")
+    port: int = Field(8000, ge=1, le=65535, description="port the API listens on")
+    workers: int = Field(
+        1, ge=1, le=64, description="API worker processes (they share the memory-mapped models)"
+    )
+    model_version: str | None = Field(None, description="release to serve (default: the newest at start-up)")
     uds: str | None = Field(
         None, description="also listen on this unix socket (the docker target's proxy connects through it)"
     )
@@ -96,10 +106,21 @@ class Settings(BaseSettings):
     )
 
     # One folder (or key prefix) per customer: a local path or s3://bucket/prefix.
-    data_dir: Path | str = Path("data/sample")
-    store: str = "var/store"
-    cache_dir: Path = Path("var/cache")
-    model_name: str = "gs"
+    data_dir: Path | str = Field(
+        Path("data/sample"),
+        description="one folder (or key prefix) of logs per customer: a directory or s3://bucket/prefix",
+    )
+    store: str = Field(
+        "var/store",
+        description="where releases, artifacts and records are kept: a directory or s3://bucket/prefix",
+    )
+    cache_dir: Path = Field(
+        Path("var/cache"),
+        description="local copies of artifacts from a remote store, and kept quarantine files",
+    )
+    model_name: str = Field(
+        "gs", description="the name part of every release version <model_name>_<YYMMDDHHMM>"
+    )
     train: TrainParams = TrainParams()
     s3: S3Settings = S3Settings()
     serve: ServeSettings = ServeSettings()

@@ -38,12 +38,21 @@ class ColumnMap(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timestamp: str | None = None
-    user_id: str | None = None
-    session_id: str | None = None
-    query: str | None = None
-    result_count: str | None = None
-    clicked: str | None = None
+    timestamp: str | None = Field(
+        None, description="source column of the event time (ISO 8601 or epoch seconds; see timestamp_format)"
+    )
+    user_id: str | None = Field(None, description="source column of the user id")
+    session_id: str | None = Field(
+        None,
+        description="source column of the session id (optional: sessions are cut by session_gap_minutes)",
+    )
+    query: str | None = Field(None, description="source column of what the user typed")
+    result_count: str | None = Field(
+        None, description="source column of the number of results (optional; 0: never suggested)"
+    )
+    clicked: str | None = Field(
+        None, description="source column of whether a result was clicked (optional; clicks raise a keyword)"
+    )
 
     def source(self, canonical: str) -> str:
         value: str | None = getattr(self, canonical)
@@ -60,15 +69,25 @@ class CustomerConfig(BaseModel):
     names: list[str] | None = Field(None, description="column names for files without a header line")
     delimiter: str | None = Field(None, description="default ',' for .csv and tab for .tsv")
     quote: str | None = Field(None, description="CSV quote character; default '\"' for .csv, none for .tsv")
-    has_header: bool = True
+    has_header: bool = Field(
+        True, description="false: the files have no header line (name the columns with names = [...])"
+    )
     timestamp_format: str | None = Field(None, description="strftime format; default ISO 8601 or epoch")
     timezone: str = Field("Asia/Seoul", description="zone of timestamps written without an offset")
-    encoding: Literal["auto", "utf-8", "cp949", "euc-kr"] = "auto"
-    ban: list[str] = Field(default_factory=list)
+    encoding: Literal["auto", "utf-8", "cp949", "euc-kr"] = Field(
+        "auto", description="auto detects UTF-8 or CP949/EUC-KR per file"
+    )
+    ban: list[str] = Field(
+        default_factory=list,
+        description="terms never suggested, in any suggestion that contains them (banned.txt adds to this)",
+    )
     ban_exact: list[str] = Field(
         default_factory=list, description="keywords left out only as a whole (spacing ignored)"
     )
-    train: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(
+        default_factory=dict,
+        description="[train] overrides of this customer (any key of the main [train] section)",
+    )
 
     def with_live_bans(self, bans: LiveBans) -> CustomerConfig:
         """The config with the live rules' blocks added (``kwrec block``)."""
