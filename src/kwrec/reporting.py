@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -80,10 +81,25 @@ class AccessFields(logging.Filter):
         return True
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the line (test runners and daemons swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def logging_config(format: str = "text", level: str = "info", *, raw_queries: bool = False) -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for kwrec and uvicorn (uvicorn takes it as ``log_config``)."""
     formatter = {"()": f"{__name__}.JsonFormatter"} if format == "json" else {"format": TEXT_FORMAT}
-    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "kwrec"}
+    handler = {"()": f"{__name__}.StderrHandler", "formatter": "kwrec"}
     lvl = level.upper()
     return {
         "version": 1,

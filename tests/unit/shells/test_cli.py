@@ -208,3 +208,17 @@ def test_train_mistakes_name_the_fix_and_create_no_store(tmp_path: Path) -> None
     assert code == 1 and not store.exists()
     assert err.count("min_user: unknown key (did you mean min_users?)") == 1, err
     assert "[train] min_user" in err
+
+
+def test_json_logs_for_a_command(tmp_path: Path) -> None:
+    data = tmp_path / "data" / "tiny"
+    data.mkdir(parents=True)
+    (data / "q.txt").write_text("apple\napple pie\n")
+    args = ("train", "--data", str(tmp_path / "data"), "--store", str(tmp_path / "s"), "--no-evaluate")
+    code, _, err = run(*args, env={"KWREC_LOG__FORMAT": "json"})
+    assert code == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line["message"] == "tiny: reading logs" for line in lines), err
+    assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
+    code, _, err = run(*args, env={"KWREC_LOG__FORMAT": "xml"})
+    assert code == 2 and "[log] format" in one_line(err) and "got 'xml'" in one_line(err)
