@@ -175,6 +175,6 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        raise invalid(path, exc, Settings) from None
+        raise invalid(path, exc, Settings, env_prefix="KWREC_") from None
     finally:
         _CONFIG_PATH["path"] = None

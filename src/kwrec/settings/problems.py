@@ -8,6 +8,7 @@ valid keys.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 import types
@@ -78,10 +79,13 @@ def _shown(value: Any, key: str) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
-def problem_lines(exc: ValidationError, root: type[BaseModel], *, under: Sequence[str] = ()) -> list[str]:
+def problem_lines(
+    exc: ValidationError, root: type[BaseModel], *, under: Sequence[str] = (), env_prefix: str | None = None
+) -> list[str]:
     """One phrase per problem, e.g. ``[train] min_user: unknown key (did you mean min_users?)``.
 
-    ``root`` is the model of section ``under`` (a customer's ``[train]`` table is a TrainParams).
+    ``root`` is the model of section ``under`` (a customer's ``[train]`` table is a TrainParams). With
+    ``env_prefix``, a value that came from an environment variable is named as that variable.
     """
     lines = []
     for err in exc.errors(include_url=False):
@@ -100,6 +104,9 @@ def problem_lines(exc: ValidationError, root: type[BaseModel], *, under: Sequenc
             continue
         message = str(err["msg"]).removeprefix("Value error, ")
         where = f"[{'.'.join(section)}] {key}" if section else key
+        variable = f"{env_prefix}{'__'.join(loc).upper()}" if env_prefix is not None else None
+        if variable is not None and variable in os.environ:
+            where = variable
         got = f", got {_shown(err.get('input'), key)}" if "input" in err else ""
         lines.append(f"{where}: {message}{got}")
     return lines
@@ -107,7 +114,7 @@ def problem_lines(exc: ValidationError, root: type[BaseModel], *, under: Sequenc
 
 def invalid(path: str | Path | None, exc: ValidationError, root: type[BaseModel], **kw: Any) -> ConfigError:
     """The ConfigError for a settings file that parsed but does not fit its schema (one line)."""
-    where = f"{path}: " if path is not None else "settings: "
+    where = f"{path}: " if path is not None else "settings (KWREC_* variables): "
     return ConfigError(
         where + "; ".join(problem_lines(exc, root, **kw)),
         hint="fix the key (docs/settings.md lists every key, its type and default)",

@@ -221,4 +221,36 @@ def test_json_logs_for_a_command(tmp_path: Path) -> None:
     assert any(line["message"] == "tiny: reading logs" for line in lines), err
     assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
     code, _, err = run(*args, env={"KWREC_LOG__FORMAT": "xml"})
-    assert code == 2 and "[log] format" in one_line(err) and "got 'xml'" in one_line(err)
+    assert code == 2 and "KWREC_LOG__FORMAT: " in one_line(err) and "got 'xml'" in one_line(err)
+
+
+def test_verify_and_rollback_print_their_verdict_on_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verdict is the command's output (stdout, or JSON with --json); progress stays on stderr."""
+    import kwrec.pipeline.deploy as deploy
+    from kwrec.adapters.probe import Check, VerifyReport
+
+    store = tmp_path / "store"
+    store.mkdir()
+    live = VerifyReport("http://127.0.0.1:8000", "gs_2612070100", 200.0, [Check("version", True, ms=3.0)])
+
+    def fake_verify(*_a: object, **_k: object) -> VerifyReport:
+        return live
+
+    def fake_rollback(_s: object, _st: object, report: object, **kw: object) -> deploy.DeployOutcome:
+        assert callable(report) and kw["to"] == "gs_2612070100"
+        report("switching back")
+        return deploy.DeployOutcome("docker", "gs_2612070100", "gs_2612080100", live.base_url, [live])
+
+    monkeypatch.setattr(deploy, "verify_live", fake_verify)
+    monkeypatch.setattr(deploy, "rollback", fake_rollback)
+    code, out, err = run("verify", "--store", str(store))
+    assert code == 0 and "serves gs_2612070100: 1 checks passed" in out and "checks passed" not in err
+    code, out, err = run("rollback", "--to", "gs_2612070100", "--store", str(store), "--json")
+    assert code == 0 and "switching back" in err
+    body = json.loads(out)
+    assert body["version"] == "gs_2612070100" and body["previous"] == "gs_2612080100"
+    assert body["verification"][0]["version"] == "gs_2612070100"
+    code, out, _ = run("rollback", "--to", "gs_2612070100", "--store", str(store))
+    assert code == 0 and out.strip() == "gs_2612070100 is live on docker at http://127.0.0.1:8000"
