@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 
 from kwrec.core.ingest.customer_config import BAN_NAME, CONFIG_NAME, ColumnMap, CustomerConfig
 from kwrec.settings import Settings, TrainParams
-from kwrec.settings.problems import _submodel
+from kwrec.settings.problems import submodel
 
 COMMAND = "python -m kwrec.cli.reference > docs/settings.md"
 
@@ -108,7 +108,7 @@ def _cell(text: str) -> str:
 
 def rows(model: type[BaseModel], env: Sequence[str] | None) -> Iterator[tuple[str, ...]]:
     for name, field in model.model_fields.items():
-        if _submodel(field.annotation) is not None:
+        if submodel(field.annotation) is not None:
             continue  # a section of its own
         cells = [f"`{name}`", _cell(type_name(field.annotation) + bounds(field)), default_text(field)]
         if env is not None:
@@ -129,7 +129,7 @@ def sections(
     """The model's own keys, then each sub-section depth first: ``()``, ``("image", "registry")``."""
     yield path, model
     for name, field in model.model_fields.items():
-        sub = _submodel(field.annotation)
+        sub = submodel(field.annotation)
         if sub is not None:
             yield from sections(sub, (*path, name))
 

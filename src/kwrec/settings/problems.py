@@ -43,13 +43,13 @@ def parse_toml(data: bytes, path: str | Path) -> dict[str, Any]:
         ) from None
 
 
-def _submodel(annotation: Any) -> type[BaseModel] | None:
+def submodel(annotation: Any) -> type[BaseModel] | None:
     """The settings model a field holds, through ``X | None``."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
-            found = _submodel(arg)
+            found = submodel(arg)
             if found is not None:
                 return found
     return None
@@ -60,8 +60,22 @@ def section_model(root: type[BaseModel], section: Sequence[str]) -> type[BaseMod
     model: type[BaseModel] | None = root
     for name in section:
         field = model.model_fields.get(name) if model is not None else None
-        model = _submodel(field.annotation) if field is not None else None
+        model = submodel(field.annotation) if field is not None else None
     return model
+
+
+def key_path(root: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys of ``loc`` as the file has them: pydantic appends union members and list indices
+    (``data_dir.str``, ``ban.3``) that name nothing a user wrote, so the walk stops at the first leaf."""
+    keys: list[str] = []
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if model is None:
+            break
+        keys.append(str(part))
+        field = model.model_fields.get(str(part))
+        model = submodel(field.annotation) if field is not None else None
+    return keys
 
 
 def did_you_mean(word: str, choices: Sequence[str], shape: str = "{}") -> str:
@@ -87,9 +101,10 @@ def problem_lines(
     ``root`` is the model of section ``under`` (a customer's ``[train]`` table is a TrainParams). With
     ``env_prefix``, a value that came from an environment variable is named as that variable.
     """
-    lines = []
+    lines: list[str] = []
+    merged: dict[str, list[str]] = {}  # one line per key, however many union members failed
     for err in exc.errors(include_url=False):
-        loc = [*under, *(str(p) for p in err["loc"])]
+        loc = [*under, *key_path(root, err["loc"])]
         key = loc[-1] if loc else ""
         section = loc[:-1]
         if err["type"] == "extra_forbidden":
@@ -108,8 +123,14 @@ def problem_lines(
         if variable is not None and variable in os.environ:
             where = variable
         got = f", got {_shown(err.get('input'), key)}" if "input" in err else ""
-        lines.append(f"{where}: {message}{got}")
-    return lines
+        if where not in merged:
+            merged[where] = [got]
+            lines.append(where)
+        merged[where].insert(-1, message)
+    return [
+        f"{line}: {' or '.join(merged[line][:-1])}{merged[line][-1]}" if line in merged else line
+        for line in lines
+    ]
 
 
 def invalid(path: str | Path | None, exc: ValidationError, root: type[BaseModel], **kw: Any) -> ConfigError:

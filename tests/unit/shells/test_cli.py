@@ -162,6 +162,14 @@ def test_a_too_long_query_is_refused_like_the_api(sample_store: tuple[Settings, 
         ("[serv]\nport = 1\n", ["[serv]: unknown section (did you mean [serve]?)"]),
         ('[train]\nmin_users = "many"\n', ["[train] min_users: ", "got 'many'"]),
         ('[image.registry]\npassword = 7\nurl = "a b"\n', ["[image.registry] password", "(hidden)"]),
+        # A union type: one phrase for the key, not one per member with pydantic's internal names.
+        (
+            "data_dir = 5\n",
+            [
+                "kwrec.toml: data_dir: Input is not a valid path",
+                " or Input should be a valid string, got 5 (",
+            ],
+        ),
     ],
 )
 def test_main_config_mistakes_in_one_line(
@@ -174,7 +182,7 @@ def test_main_config_mistakes_in_one_line(
     assert code == 2
     for needle in needles:
         assert needle in line, line
-    assert "TrainParams" not in line and "Extra inputs" not in line
+    assert "TrainParams" not in line and "Extra inputs" not in line and "lax-or-strict" not in line
     assert list(tmp_path.iterdir()) == [tmp_path / "kwrec.toml"]  # nothing created
 
 
