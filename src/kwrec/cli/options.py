@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -11,12 +12,14 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
-from kwrec.cli.output import console, use_json_logs
+from kwrec.cli.output import console, json_logs, use_json_logs
 from kwrec.errors import ConfigError, KwrecError
 from kwrec.reporting import configure_logging
 from kwrec.settings import Settings, load_settings
 from kwrec.settings.log import LogSettings
 from kwrec.settings.problems import invalid
+
+_log = logging.getLogger("kwrec.cli")
 
 StoreOpt = Annotated[
     str | None, typer.Option("--store", help="artifact store: a directory or s3://bucket/prefix")
@@ -46,6 +49,7 @@ def load(
     config: Path | None, *, log_level: str | None = None, log_format: str | None = None, **overrides: Any
 ) -> Settings:
     """The command's settings, with kwrec's and uvicorn's logging set up from ``[log]`` (text or JSON)."""
+    use_json_logs(False)  # until the settings say otherwise (a bad [log] section is reported as text)
     settings = load_settings(config, **overrides)
     picked = {"level": log_level, "format": log_format}
     if any(v is not None for v in picked.values()):
@@ -63,6 +67,9 @@ def load(
 
 def fail(exc: KwrecError) -> typer.Exit:
     """A user's mistake: one clear line on stderr and the error's exit code, never a traceback."""
+    if json_logs():
+        _log.error(str(exc), extra={"error": type(exc).__name__, "exit_code": exc.exit_code})
+        return typer.Exit(exc.exit_code)
     # Messages quote URLs, build logs and registry paths like [127.0.0.1:5000/...]: never markup.
     console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)

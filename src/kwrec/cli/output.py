@@ -42,6 +42,10 @@ def use_json_logs(on: bool) -> None:
     _json_logs["on"] = on
 
 
+def json_logs() -> bool:
+    return _json_logs["on"]
+
+
 def report(message: str, *, bold: bool = False) -> None:
     """A progress line: timestamped, so that logs of long runs read well."""
     if _json_logs["on"]:

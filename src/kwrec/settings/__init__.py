@@ -19,7 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from kwrec.errors import ConfigError
+from kwrec.errors import ConfigError, KwrecError
 from kwrec.ids import validate_model_name
 from kwrec.settings.deploy import DeploySettings
 from kwrec.settings.image import ImageSettings
@@ -134,7 +134,10 @@ class Settings(BaseSettings):
     @field_validator("model_name")
     @classmethod
     def _model_name(cls, v: str) -> str:
-        return validate_model_name(v)
+        try:
+            return validate_model_name(v)
+        except KwrecError as exc:
+            raise ValueError(exc.hint or exc.message) from None  # reported with the file and the key
 
     @classmethod
     def settings_customise_sources(

@@ -162,6 +162,7 @@ def test_a_too_long_query_is_refused_like_the_api(sample_store: tuple[Settings, 
         ("[serv]\nport = 1\n", ["[serv]: unknown section (did you mean [serve]?)"]),
         ('[train]\nmin_users = "many"\n', ["[train] min_users: ", "got 'many'"]),
         ('[image.registry]\npassword = 7\nurl = "a b"\n', ["[image.registry] password", "(hidden)"]),
+        ('model_name = "Bad Name"\n', ["kwrec.toml: model_name: use 1-16 lowercase", "got 'Bad Name'"]),
         # A union type: one phrase for the key, not one per member with pydantic's internal names.
         (
             "data_dir = 5\n",
@@ -228,6 +229,10 @@ def test_json_logs_for_a_command(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(line["message"] == "tiny: reading logs" for line in lines), err
     assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
+    code, _, err = run(*args, "--timestamp", "2613990100", env={"KWREC_LOG__FORMAT": "json"})
+    last = json.loads(err.splitlines()[-1])  # the mistake is a JSON line too, with its exit code
+    assert code == 2 and last["level"] == "error" and "not a real date" in last["message"]
+    assert last["exit_code"] == 2 and last["error"] == "InvalidIdentifierError"
     code, _, err = run(*args, env={"KWREC_LOG__FORMAT": "xml"})
     assert code == 2 and "KWREC_LOG__FORMAT: " in one_line(err) and "got 'xml'" in one_line(err)
 
