@@ -235,7 +235,7 @@ def evaluate(
         kept = quarantine_file(settings.cache_dir, "evaluate", c)
         pre, quarantine = read_and_preprocess(root.customer(c), cfg, params, kept)
         if quarantine.total:
-            report(f"{c}: {quarantine.total:,} rows quarantined, kept in {kept.resolve()}")
+            report(f"{c}: {quarantine.summary()}")
         with Progress(console=console, disable=not console.is_terminal) as progress:
             task = progress.add_task(f"evaluating {c}", total=None)
 

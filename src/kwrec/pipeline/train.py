@@ -141,7 +141,7 @@ def train_customer_entry(
                 hint=f"see {kept.resolve()} for why rows were rejected",
             )
         if quarantine.counts:
-            report(f"{customer}: {quarantine.total:,} rows quarantined, kept in {kept.resolve()}")
+            report(f"{customer}: {quarantine.summary()}")
             store.write_bytes(quarantine_key(version, customer), kept.read_bytes())
         evaluation = None
         if evaluate:

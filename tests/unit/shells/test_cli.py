@@ -210,7 +210,8 @@ def test_train_mistakes_name_the_fix_and_create_no_store(tmp_path: Path) -> None
     assert "no column 'query' (query) among ['ts', 'keyword']" in said
     assert "[columns] table of" in said and "kwrec.toml" in said
     kept = next(cache.rglob("shop.jsonl"))
-    assert f"rejected rows kept in {kept}" in said and "missing columns" in kept.read_text()
+    assert f"1 row quarantined (1 missing columns), kept in {kept}" in said
+    assert "missing columns" in kept.read_text() and said.count("among ['ts', 'keyword']") == 1
     # A typo in the customer's own config: once, with the section as the user wrote it.
     (data / "shop" / "kwrec.toml").write_text("[columns]\nquery = 'keyword'\n[train]\nmin_user = 2\n")
     code, _, err = run("train", "--data", str(data), "--store", str(store), "--no-evaluate")

@@ -59,6 +59,12 @@ class Quarantine:
     def total(self) -> int:
         return sum(self.counts.values())
 
+    def summary(self) -> str:
+        """``12 rows quarantined (3 missing query, 9 pii), kept in /abs/path.jsonl``."""
+        reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(self.counts.items()))
+        rows = f"{self.total:,} row{'' if self.total == 1 else 's'}"
+        return f"{rows} quarantined ({reasons}), kept in {self.path.resolve()}"
+
     def add(self, file: str, line: int, reason: str, raw: str = "") -> None:
         """One rejected row or file (``line`` 0 for a whole file)."""
         self.add_frame(pl.DataFrame({"line": [line], "reason": [reason], "raw": [raw]}), file=file)

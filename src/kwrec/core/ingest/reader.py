@@ -104,7 +104,8 @@ def read_customer_logs(
         try:
             rows, rejected = _read_file(f, config, params)
         except fmt.FileRejected as exc:
-            log.warning("customer %s: %s quarantined: %s", customer, label, exc)
+            # Debug only: the run reports the quarantine's counts once (or the no-valid-row error says it).
+            log.debug("customer %s: %s quarantined: %s", customer, label, exc)
             quarantine.add(label, 0, exc.reason, exc.detail)
             if exc.reason == fmt.MISSING_COLUMNS:
                 unmapped.append(f"{f.rel}: {exc.detail}")
@@ -121,8 +122,6 @@ def no_valid_row(
     customer: str, location: str, files: int, unmapped: list[str], quarantine: Quarantine
 ) -> str:
     """Why nothing could be read, in one line: the columns to map first, then where the rows went."""
-    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(quarantine.counts.items()))
-    where = f"; rejected rows kept in {quarantine.path.resolve()}" if quarantine.total else ""
     text = f"customer {customer}: no valid row in {files} input file(s) under {location}"
     if unmapped:
         config = f"{location.rstrip('/')}/{CONFIG_NAME}"
@@ -130,7 +129,7 @@ def no_valid_row(
             f": {'; '.join(unmapped)}; map your column names in the [columns] table of {config} "
             '(e.g. [columns] query = "keyword")'
         )
-    return text + (f" ({reasons})" if reasons else "") + where
+    return text + (f"; {quarantine.summary()}" if quarantine.total else "")
 
 
 def _label(logs: CustomerLogs, f: LogFile) -> str:
