@@ -157,6 +157,9 @@ def suggest(
     needs_query = k in ("autocomplete", "related")
     if needs_query and query is None and batch is None:
         raise ConfigError(f"--kind {k} needs a QUERY argument or --batch FILE")
+    too_long = query_too_long(query) if needs_query and query is not None and batch is None else None
+    if too_long is not None:
+        raise ConfigError(f"QUERY: {too_long}", hint="the API answers 422 to it too; shorten it")
     settings = _settings(config, store=store)
     st = open_store(settings.store, settings.s3, must_exist=True)
     release = open_release(st, version, settings.cache_dir)
@@ -170,11 +173,14 @@ def suggest(
         )
     if batch is not None:
         for line in _read_batch(batch):
-            print_json(answer(model, release.version, k, line, limit, rules))
+            refused = query_too_long(line) if needs_query else None
+            # A line the API would refuse gets the API's 422 body, so a batch still has one line per query.
+            print_json(
+                {"error": "invalid_request", "message": refused, "query": line}
+                if refused is not None
+                else answer(model, release.version, k, line, limit, rules)
+            )
         return
-    too_long = query_too_long(query) if needs_query and query is not None else None
-    if too_long is not None:
-        raise ConfigError(f"QUERY: {too_long}", hint="the API answers 422 to it too; shorten it")
     body = answer(model, release.version, k, query, limit, rules)
     if json_out:
         print_json(body)

@@ -151,6 +151,11 @@ def test_a_too_long_query_is_refused_like_the_api(sample_store: tuple[Settings, 
     assert f"longer than {MAX_QUERY_CHARS} characters" in one_line(err)
     code, _, _ = run("suggest", "shop-kr", "a" * MAX_QUERY_CHARS, "--store", settings.store, "--json")
     assert code == 0
+    batch = Path(settings.store).parent / "long-batch.txt"
+    batch.write_text("아이ㅍ\n" + "a" * (MAX_QUERY_CHARS + 1) + "\n")
+    code, out, _ = run("suggest", "shop-kr", "--batch", str(batch), "--store", settings.store)
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert code == 0 and first["suggestions"] and second["error"] == "invalid_request"
 
 
 @pytest.mark.parametrize(
