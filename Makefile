@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-.PHONY: demo test test-dag test-celery lint setup venv clean image-lock
+.PHONY: demo test test-dag test-celery lint setup venv clean image-lock settings-doc
 
 # setup.py and the C source: the compiled look-up module is rebuilt whenever they change.
 BUILD_INPUTS := pyproject.toml setup.py src/kwrec/core/models/_mapped.c
@@ -60,6 +60,10 @@ lint: venv
 image-lock: venv
 	$(BIN)/python -m kwrec.adapters.image.wheels > image.lock
 	$(BIN)/python -m kwrec.adapters.image.wheels all > venv.lock
+
+# After changing a settings model: docs/settings.md from the models (a unit test fails while it is stale).
+settings-doc: venv
+	$(BIN)/python -m kwrec.cli.reference > docs/settings.md
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -293,7 +293,9 @@ def main() -> None:
         from kwrec.api.server import serve
         from kwrec.settings import load_settings
 
-        serve(load_settings(), log_level="warning", factory=FACTORY)
+        settings = load_settings()
+        settings.log.level = "warning"
+        serve(settings, factory=FACTORY)
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")

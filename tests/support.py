@@ -58,7 +58,7 @@ def serve_locally(store: str, version: str, cwd: Path) -> tuple[subprocess.Popen
     The caller terminates the process. Fails the test when it is not ready within 60 s.
     """
     port = free_port()
-    cmd = [sys.executable, "-m", "kwrec.cli.serve", "--store", store, "--model-version", version]
+    cmd = [sys.executable, "-m", "kwrec.cli.serve", "--store", store, "--version", version]
     proc = subprocess.Popen(
         [*cmd, "--port", str(port)], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

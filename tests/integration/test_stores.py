@@ -417,7 +417,17 @@ def test_invalid_bucket_name() -> None:
 
 def test_open_store_local(tmp_path: Path) -> None:
     plain = open_store(str(tmp_path / "a" / "store"))
-    assert isinstance(plain, LocalStore) and (tmp_path / "a" / "store").is_dir()
+    # Opening creates nothing; the first write creates the directory.
+    assert isinstance(plain, LocalStore) and not (tmp_path / "a").exists()
+    assert plain.list_keys() == [] and plain.list_dirs() == []
+    with pytest.raises(StoreNotFound, match="does not exist"):
+        open_store(str(tmp_path / "a" / "store"), must_exist=True)
+    plain.write_bytes("k", b"v")
+    assert (tmp_path / "a" / "store" / "k").read_bytes() == b"v"
+    assert open_store(str(tmp_path / "a" / "store"), must_exist=True).read_bytes("k") == b"v"
+    (tmp_path / "f").write_text("")
+    with pytest.raises(StoreError, match="is a file, not a directory"):
+        open_store(str(tmp_path / "f"))
     url = open_store((tmp_path / "b").as_uri())
     assert isinstance(url, LocalStore) and url.root == tmp_path / "b"
     with pytest.raises(StoreError, match="unsupported store URL scheme"):

@@ -26,15 +26,13 @@ from kwrec import __version__
 from kwrec.api import metrics
 from kwrec.api.schemas import ErrorOut, HealthOut, ListAnswer, QueryAnswer, ReadyOut, VersionOut
 from kwrec.api.state import ServingState, start_loading
-from kwrec.core.answers import Kind, answer
+from kwrec.core.answers import MAX_QUERY_CHARS, Kind, answer, query_too_long
 from kwrec.core.models.customer_model import CustomerModel
-from kwrec.core.text.normalize import clean_text
 from kwrec.ids import CUSTOMER_RE
 from kwrec.settings import Settings
 
 log = logging.getLogger("kwrec.api")
 
-MAX_QUERY_CHARS = 100
 MAX_LIMIT = 50
 JSON = "application/json"
 # Answers cached per worker: a release is immutable while it is served, and search traffic is heavily
@@ -115,12 +113,12 @@ def resolve_customer(state: ServingState, customer: str) -> CustomerModel | Resp
 
 def check_query(q: str) -> Response | None:
     """A 422 answer when the normalised query is too long, else None."""
-    # NFKC can lengthen a string (one ligature becomes up to 18 characters), so the raw length says nothing.
-    if len(clean_text(q)) > MAX_QUERY_CHARS:
+    too_long = query_too_long(q)
+    if too_long is not None:
         return error_response(
             422,
             "invalid_request",
-            f"q is longer than {MAX_QUERY_CHARS} characters after normalisation",
+            too_long,
             details=[{"loc": ["query", "q"], "msg": f"at most {MAX_QUERY_CHARS} characters"}],
         )
     return None

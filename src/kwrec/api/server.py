@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import logging.config
 import os
 import shutil
 import socket
@@ -28,6 +29,7 @@ from kwrec.api import metrics
 from kwrec.api.app import create_app
 from kwrec.api.protocol import protocol_import_string
 from kwrec.core.manifest import latest_version
+from kwrec.reporting import logging_config
 from kwrec.settings import Settings, load_settings
 
 log = logging.getLogger("kwrec.api")
@@ -60,6 +62,10 @@ def pin_settings(settings: Settings, config: Path | None) -> str:
     os.environ["KWREC_STORE"] = settings.store
     os.environ["KWREC_CACHE_DIR"] = str(settings.cache_dir)
     os.environ["KWREC_SERVE__MODEL_VERSION"] = version
+    # Workers rebuild their settings from the environment: the log settings must travel too.
+    os.environ["KWREC_LOG__FORMAT"] = settings.log.format
+    os.environ["KWREC_LOG__LEVEL"] = settings.log.level
+    os.environ["KWREC_LOG__RAW_QUERIES"] = str(settings.log.raw_queries).lower()
     if config is not None:
         os.environ["KWREC_CONFIG"] = str(config.resolve())
     return version
@@ -83,10 +89,16 @@ def serve(
     *,
     config: Path | None = None,
     access_log: bool = False,
-    log_level: str = "info",
     factory: str = APP_FACTORY,
 ) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM: graceful shutdown)."""
+    """Serve until interrupted (SIGINT/SIGTERM: graceful shutdown).
+
+    Logs follow ``settings.log`` (text or JSON lines, uvicorn's too); the access log, when on, carries
+    each query string value's length only unless ``log.raw_queries``.
+    """
+    logs = settings.log
+    log_config = logging_config(logs.format, logs.level, raw_queries=logs.raw_queries)
+    logging.config.dictConfig(log_config)
     version = pin_settings(settings, config)
     setup_multiprocess_metrics(settings.serve.workers)
     log.info("kwrec: serving %s on %s:%d", version, settings.serve.host, settings.serve.port)
@@ -98,7 +110,8 @@ def serve(
         port=settings.serve.port,
         workers=settings.serve.workers,
         access_log=access_log,
-        log_level=log_level,
+        log_config=log_config,
+        log_level=logs.level,
         server_header=False,
         timeout_graceful_shutdown=10,
     )

@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from kwrec.adapters.stores import ArtifactStore, open_store
-from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, TargetOpt, user_errors
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, TargetOpt, load, user_errors
 from kwrec.cli.output import console, print_json, print_table, report, stdout
 from kwrec.ids import validate_version
-from kwrec.settings import Settings, load_settings
+from kwrec.settings import Settings
+
+if TYPE_CHECKING:  # the release extra (docker, httpx) only when a command needs it
+    from kwrec.pipeline.deploy import DeployOutcome
 
 
 def _open(config: Path | None, store: str | None) -> tuple[Settings, ArtifactStore]:
-    settings = load_settings(config, store=store)
-    return settings, open_store(settings.store, settings.s3)
+    settings = load(config, store=store)
+    # Every command here reads releases that must already be stored: no store is an error, not a new one.
+    return settings, open_store(settings.store, settings.s3, must_exist=True)
 
 
 @user_errors
@@ -39,7 +43,11 @@ def deploy(
 
     settings, st = _open(config, store)
     v = validate_version(version) if version else latest_version(st)
-    outcome = deploy_release(settings, st, v, report, target=target)
+    _print_outcome(deploy_release(settings, st, v, report, target=target), json_out)
+
+
+def _print_outcome(outcome: DeployOutcome, json_out: bool) -> None:
+    """What a deploy or rollback made live: JSON, or one line on stdout (the progress was on stderr)."""
     if json_out:
         print_json(
             {
@@ -49,6 +57,10 @@ def deploy(
                 "url": outcome.url,
                 "verification": [r.to_dict() for r in outcome.reports],
             }
+        )
+    else:
+        stdout.print(
+            escape(f"{outcome.version} is live on {outcome.target} at {outcome.url}"), highlight=False
         )
 
 
@@ -68,10 +80,11 @@ def verify(
     if json_out:
         print_json(result.to_dict())
     else:
+        # The verdict is the command's output (stdout); the progress lines went to stderr.
         for check in result.checks:
             if not check.ok:
-                console.print(escape(check.line()), highlight=False)
-        console.print(escape(result.summary()), highlight=False)
+                stdout.print(escape(check.line()), highlight=False)
+        stdout.print(escape(result.summary()), highlight=False)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -82,12 +95,14 @@ def rollback(
     target: TargetOpt = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Make the previous live release (or --to VERSION) live again, then verify it."""
     from kwrec.pipeline.deploy import rollback as do_rollback
 
     settings, st = _open(config, store)
-    do_rollback(settings, st, report, target=target, to=validate_version(to) if to else None)
+    outcome = do_rollback(settings, st, report, target=target, to=validate_version(to) if to else None)
+    _print_outcome(outcome, json_out)
 
 
 @user_errors

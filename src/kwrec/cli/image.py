@@ -12,9 +12,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kwrec.adapters.stores import open_store
-from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, VersionOpt, user_errors
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, VersionOpt, load, user_errors
 from kwrec.cli.output import console, print_json, report
-from kwrec.settings import load_settings
 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 
@@ -37,8 +36,8 @@ def build(
     """Build a stored release's images (each shard it built itself) through the Docker Engine API."""
     from kwrec.pipeline.image import own_shards
 
-    settings = load_settings(config, store=store)
-    st = open_store(settings.store, settings.s3)
+    settings = load(config, store=store)
+    st = open_store(settings.store, settings.s3, must_exist=True)
     results = {}
     for one in [shard] if shard else own_shards(st, version):
         results[one] = _build_one(settings, st, version, one, no_cache)
@@ -84,8 +83,8 @@ def push(
     """Push a release's shard images to the configured registry (v2 or ECR); confirm their digests."""
     from kwrec.pipeline.image import own_shards, push_release_image
 
-    settings = load_settings(config, store=store)
-    st = open_store(settings.store, settings.s3)
+    settings = load(config, store=store)
+    st = open_store(settings.store, settings.s3, must_exist=True)
     pushed = {
         one: push_release_image(settings, st, version, report, shard=one, force=force).dump()
         for one in ([shard] if shard else own_shards(st, version))

@@ -8,30 +8,51 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
+from kwrec import ARTIFACT_FORMAT, __version__
 from kwrec.adapters.stores import open_store
 from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
 from kwrec.cli.diff import diff
 from kwrec.cli.image import build, push
-from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, user_errors
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, load, user_errors
 from kwrec.cli.output import console, print_json, print_table, report, stdout, step
 from kwrec.cli.rules import block, pin, rules, unblock, unpin
 from kwrec.cli.run import run
 from kwrec.cli.serve import serve
-from kwrec.core.answers import KINDS, Kind, answer
+from kwrec.core.answers import KINDS, Kind, answer, query_too_long
 from kwrec.core.manifest import open_release
 from kwrec.core.rules_store import read_rules
 from kwrec.errors import ConfigError, UnknownCustomerError
 from kwrec.ids import timestamp_now, validate_customer, validate_timestamp, validate_version
-from kwrec.settings import Settings, load_settings
+from kwrec.settings import Settings
 
 app = typer.Typer(
     help="kwrec: search-keyword recommendations, trained and released daily.", no_args_is_help=True
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        # The same code version /version and every manifest report (the installed package's).
+        stdout.print(f"kwrec {__version__} (artifact format {ARTIFACT_FORMAT})", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _kwrec(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print kwrec's version and exit"
+        ),
+    ] = False,
+) -> None:
+    """kwrec: search-keyword recommendations, trained and released daily."""
+
+
 def _settings(config: Path | None, **overrides: Any) -> Settings:
-    return load_settings(config, **overrides)
+    return load(config, **overrides)
 
 
 @app.command()
@@ -44,7 +65,9 @@ def train(
     timestamp: Annotated[
         str | None, typer.Option("--timestamp", help="release timestamp YYMMDDHHMM (UTC now)")
     ] = None,
-    model_name: Annotated[str | None, typer.Option("--model-name")] = None,
+    model_name: Annotated[
+        str | None, typer.Option("--model-name", help="the version's name part (default: model_name, gs)")
+    ] = None,
     evaluate: Annotated[
         bool, typer.Option("--evaluate/--no-evaluate", help="time-split metrics per customer")
     ] = True,
@@ -87,11 +110,13 @@ def train(
         )
     else:
         print_table(f"release {m.version}", summary_rows(m))
-        for customer, reason in outcome.failed.items():
-            console.print(f"[red]{customer}[/red]: {reason}", highlight=False)
+        # Each failure was reported as it happened; the summary only names them.
+        failed = f" ({', '.join(outcome.failed)}: see above)" if outcome.failed else ""
         console.print(
-            f"trained {len(outcome.trained)}, reused {len(outcome.reused)}, failed {len(outcome.failed)} "
-            f"in {outcome.seconds:.1f}s",
+            escape(
+                f"trained {len(outcome.trained)}, reused {len(outcome.reused)}, "
+                f"failed {len(outcome.failed)}{failed} in {outcome.seconds:.1f}s"
+            ),
             highlight=False,
         )
 
@@ -112,7 +137,7 @@ def suggest(
     kind: Annotated[
         str, typer.Option("--kind", help="autocomplete | related | popular | trending")
     ] = "autocomplete",
-    limit: Annotated[int, typer.Option("--limit", min=1, max=50)] = 10,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=50, help="most suggestions to show")] = 10,
     store: StoreOpt = None,
     version: Annotated[
         str | None, typer.Option("--version", help="release version (default: newest)")
@@ -133,8 +158,11 @@ def suggest(
     needs_query = k in ("autocomplete", "related")
     if needs_query and query is None and batch is None:
         raise ConfigError(f"--kind {k} needs a QUERY argument or --batch FILE")
+    too_long = query_too_long(query) if needs_query and query is not None and batch is None else None
+    if too_long is not None:
+        raise ConfigError(f"QUERY: {too_long}", hint="the API answers 422 to it too; shorten it")
     settings = _settings(config, store=store)
-    st = open_store(settings.store, settings.s3)
+    st = open_store(settings.store, settings.s3, must_exist=True)
     release = open_release(st, version, settings.cache_dir)
     # The live rules in force, as the serving replicas apply them.
     rules = read_rules(st)[0].for_customer(customer, datetime.now(UTC)) if settings.rules.enabled else None
@@ -146,7 +174,13 @@ def suggest(
         )
     if batch is not None:
         for line in _read_batch(batch):
-            print_json(answer(model, release.version, k, line, limit, rules))
+            refused = query_too_long(line) if needs_query else None
+            # A line the API would refuse gets the API's 422 body, so a batch still has one line per query.
+            print_json(
+                {"error": "invalid_request", "message": refused, "query": line}
+                if refused is not None
+                else answer(model, release.version, k, line, limit, rules)
+            )
         return
     body = answer(model, release.version, k, query, limit, rules)
     if json_out:
@@ -198,7 +232,7 @@ def evaluate(
     from kwrec.core.evaluation import describe_plan, evaluate_events, versus_mpc
     from kwrec.core.ingest import list_customers, load_customer_config
     from kwrec.core.preprocess import read_and_preprocess
-    from kwrec.pipeline.train import open_data
+    from kwrec.pipeline.train import open_data, quarantine_file
 
     settings = _settings(config)
     overrides: dict[str, Any] = {
@@ -225,8 +259,10 @@ def evaluate(
     for c in customers:
         cfg = load_customer_config(root.customer(c))
         params = cfg.train_params(settings.train)
-        quarantine_file = Path(settings.cache_dir) / "evaluate" / f"{c}.quarantine.jsonl"
-        pre, _ = read_and_preprocess(root.customer(c), cfg, params, quarantine_file)
+        kept = quarantine_file(settings.cache_dir, "evaluate", c)
+        pre, quarantine = read_and_preprocess(root.customer(c), cfg, params, kept)
+        if quarantine.total:
+            report(f"{c}: {quarantine.summary()}")
         with Progress(console=console, disable=not console.is_terminal) as progress:
             task = progress.add_task(f"evaluating {c}", total=None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -10,6 +11,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Not a terminal (CI logs, pipes): a wide fixed width, so tables are not folded into 80 columns.
@@ -31,14 +33,32 @@ def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[st
     stdout.print(table)
 
 
-def report(message: str) -> None:
+_progress_log = logging.getLogger("kwrec.progress")
+_json_logs = {"on": False}
+
+
+def use_json_logs(on: bool) -> None:
+    """``[log] format = "json"``: progress lines become JSON log lines like every other log line."""
+    _json_logs["on"] = on
+
+
+def json_logs() -> bool:
+    return _json_logs["on"]
+
+
+def report(message: str, *, bold: bool = False) -> None:
     """A progress line: timestamped, so that logs of long runs read well."""
-    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}", highlight=False)
+    if _json_logs["on"]:
+        _progress_log.info(message)
+        return
+    # Lines quote config sections ([train]) and paths: plain text, never markup.
+    text = f"[bold]{escape(message)}[/bold]" if bold else escape(message)
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {text}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
 def step(name: str) -> Iterator[None]:
     started = time.monotonic()
-    report(f"[bold]{name}[/bold] ...")
+    report(f"{name} ...", bold=True)
     yield
-    report(f"[bold]{name}[/bold] done in {time.monotonic() - started:.1f}s")
+    report(f"{name} done in {time.monotonic() - started:.1f}s", bold=True)

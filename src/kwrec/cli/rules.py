@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from kwrec.adapters.stores import open_store
-from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, user_errors
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, load, user_errors
 from kwrec.cli.output import console, print_json, print_table
 from kwrec.core.rules import REASONS, Rule, make_block, make_pin
 from kwrec.core.rules_store import Change, RuleSet, read_history, read_rules
@@ -21,7 +21,6 @@ from kwrec.core.rules_store import unblock as store_unblock
 from kwrec.core.rules_store import unpin as store_unpin
 from kwrec.core.store import ArtifactStore
 from kwrec.ids import validate_customer
-from kwrec.settings import load_settings
 
 CustomerArg = Annotated[str, typer.Argument(help="customer id")]
 KeywordArg = Annotated[str, typer.Argument(help="the keyword, as users see it")]
@@ -38,9 +37,9 @@ def _who(by: str | None) -> str:
     return by if by else f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-def _store(store: str | None, config: Path | None) -> ArtifactStore:
-    settings = load_settings(config, store=store)
-    return open_store(settings.store, settings.s3)
+def _store(store: str | None, config: Path | None, *, must_exist: bool = False) -> ArtifactStore:
+    settings = load(config, store=store)
+    return open_store(settings.store, settings.s3, must_exist=must_exist)
 
 
 def _row(r: Rule) -> dict[str, Any]:
@@ -154,7 +153,7 @@ def rules(
     """The rules in force (and scheduled), or with --history every change with who, when, why."""
     if customer is not None:
         validate_customer(customer)
-    st = _store(store, config)
+    st = _store(store, config, must_exist=True)
     if history:
         changes = [
             c

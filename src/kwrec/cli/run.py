@@ -9,11 +9,10 @@ from typing import Annotated
 
 import typer
 
-from kwrec.cli.options import ConfigOpt, StoreOpt, fail
+from kwrec.cli.options import ConfigOpt, JsonOpt, StoreOpt, fail, load
 from kwrec.cli.output import print_json, print_table, report
 from kwrec.errors import KwrecError
 from kwrec.ids import timestamp_now, validate_timestamp
-from kwrec.settings import load_settings
 
 
 def run(
@@ -30,7 +29,7 @@ def run(
         bool,
         typer.Option("--rebalance", help="recompute every customer's shard (otherwise each keeps its own)"),
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="machine-readable summary on stdout")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Train, gate, release, build, push, deploy and verify: the daily release in one command."""
     from kwrec.errors import ChainStepError
@@ -38,7 +37,7 @@ def run(
 
     outcome: ChainOutcome | None = None
     try:
-        settings = load_settings(config, store=store, data_dir=data)
+        settings = load(config, store=store, data_dir=data)
         if rebalance:
             settings.release.rebalance = True
         ts = validate_timestamp(timestamp) if timestamp else timestamp_now()

@@ -7,9 +7,20 @@ from typing import Any, Literal
 
 from kwrec.core.models.protocol import Recommender, Suggestion
 from kwrec.core.rules import CustomerRules
+from kwrec.core.text.normalize import clean_text
 
 Kind = Literal["autocomplete", "related", "popular", "trending"]
 KINDS: tuple[Kind, ...] = ("autocomplete", "related", "popular", "trending")
+#: The longest query (after normalisation) anyone is answered for: the API's 422 and the CLI's exit 2.
+MAX_QUERY_CHARS = 100
+
+
+def query_too_long(q: str) -> str | None:
+    """Why ``q`` is refused (too long after normalisation), else None."""
+    # NFKC can lengthen a string (one ligature becomes up to 18 characters), so the raw length says nothing.
+    if len(clean_text(q)) > MAX_QUERY_CHARS:
+        return f"q is longer than {MAX_QUERY_CHARS} characters after normalisation"
+    return None
 
 
 def _fetch(model: Recommender, kind: Kind, query: str | None) -> Callable[[int], list[Suggestion]]:

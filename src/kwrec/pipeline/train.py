@@ -83,8 +83,19 @@ def live_rules(settings: Settings, store: ArtifactStore) -> RuleSet:
 
 
 def open_data(settings: Settings, data_dir: Path | str | None = None) -> LogSource:
-    """The customers' logs: ``data_dir`` (a folder or s3://bucket/prefix), else the settings' one."""
-    return open_logs(data_dir if data_dir is not None else settings.data_dir, settings.s3)
+    """The customers' logs: ``data_dir`` (a folder or s3://bucket/prefix), else the settings' one.
+
+    A data directory that is not there, or is a file, is the user's mistake: said before any work.
+    """
+    data = open_logs(data_dir if data_dir is not None else settings.data_dir, settings.s3)
+    if data.exists():
+        return data
+    local = Path(data.url) if "://" not in data.url else None
+    what = "is a file, not a directory" if local is not None and local.is_file() else "does not exist"
+    raise DataError(
+        f"data directory {data.url} {what}",
+        hint="pass --data DIR (or s3://bucket/prefix) holding one folder of logs per customer",
+    )
 
 
 def train_customer_entry(
@@ -120,18 +131,20 @@ def train_customer_entry(
     if previous is not None:
         report(f"{customer}: inputs unchanged, reusing artifact {previous.artifact[:12]}")
         return previous
+    # Kept after the run (a failed customer's rejected rows are what its owner needs to read); the
+    # release stores a copy once the customer trains.
+    kept = quarantine_file(cache_dir, version, customer)
     with tempfile.TemporaryDirectory(prefix=f"kwrec-{customer}-") as tmp:
         tmpdir = Path(tmp)
-        pre, quarantine = read_and_preprocess(
-            customer_dir, config, params, tmpdir / "quarantine.jsonl", report
-        )
+        pre, quarantine = read_and_preprocess(customer_dir, config, params, kept, report)
         if pre.events.height == 0:
             raise DataError(
                 f"customer {customer}: no usable search event after preprocessing",
-                hint=f"see {quarantine_key(version, customer)} for why rows were rejected",
+                hint=f"see {kept.resolve()} for why rows were rejected",
             )
         if quarantine.counts:
-            store.write_bytes(quarantine_key(version, customer), (tmpdir / "quarantine.jsonl").read_bytes())
+            report(f"{customer}: {quarantine.summary()}")
+            store.write_bytes(quarantine_key(version, customer), kept.read_bytes())
         evaluation = None
         if evaluate:
             report(f"{customer}: evaluating (time split)")
@@ -172,6 +185,11 @@ def train_customer_entry(
     )
     store.write_bytes(input_index_key(customer, key), entry.model_dump_json().encode())
     return entry
+
+
+def quarantine_file(cache_dir: Path, run: str, customer: str) -> Path:
+    """Where a customer's rejected rows of one run (a release version, or ``evaluate``) are kept."""
+    return Path(cache_dir) / "quarantine" / run / f"{customer}.jsonl"
 
 
 def reusable_entry(
@@ -259,11 +277,6 @@ def train_release(
     started = time.monotonic()
     version = make_version(settings.model_name, timestamp)
     data = open_data(settings, data_dir)
-    if not data.exists():
-        raise DataError(
-            f"data directory {data.url} does not exist",
-            hint="pass --data DIR (or s3://bucket/prefix) with one folder per customer",
-        )
     customers, problems = list_customers(data)
     for p in problems:
         report(f"skipped: {p}")
@@ -328,7 +341,10 @@ def assemble_release(
     if not outcome_entries:
         raise DataError(
             f"no customer could be trained from {data.url}",
-            hint="; ".join(f"{c}: {r}" for c, r in failed.items()) or "add one folder of logs per customer",
+            # The reasons were reported one by one as each customer failed: name the customers only.
+            hint=f"every customer failed: {', '.join(failed)} (reasons above)"
+            if failed
+            else "add one folder of logs per customer",
         )
     manifest = Manifest(
         version=version,

@@ -19,11 +19,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from kwrec.errors import ConfigError
+from kwrec.errors import ConfigError, KwrecError
 from kwrec.ids import validate_model_name
 from kwrec.settings.deploy import DeploySettings
 from kwrec.settings.evaluate import EvaluateSettings
 from kwrec.settings.image import ImageSettings
+from kwrec.settings.log import LogSettings
+from kwrec.settings.problems import invalid, parse_toml
 from kwrec.settings.release import ReleaseSettings
 from kwrec.settings.rules import RulesSettings
 from kwrec.settings.run import RunSettings
@@ -37,10 +39,14 @@ class TrainParams(BaseModel):
     min_users: int = Field(2, ge=1, description="distinct users before a keyword may be suggested")
     half_life_days: float = Field(14.0, gt=0, description="popularity half-life, from the newest event")
     window_days: float | None = Field(90.0, gt=0, description="training window ending at the newest event")
-    max_query_chars: int = Field(100, ge=1, le=1000)
+    max_query_chars: int = Field(
+        100, ge=1, le=1000, description="longer queries (after normalisation) are dropped from training"
+    )
     max_line_bytes: int = Field(4096, ge=64, description="longer input lines are quarantined")
     repeat_collapse_seconds: int = Field(60, ge=0, description="same user, same query within this: one event")
-    session_gap_minutes: int = Field(30, ge=1)
+    session_gap_minutes: int = Field(
+        30, ge=1, description="a pause longer than this starts a new session (related keywords)"
+    )
     bot_max_events_per_day: int = Field(2000, ge=1, description="a user above this on any day is a bot")
     bot_max_distinct_per_minute: int = Field(
         30, ge=1, description="distinct queries a minute above this: bot"
@@ -66,14 +72,18 @@ class TrainParams(BaseModel):
         "(needs a clicked column; 0 turns it off)",
     )
     related_min_support: int = Field(2, ge=1, description="sessions a pair must share")
-    related_max_per_keyword: int = Field(50, ge=1)
+    related_max_per_keyword: int = Field(50, ge=1, description="related keywords stored per keyword")
     related_max_session_keywords: int = Field(
         30, ge=2, description="longer sessions are cut (bots, scrapers)"
     )
-    popular_days: float = Field(7.0, gt=0)
-    trending_recent_days: float = Field(1.0, gt=0)
-    trending_previous_days: float = Field(7.0, gt=0)
-    trending_min_users: int = Field(3, ge=1)
+    popular_days: float = Field(
+        7.0, gt=0, description="popular keywords count the last this many days before the newest event"
+    )
+    trending_recent_days: float = Field(1.0, gt=0, description="trending compares this recent window ...")
+    trending_previous_days: float = Field(7.0, gt=0, description="... with this many days before it")
+    trending_min_users: int = Field(
+        3, ge=1, description="distinct users in the recent window before a keyword may trend"
+    )
     golden_per_kind: int = Field(
         3, ge=1, le=20, description="golden queries recorded per kind for verification"
     )
@@ -82,17 +92,19 @@ class TrainParams(BaseModel):
 class S3Settings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto); default: AWS")
+    region: str = Field("us-east-1", description="AWS region of the S3 bucket")
 
 
 class ServeSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    workers: int = Field(1, ge=1, le=64)
-    model_version: str | None = None
+    host: str = Field("127.0.0.1", description="address the API listens on")
+    port: int = Field(8000, ge=1, le=65535, description="port the API listens on")
+    workers: int = Field(
+        1, ge=1, le=64, description="API worker processes (they share the memory-mapped models)"
+    )
+    model_version: str | None = Field(None, description="release to serve (default: the newest at start-up)")
     uds: str | None = Field(
         None, description="also listen on this unix socket (the docker target's proxy connects through it)"
     )
@@ -108,10 +120,21 @@ class Settings(BaseSettings):
     )
 
     # One folder (or key prefix) per customer: a local path or s3://bucket/prefix.
-    data_dir: Path | str = Path("data/sample")
-    store: str = "var/store"
-    cache_dir: Path = Path("var/cache")
-    model_name: str = "gs"
+    data_dir: Path | str = Field(
+        Path("data/sample"),
+        description="one folder (or key prefix) of logs per customer: a directory or s3://bucket/prefix",
+    )
+    store: str = Field(
+        "var/store",
+        description="where releases, artifacts and records are kept: a directory or s3://bucket/prefix",
+    )
+    cache_dir: Path = Field(
+        Path("var/cache"),
+        description="local copies of artifacts from a remote store, and kept quarantine files",
+    )
+    model_name: str = Field(
+        "gs", description="the name part of every release version <model_name>_<YYMMDDHHMM>"
+    )
     train: TrainParams = TrainParams()
     s3: S3Settings = S3Settings()
     serve: ServeSettings = ServeSettings()
@@ -121,11 +144,15 @@ class Settings(BaseSettings):
     release: ReleaseSettings = ReleaseSettings()
     rules: RulesSettings = RulesSettings()
     evaluate: EvaluateSettings = EvaluateSettings()
+    log: LogSettings = LogSettings()
 
     @field_validator("model_name")
     @classmethod
     def _model_name(cls, v: str) -> str:
-        return validate_model_name(v)
+        try:
+            return validate_model_name(v)
+        except KwrecError as exc:
+            raise ValueError(exc.hint or exc.message) from None  # reported with the file and the key
 
     @classmethod
     def settings_customise_sources(
@@ -152,16 +179,20 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     path = config or (Path(os.environ["KWREC_CONFIG"]) if os.environ.get("KWREC_CONFIG") else None)
     if path is None and Path("kwrec.toml").is_file():
         path = Path("kwrec.toml")
+    if path is not None and path.is_dir():
+        raise ConfigError(f"config {path} is a directory, not a file", hint="pass the kwrec.toml in it")
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist", hint="pass an existing kwrec.toml or none")
+    if path is not None:
+        # pydantic-settings would raise the decoder's traceback; parse first for a file:line:col message.
+        try:
+            parse_toml(path.read_bytes(), path)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     _CONFIG_PATH["path"] = path
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        where = f" in {path}" if path else ""
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)
-        )
-        raise ConfigError(f"invalid settings{where}: {problems}") from None
+        raise invalid(path, exc, Settings, env_prefix="KWREC_") from None
     finally:
         _CONFIG_PATH["path"] = None

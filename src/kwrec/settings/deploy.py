@@ -30,10 +30,16 @@ class DockerTargetSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
     proxy_host: str = Field("127.0.0.1", description="where clients reach the API (the nginx listener)")
-    proxy_port: int = Field(8000, ge=1, le=65535)
-    container_prefix: str = Field("kwrec", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,40}$")
+    proxy_port: int = Field(8000, ge=1, le=65535, description="port of the nginx listener clients call")
+    container_prefix: str = Field(
+        "kwrec",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,40}$",
+        description="serving containers are named <prefix>-<target>-<version>-<shard>",
+    )
     container_port: int = Field(8000, ge=1, le=65535, description="the API port inside the image")
-    readiness_timeout_seconds: float = Field(180.0, gt=0)
+    readiness_timeout_seconds: float = Field(
+        180.0, gt=0, description="a new container must answer /readyz within this"
+    )
     stop_timeout_seconds: int = Field(10, ge=0, description="SIGTERM grace before SIGKILL")
     drain_seconds: float = Field(
         2.0, ge=0, description="after the switch, time for in-flight requests on the old container"
@@ -44,8 +50,10 @@ class DockerTargetSettings(BaseModel):
         description="the API's unix sockets, which nginx connects to (every directory on the path must be "
         "traversable by nginx's worker user); unreachable: the proxy uses loopback ports and reloads",
     )
-    nginx: Path = Path("/usr/sbin/nginx")
-    restart_policy: Literal["always", "unless-stopped", "on-failure"] = "unless-stopped"
+    nginx: Path = Field(Path("/usr/sbin/nginx"), description="the nginx binary of the proxy")
+    restart_policy: Literal["always", "unless-stopped", "on-failure"] = Field(
+        "unless-stopped", description="Docker restart policy of serving containers"
+    )
 
     @field_validator("proxy_host")
     @classmethod
@@ -60,14 +68,16 @@ class DockerTargetSettings(BaseModel):
 class EcsTargetSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    cluster: str | None = None
-    service: str | None = None
-    region: str = "us-east-1"
+    cluster: str | None = Field(None, description="ECS cluster of the services")
+    service: str | None = Field(
+        None, description="ECS service of a one-shard release (more shards: <service>-<shard>)"
+    )
+    region: str = Field("us-east-1", description="AWS region of the ECS cluster")
     endpoint_url: str | None = Field(None, description="only for tests (a moto server)")
     service_url: str | None = Field(None, description="where the service answers, e.g. its load balancer")
     container_name: str | None = Field(None, description="container to re-pin (default: the first one)")
     timeout_seconds: float = Field(900.0, gt=0, description="rollout must finish within this")
-    poll_seconds: float = Field(5.0, gt=0)
+    poll_seconds: float = Field(5.0, gt=0, description="how often a rollout's state is read")
     listener_arn: str | None = Field(
         None, description="ALB listener that routes customers to shard services (needed for 2+ shards)"
     )
@@ -82,7 +92,9 @@ class EcsTargetSettings(BaseModel):
 class DeploySettings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    target: TargetKind = "docker"
+    target: TargetKind = Field(
+        "docker", description="docker: one Docker host behind nginx; ecs: AWS ECS services behind an ALB"
+    )
     name: str | None = Field(None, description="name of the target's alias record (default: the kind)")
     verify_budget_ms: float = Field(200.0, gt=0, description="latency budget of each verified answer")
     lease_seconds: float = Field(

@@ -31,18 +31,23 @@ def default_base_image() -> str:
 class RegistrySettings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    kind: Literal["v2", "ecr"] = "v2"
+    kind: Literal["v2", "ecr"] = Field(
+        "v2",
+        description="v2: a Docker Registry v2 (basic auth); ecr: AWS ECR (token from GetAuthorizationToken)",
+    )
     url: str | None = Field(
         default=None,
         description="registry host[:port] without scheme, e.g. 127.0.0.1:5000 (ECR: default from the token)",
     )
-    username: str | None = None
+    username: str | None = Field(None, description="registry user (v2); ECR uses AWS")
     password: SecretStr | None = Field(
         default=None, description="environment only: KWREC_IMAGE__REGISTRY__PASSWORD"
     )
-    ecr_registry_id: str | None = None
-    ecr_region: str = "us-east-1"
-    ecr_endpoint_url: str | None = None
+    ecr_registry_id: str | None = Field(
+        None, description="AWS account id of the ECR registry (default: the caller's)"
+    )
+    ecr_region: str = Field("us-east-1", description="AWS region of the ECR registry")
+    ecr_endpoint_url: str | None = Field(None, description="only for tests (a moto server)")
     retries: int = Field(
         default=3, ge=0, le=10, description="extra attempts after a transient registry error"
     )
@@ -63,10 +68,15 @@ class RegistrySettings(BaseModel):
 class ImageSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    repository: str = "keyword-dev"
-    base_image: str = Field(default_factory=default_base_image)
+    repository: str = Field(
+        "keyword-dev", description="image repository, e.g. keyword-dev (tags are the release timestamps)"
+    )
+    base_image: str = Field(
+        default_factory=default_base_image,
+        description="base image of the serving image (default: what scripts/ensure-base-image.sh found)",
+    )
     moving_tag: str | None = Field(default=None, description="also tag (and push) this, e.g. latest")
-    wheel_cache: Path = Path("var/wheels")
+    wheel_cache: Path = Field(Path("var/wheels"), description="built wheels kept between image builds")
     project_dir: Path | None = Field(
         default=None, description="kwrec source tree for the wheel (default: this checkout)"
     )

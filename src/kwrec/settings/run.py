@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 class AirflowSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    dag_id: str = Field("kwrec_daily", pattern=r"^[A-Za-z0-9_.-]{1,250}$")
+    dag_id: str = Field("kwrec_daily", pattern=r"^[A-Za-z0-9_.-]{1,250}$", description="the Airflow DAG's id")
     schedule: str | None = Field("0 */24 * * *", description="cron or preset; empty/None: manual only")
     queue: str = Field("keyword_train", description="Celery queue of every task (workers with an engine)")
     train_queue: str | None = Field(
@@ -22,7 +22,7 @@ class AirflowSettings(BaseModel):
         1, ge=0, le=20, description="retries of a customer's training task (its worker died, say)"
     )
     retry_delay_seconds: float = Field(60.0, gt=0, description="first retry delay, doubled each time")
-    max_retry_delay_seconds: float = Field(1800.0, gt=0)
+    max_retry_delay_seconds: float = Field(1800.0, gt=0, description="longest retry delay")
     max_active_tasks: int = Field(8, ge=1, description="parallel tasks of one run (mapped training)")
     train_batch_customers: int = Field(
         20, ge=1, le=1000, description="most customers one training task trains (1: a task per customer)"
@@ -30,7 +30,7 @@ class AirflowSettings(BaseModel):
     train_batch_mb: float = Field(
         128.0, gt=0, description="log megabytes per training task; a larger customer has a task of its own"
     )
-    owner: str = "kwrec"
+    owner: str = Field("kwrec", description="the DAG's owner in Airflow")
 
 
 class RunSettings(BaseModel):
@@ -43,8 +43,8 @@ class RunSettings(BaseModel):
         description="a new model whose MRR@10 is below the live one's minus this is held back",
     )
     gate_test_fraction: float = Field(0.1, gt=0, lt=1, description="newest share of events the gate tests on")
-    gate_prefixes_per_query: int = Field(3, ge=1)
-    gate_max_test_queries: int = Field(2000, ge=10)
+    gate_prefixes_per_query: int = Field(3, ge=1, description="typed prefixes the gate tries per test query")
+    gate_max_test_queries: int = Field(2000, ge=10, description="test queries the gate samples at most")
     gate_stability_floor: float | None = Field(
         None,
         ge=0,

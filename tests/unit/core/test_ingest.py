@@ -52,7 +52,10 @@ def read(cdir: Path, tmp_path: Path) -> tuple[pl.DataFrame, Quarantine, list[dic
     q = Quarantine(tmp_path / "q" / f"{cdir.name}.jsonl")
     with q:
         events = read_customer_logs(cdir, load_customer_config(cdir), q)
-    lines = [json.loads(line) for line in q.path.read_text(encoding="utf-8").splitlines()]
+    # The file appears with the first rejected row only: clean input leaves nothing behind.
+    assert q.path.exists() == (q.total > 0)
+    text = q.path.read_text(encoding="utf-8") if q.path.exists() else ""
+    lines = [json.loads(line) for line in text.splitlines()]
     return events, q, lines
 
 
@@ -283,6 +286,20 @@ def test_customer_config_errors(tmp_path: Path) -> None:
     write(cdir / "kwrec.toml", "[train]\nmin_users = 0\n")
     with pytest.raises(ConfigError, match="min_users"):
         load_customer_config(cdir)
+    write(cdir / "kwrec.toml", "[columns]\nquery = 'kw'\ndelimiter = ';;'\n[train\n")
+    with pytest.raises(ConfigError, match=r"acme/kwrec\.toml:4:7: invalid TOML: Expected '\]'"):
+        load_customer_config(cdir)
+    # Every problem of the file at once, each in the words of the file, with a did-you-mean.
+    bad = "delimiter = ';;'\nencodng = 'cp949'\n[columns]\nqeury = 'kw'\n[train]\ntopk = 0\n"
+    write(cdir / "kwrec.toml", bad)
+    with pytest.raises(ConfigError) as info:
+        load_customer_config(cdir)
+    said = str(info.value)
+    assert "\n" not in said and "TrainParams" not in said
+    assert "delimiter: must be a single character other than a line break, got ';;'" in said
+    assert "encodng: unknown key (did you mean encoding?)" in said
+    assert "[columns] qeury: unknown key (did you mean query?)" in said
+    assert "[train] topk: Input should be greater than or equal to 1, got 0" in said
     write(cdir / "kwrec.toml", "ban = ['a']\n")
     write(cdir / "banned.txt", "\ufeff도박\n# comment\n\n성인 \n")
     assert load_customer_config(cdir).ban == ["a", "도박", "성인"]

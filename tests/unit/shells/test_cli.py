@@ -17,8 +17,8 @@ from kwrec.settings import Settings
 runner = CliRunner()
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env=env)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -126,3 +126,150 @@ def test_a_serving_only_install_names_the_extra_a_command_needs(
     said = " ".join(out.stderr.split())
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert f"needs {missing}" in said and f"pip install 'kwrec[{extra}]'" in said, said
+
+
+def one_line(err: str) -> str:
+    """The error line of a failed command (rich wraps nothing: soft_wrap), checked to be the only one."""
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_kwrec_version() -> None:
+    from kwrec import __version__
+
+    code, out, _ = run("--version")
+    assert code == 0 and out.split()[:2] == ["kwrec", __version__]
+
+
+def test_a_too_long_query_is_refused_like_the_api(sample_store: tuple[Settings, TrainOutcome]) -> None:
+    from kwrec.core.answers import MAX_QUERY_CHARS
+
+    settings, _ = sample_store
+    code, out, err = run("suggest", "shop-kr", "a" * (MAX_QUERY_CHARS + 1), "--store", settings.store)
+    assert code == 2 and out == ""
+    assert f"longer than {MAX_QUERY_CHARS} characters" in one_line(err)
+    code, _, _ = run("suggest", "shop-kr", "a" * MAX_QUERY_CHARS, "--store", settings.store, "--json")
+    assert code == 0
+    batch = Path(settings.store).parent / "long-batch.txt"
+    batch.write_text("아이ㅍ\n" + "a" * (MAX_QUERY_CHARS + 1) + "\n")
+    code, out, _ = run("suggest", "shop-kr", "--batch", str(batch), "--store", settings.store)
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert code == 0 and first["suggestions"] and second["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("toml", "needles"),
+    [
+        ('store = "x"\n[train\nmin_users = 2\n', ["kwrec.toml:2:7: invalid TOML"]),
+        ("[train]\nmin_user = 2\n", ["[train] min_user: unknown key", "did you mean min_users?"]),
+        ("[colums]\nq = 1\n", ["[colums]: unknown section", "valid keys: data_dir"]),
+        ("[serv]\nport = 1\n", ["[serv]: unknown section (did you mean [serve]?)"]),
+        ('[train]\nmin_users = "many"\n', ["[train] min_users: ", "got 'many'"]),
+        ('[image.registry]\npassword = 7\nurl = "a b"\n', ["[image.registry] password", "(hidden)"]),
+        ('model_name = "Bad Name"\n', ["kwrec.toml: model_name: use 1-16 lowercase", "got 'Bad Name'"]),
+        # A union type: one phrase for the key, not one per member with pydantic's internal names.
+        (
+            "data_dir = 5\n",
+            [
+                "kwrec.toml: data_dir: Input is not a valid path",
+                " or Input should be a valid string, got 5 (",
+            ],
+        ),
+    ],
+)
+def test_main_config_mistakes_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, needles: list[str]
+) -> None:
+    (tmp_path / "kwrec.toml").write_text(toml)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("releases")
+    line = one_line(err)
+    assert code == 2
+    for needle in needles:
+        assert needle in line, line
+    assert "TrainParams" not in line and "Extra inputs" not in line and "lax-or-strict" not in line
+    assert list(tmp_path.iterdir()) == [tmp_path / "kwrec.toml"]  # nothing created
+
+
+def test_read_only_commands_create_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for args in (("suggest", "shop", "a"), ("releases",), ("rules",), ("verify",), ("rollback", "--json")):
+        code, _, err = run(*args)
+        assert code != 0 and "store" in one_line(err) and "does not exist" in one_line(err), (args, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_mistakes_name_the_fix_and_create_no_store(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    data = tmp_path / "data"
+    (data / "shop").mkdir(parents=True)
+    (data / "shop" / "q.csv").write_text("ts,keyword\n2026-01-01T00:00:00,apple\n")
+    code, _, err = run("train", "--data", str(data / "shop" / "q.csv"), "--store", str(store))
+    assert code == 1 and "is a file, not a directory" in one_line(err)
+    cache = tmp_path / "cache"
+    env = {"KWREC_CACHE_DIR": str(cache)}
+    code, _, err = run("train", "--data", str(data), "--store", str(store), "--no-evaluate", env=env)
+    assert code == 1 and not store.exists()
+    said = " ".join(err.split())
+    assert "no column 'query' (query) among ['ts', 'keyword']" in said
+    assert "[columns] table of" in said and "kwrec.toml" in said
+    kept = next(cache.rglob("shop.jsonl"))
+    assert f"1 row quarantined (1 missing columns), kept in {kept}" in said
+    assert "missing columns" in kept.read_text() and said.count("among ['ts', 'keyword']") == 1
+    # A typo in the customer's own config: once, with the section as the user wrote it.
+    (data / "shop" / "kwrec.toml").write_text("[columns]\nquery = 'keyword'\n[train]\nmin_user = 2\n")
+    code, _, err = run("train", "--data", str(data), "--store", str(store), "--no-evaluate")
+    assert code == 1 and not store.exists()
+    assert err.count("min_user: unknown key (did you mean min_users?)") == 1, err
+    assert "[train] min_user" in err
+
+
+def test_json_logs_for_a_command(tmp_path: Path) -> None:
+    data = tmp_path / "data" / "tiny"
+    data.mkdir(parents=True)
+    (data / "q.txt").write_text("apple\napple pie\n")
+    args = ("train", "--data", str(tmp_path / "data"), "--store", str(tmp_path / "s"), "--no-evaluate")
+    code, _, err = run(*args, env={"KWREC_LOG__FORMAT": "json"})
+    assert code == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line["message"] == "tiny: reading logs" for line in lines), err
+    assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
+    code, _, err = run(*args, "--timestamp", "2613990100", env={"KWREC_LOG__FORMAT": "json"})
+    last = json.loads(err.splitlines()[-1])  # the mistake is a JSON line too, with its exit code
+    assert code == 2 and last["level"] == "error" and "not a real date" in last["message"]
+    assert last["exit_code"] == 2 and last["error"] == "InvalidIdentifierError"
+    code, _, err = run(*args, env={"KWREC_LOG__FORMAT": "xml"})
+    assert code == 2 and "KWREC_LOG__FORMAT: " in one_line(err) and "got 'xml'" in one_line(err)
+
+
+def test_verify_and_rollback_print_their_verdict_on_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verdict is the command's output (stdout, or JSON with --json); progress stays on stderr."""
+    import kwrec.pipeline.deploy as deploy
+    from kwrec.adapters.probe import Check, VerifyReport
+
+    store = tmp_path / "store"
+    store.mkdir()
+    live = VerifyReport("http://127.0.0.1:8000", "gs_2612070100", 200.0, [Check("version", True, ms=3.0)])
+
+    def fake_verify(*_a: object, **_k: object) -> VerifyReport:
+        return live
+
+    def fake_rollback(_s: object, _st: object, report: object, **kw: object) -> deploy.DeployOutcome:
+        assert callable(report) and kw["to"] == "gs_2612070100"
+        report("switching back")
+        return deploy.DeployOutcome("docker", "gs_2612070100", "gs_2612080100", live.base_url, [live])
+
+    monkeypatch.setattr(deploy, "verify_live", fake_verify)
+    monkeypatch.setattr(deploy, "rollback", fake_rollback)
+    code, out, err = run("verify", "--store", str(store))
+    assert code == 0 and "serves gs_2612070100: 1 checks passed" in out and "checks passed" not in err
+    code, out, err = run("rollback", "--to", "gs_2612070100", "--store", str(store), "--json")
+    assert code == 0 and "switching back" in err
+    body = json.loads(out)
+    assert body["version"] == "gs_2612070100" and body["previous"] == "gs_2612080100"
+    assert body["verification"][0]["version"] == "gs_2612070100"
+    code, out, _ = run("rollback", "--to", "gs_2612070100", "--store", str(store))
+    assert code == 0 and out.strip() == "gs_2612070100 is live on docker at http://127.0.0.1:8000"

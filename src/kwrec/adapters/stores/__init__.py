@@ -41,8 +41,22 @@ def __getattr__(name: str) -> Any:
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-def open_store(url: str, s3: S3Settings | None = None) -> ArtifactStore:
-    """``s3://bucket/prefix`` -> :class:`S3Store`; ``file:///path`` or a plain path -> :class:`LocalStore`."""
+def open_store(url: str, s3: S3Settings | None = None, *, must_exist: bool = False) -> ArtifactStore:
+    """``s3://bucket/prefix`` -> :class:`S3Store`; ``file:///path`` or a plain path -> :class:`LocalStore`.
+
+    ``must_exist`` (commands that only read): a local store directory that is not there is an error
+    rather than an empty store, so a mistyped ``--store`` is named instead of answering "no release".
+    """
+    store = _open(url, s3)
+    if must_exist and isinstance(store, LocalStore) and not store.exists_at_all():
+        raise StoreNotFound(
+            f"store {store.root} does not exist",
+            hint="pass --store DIR|s3://bucket/prefix (or store in kwrec.toml), or run `kwrec train` first",
+        )
+    return store
+
+
+def _open(url: str, s3: S3Settings | None) -> ArtifactStore:
     scheme_match = _SCHEME_RE.match(url)
     scheme = scheme_match.group(1).lower() if scheme_match else None
     if scheme == "s3":

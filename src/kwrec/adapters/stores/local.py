@@ -75,18 +75,24 @@ def _has_files(path: Path) -> bool:
 
 
 class LocalStore:
-    """An :class:`~kwrec.core.store.ArtifactStore` rooted at a directory (created if missing)."""
+    """An :class:`~kwrec.core.store.ArtifactStore` rooted at a directory.
+
+    The directory is created by the first write, not here: a command that only reads, or fails before
+    it has anything to store, leaves no empty store behind.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         self.url = self.root.as_uri()
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+        if self.root.exists() and not self.root.is_dir():
             raise StoreError(
-                f"cannot create store directory {self.root}: {exc.strerror}",
-                hint="check the path and its permissions, or point the store elsewhere",
-            ) from exc
+                f"store {self.root} is a file, not a directory",
+                hint="point --store (or store in kwrec.toml) at a directory or s3://bucket/prefix",
+            )
+
+    def exists_at_all(self) -> bool:
+        """Whether the store's directory is there (a read-only command needs one)."""
+        return self.root.is_dir()
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"

@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import tomllib
 import zoneinfo
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -27,6 +26,7 @@ from kwrec.core.ingest.source import CustomerLogs, as_customer_logs
 from kwrec.core.rules import LiveBans
 from kwrec.errors import ConfigError
 from kwrec.settings import TrainParams
+from kwrec.settings.problems import parse_toml, problem_lines
 
 CONFIG_NAME: Final = "kwrec.toml"
 BAN_NAME: Final = "banned.txt"
@@ -38,12 +38,21 @@ class ColumnMap(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timestamp: str | None = None
-    user_id: str | None = None
-    session_id: str | None = None
-    query: str | None = None
-    result_count: str | None = None
-    clicked: str | None = None
+    timestamp: str | None = Field(
+        None, description="source column of the event time (ISO 8601 or epoch seconds; see timestamp_format)"
+    )
+    user_id: str | None = Field(None, description="source column of the user id")
+    session_id: str | None = Field(
+        None,
+        description="source column of the session id (optional: sessions are cut by session_gap_minutes)",
+    )
+    query: str | None = Field(None, description="source column of what the user typed")
+    result_count: str | None = Field(
+        None, description="source column of the number of results (optional; 0: never suggested)"
+    )
+    clicked: str | None = Field(
+        None, description="source column of whether a result was clicked (optional; clicks raise a keyword)"
+    )
 
     def source(self, canonical: str) -> str:
         value: str | None = getattr(self, canonical)
@@ -60,15 +69,25 @@ class CustomerConfig(BaseModel):
     names: list[str] | None = Field(None, description="column names for files without a header line")
     delimiter: str | None = Field(None, description="default ',' for .csv and tab for .tsv")
     quote: str | None = Field(None, description="CSV quote character; default '\"' for .csv, none for .tsv")
-    has_header: bool = True
+    has_header: bool = Field(
+        True, description="false: the files have no header line (name the columns with names = [...])"
+    )
     timestamp_format: str | None = Field(None, description="strftime format; default ISO 8601 or epoch")
     timezone: str = Field("Asia/Seoul", description="zone of timestamps written without an offset")
-    encoding: Literal["auto", "utf-8", "cp949", "euc-kr"] = "auto"
-    ban: list[str] = Field(default_factory=list)
+    encoding: Literal["auto", "utf-8", "cp949", "euc-kr"] = Field(
+        "auto", description="auto detects UTF-8 or CP949/EUC-KR per file"
+    )
+    ban: list[str] = Field(
+        default_factory=list,
+        description="terms never suggested, in any suggestion that contains them (banned.txt adds to this)",
+    )
     ban_exact: list[str] = Field(
         default_factory=list, description="keywords left out only as a whole (spacing ignored)"
     )
-    train: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(
+        default_factory=dict,
+        description="[train] overrides of this customer (any key of the main [train] section)",
+    )
 
     def with_live_bans(self, bans: LiveBans) -> CustomerConfig:
         """The config with the live rules' blocks added (``kwrec block``)."""
@@ -115,7 +134,7 @@ class CustomerConfig(BaseModel):
         try:
             return TrainParams.model_validate({**base.model_dump(), **self.train})
         except ValidationError as exc:
-            raise ConfigError(f"invalid [train] overrides: {_problems(exc)}") from None
+            raise ConfigError(f"invalid training parameters: {_problems(exc)}") from None
 
     @property
     def python_encoding(self) -> str | None:
@@ -124,10 +143,7 @@ class CustomerConfig(BaseModel):
 
 
 def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-        for e in exc.errors(include_input=False)
-    )
+    return "; ".join(problem_lines(exc, TrainParams, under=("train",)))
 
 
 def load_customer_config(customer_dir: CustomerLogs | Path) -> CustomerConfig:
@@ -139,18 +155,30 @@ def load_customer_config(customer_dir: CustomerLogs | Path) -> CustomerConfig:
     raw: dict[str, Any] = {}
     if CONFIG_NAME in top:
         try:
-            raw = tomllib.loads(top[CONFIG_NAME].read_bytes().decode("utf-8-sig"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}", hint="fix the file or remove it") from None
+            data = top[CONFIG_NAME].read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raw = parse_toml(data, path)
+    # [train] is checked as the TrainParams it becomes, so its typos get the same did-you-mean.
+    train = raw.get("train", {})
+    lines: list[str] = []
     try:
-        config = CustomerConfig.model_validate(raw)
+        config = CustomerConfig.model_validate({**raw, "train": {}})
     except ValidationError as exc:
+        lines += problem_lines(exc, CustomerConfig)
+    if isinstance(train, dict):
+        try:
+            TrainParams.model_validate(train)
+        except ValidationError as exc:
+            lines += problem_lines(exc, TrainParams, under=("train",))
+    else:
+        lines.append("train: must be a table like [train] min_users = 3")
+    if lines:
         raise ConfigError(
-            f"invalid customer config {path}: {_problems(exc)}",
-            hint=f"valid keys: {', '.join(CustomerConfig.model_fields)}; [train] keys are TrainParams fields",
-        ) from None
+            f"{path}: " + "; ".join(lines),
+            hint="fix the key (docs/settings.md lists a customer's keys and the [train] parameters)",
+        )
+    config = config.model_copy(update={"train": train})
     if BAN_NAME in top:
         ban_path = f"{where}/{BAN_NAME}"
         try:

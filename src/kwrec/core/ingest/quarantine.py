@@ -45,17 +45,25 @@ def redact_expr(e: pl.Expr) -> pl.Expr:
 
 
 class Quarantine:
-    """Collects rejected rows of one run into ``path`` (JSONL, truncated when the object is created)."""
+    """Collects rejected rows of one run into ``path`` (JSONL; an older file there is replaced).
+
+    The file (and its directory) appear with the first rejected row: clean input leaves nothing behind.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.counts: dict[str, int] = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")
+        path.unlink(missing_ok=True)
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    def summary(self) -> str:
+        """``12 rows quarantined (3 missing query, 9 pii), kept in /abs/path.jsonl``."""
+        reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(self.counts.items()))
+        rows = f"{self.total:,} row{'' if self.total == 1 else 's'}"
+        return f"{rows} quarantined ({reasons}), kept in {self.path.resolve()}"
 
     def add(self, file: str, line: int, reason: str, raw: str = "") -> None:
         """One rejected row or file (``line`` 0 for a whole file)."""
@@ -75,6 +83,7 @@ class Quarantine:
         )
         buf = io.BytesIO()
         out.write_ndjson(buf)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("ab") as fh:
             fh.write(buf.getvalue())
         for reason, n in out.group_by("reason").len().iter_rows():

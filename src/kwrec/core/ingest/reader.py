@@ -98,23 +98,38 @@ def read_customer_logs(
             hint="add .csv, .tsv, .jsonl, .ndjson, .parquet, .txt or .log files (optionally .gz)",
         )
     frames: list[pl.DataFrame] = []
+    unmapped: list[str] = []
     for f in inputs:
         label = _label(logs, f)
         try:
             rows, rejected = _read_file(f, config, params)
         except fmt.FileRejected as exc:
-            log.warning("customer %s: %s quarantined: %s", customer, label, exc)
+            # Debug only: the run reports the quarantine's counts once (or the no-valid-row error says it).
+            log.debug("customer %s: %s quarantined: %s", customer, label, exc)
             quarantine.add(label, 0, exc.reason, exc.detail)
+            if exc.reason == fmt.MISSING_COLUMNS:
+                unmapped.append(f"{f.rel}: {exc.detail}")
             continue
         quarantine.add_frame(rejected, file=label)
         frames.append(rows)
     events = pl.concat(frames) if frames else pl.DataFrame(schema=EVENT_SCHEMA)
     if events.height == 0:
-        raise DataError(
-            f"customer {customer}: no valid row in {len(inputs)} input file(s) under {logs.location}",
-            hint=f"see {quarantine.path} for why every row was rejected",
-        )
+        raise DataError(no_valid_row(customer, logs.location, len(inputs), unmapped, quarantine))
     return events.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("seq")).select(list(EVENT_SCHEMA))
+
+
+def no_valid_row(
+    customer: str, location: str, files: int, unmapped: list[str], quarantine: Quarantine
+) -> str:
+    """Why nothing could be read, in one line: the columns to map first, then where the rows went."""
+    text = f"customer {customer}: no valid row in {files} input file(s) under {location}"
+    if unmapped:
+        config = f"{location.rstrip('/')}/{CONFIG_NAME}"
+        text += (
+            f": {'; '.join(unmapped)}; map your column names in the [columns] table of {config} "
+            '(e.g. [columns] query = "keyword")'
+        )
+    return text + (f"; {quarantine.summary()}" if quarantine.total else "")
 
 
 def _label(logs: CustomerLogs, f: LogFile) -> str:
