@@ -305,7 +305,13 @@ def _aliases(vocab: pl.DataFrame, keywords: pl.DataFrame, merged: dict[int, int]
 
 
 def _tail_table(keywords: pl.DataFrame) -> pl.DataFrame:
-    """Word-level suffixes (up to three words) of suggestable keywords, weighted by their scores."""
+    """Word-level suffixes (up to three words) of suggestable keywords, weighted by their scores.
+
+    A suffix's weight is the sum of the square roots of its keywords' scores: a suffix that ends many
+    different queries is a better guess for a query nobody typed than one that ends a single very
+    popular query (the continuation-count idea of Kneser-Ney smoothing). Measured on AOL: unseen-query
+    MRR@10 0.0861 with plain sums, 0.0875 with square roots (docs/benchmarks.md).
+    """
     words = keywords.select(pl.col("norm").str.split(" ").alias("w"), "score")
     parts = [
         words.filter(pl.col("w").list.len() >= k).select(
@@ -316,7 +322,7 @@ def _tail_table(keywords: pl.DataFrame) -> pl.DataFrame:
     return (
         pl.concat(parts)
         .group_by("tail")
-        .agg(pl.col("score").sum())
+        .agg(pl.col("score").sqrt().sum())
         .sort(["score", "tail"], descending=[True, False])
         .head(MAX_TAILS)
     )
