@@ -34,7 +34,8 @@ def _promtool() -> str:
 def _rule_exprs() -> list[str]:
     # The rules file is YAML; its expressions are the `expr:` values (one line or a `|` block).
     text = RULES.read_text()
-    exprs, current = [], None
+    exprs: list[str] = []
+    current: list[str] | None = None
     for line in text.splitlines():
         m = re.match(r"^(\s*)expr:\s*(.*)$", line)
         if m:
