@@ -4,7 +4,6 @@ and Hangul drawn with a real font (screenshots)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 import zlib
 from collections.abc import Iterator
@@ -14,18 +13,9 @@ from typing import Any
 import pytest
 
 from tests.api_server import NEW_VERSION, Server, run_server, trained_store
+from tests.browser import needs_browser, start_chrome
 
-CHROMIUM = next(
-    (p for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")) if p), None
-)
-DRIVER = next(
-    (p for p in ("/usr/bin/chromedriver", shutil.which("chromedriver")) if p and Path(p).exists()), None
-)
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or DRIVER is None or not Path(CHROMIUM).exists(),
-    reason="Chromium or chromedriver not found: run scripts/ensure-browser.sh",
-)
+pytestmark = needs_browser
 
 webdriver = pytest.importorskip(
     "selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')"
@@ -42,17 +32,7 @@ def server() -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1200,900",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(DRIVER)), options=options)
+    driver = start_chrome()
     try:
         yield driver
     finally:

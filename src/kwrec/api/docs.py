@@ -4,6 +4,10 @@ FastAPI's defaults load both UIs from a CDN, so on a machine without internet (o
 the pages stay blank. The assets come from the ``fastapi-offline`` wheel (MIT; Swagger UI is Apache-2.0,
 ReDoc MIT, their licences are in that package), read once at start and served with a long cache life:
 their names change with the package version, never their content.
+
+One URL inside ReDoc's bundle still points at a CDN (the "API docs by Redocly" logo in its menu): it is
+rewritten to the favicon served here, so /redoc makes no request beyond the API (checked in a browser by
+tests/integration/test_docs_offline.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ ASSETS = {
     "redoc.standalone.js": "text/javascript; charset=utf-8",
     "favicon.png": "image/png",
 }
+_REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 _CACHE = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
 
 
@@ -35,6 +40,8 @@ def install_offline_docs(app: FastAPI) -> None:
     files = resources.files("fastapi_offline").joinpath("static")
     assets = {name: files.joinpath(name).read_bytes() for name in ASSETS}
     prefix = _asset_prefix()
+    redoc_js = assets["redoc.standalone.js"]
+    assets["redoc.standalone.js"] = redoc_js.replace(_REDOC_LOGO, f"{prefix}/favicon.png".encode())
     title = f"{app.title} {app.version}"
 
     @app.get("/docs", include_in_schema=False)
