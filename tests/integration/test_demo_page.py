@@ -176,7 +176,7 @@ def test_no_suggestions_state(server: Server, browser: webdriver.Chrome) -> None
     wait.until(lambda d: d.find_element(By.ID, "empty").is_displayed())
     assert browser.find_element(By.ID, "empty").text == "추천 검색어가 없습니다"
     assert _suggestions(browser, "suggestions") == []
-    browser.find_element(By.ID, "lang").send_keys("English")
+    Select(browser.find_element(By.ID, "lang")).select_by_value("en")
     wait.until(lambda d: d.find_element(By.ID, "empty").text == "No suggestions")
 
 
