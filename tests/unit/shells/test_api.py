@@ -354,3 +354,17 @@ def test_two_workers_share_metrics() -> None:
         )
         line = next(ln for ln in text.splitlines() if ln.startswith(prefix))
         assert float(line.rsplit(" ", 1)[1]) == ok
+
+        # answers are counted in plain integers per worker and reach the shared files within a flush
+        # interval (5 s), so the scrape soon reports both workers' answers too
+        def answers() -> float:
+            text = srv.get("/metrics").text
+            if 'kwrec_answers_total{customer="alpha-kr",kind="popular"}' not in text:
+                return 0.0
+            return _sample(text, "kwrec_answers_total", customer="alpha-kr", kind="popular")
+
+        deadline = time.monotonic() + 15
+        while answers() != ok and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert answers() == ok
+        assert _sample(srv.get("/metrics").text, "kwrec_model_age_seconds") > 0
