@@ -195,17 +195,24 @@ TALLY = AnswerTally()
 FLUSH_SECONDS = 5.0
 
 
+_flusher: threading.Thread | None = None
+
+
 def start_flushing(every: float = FLUSH_SECONDS) -> threading.Thread:
-    """With several workers, move this worker's counts into the shared files every few seconds."""
+    """With several workers, move this worker's counts into the shared files every few seconds (one
+    thread per process, however many apps it creates)."""
+    global _flusher
+    if _flusher is not None:
+        return _flusher
 
     def run() -> None:
         while True:
             time.sleep(every)
             TALLY.flush()
 
-    thread = threading.Thread(target=run, name="kwrec-metrics-flush", daemon=True)
-    thread.start()
-    return thread
+    _flusher = threading.Thread(target=run, name="kwrec-metrics-flush", daemon=True)
+    _flusher.start()
+    return _flusher
 
 
 def render() -> tuple[bytes, str]:
