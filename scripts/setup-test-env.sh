@@ -83,5 +83,5 @@ KWREC_TEST_CHROMIUM=/usr/bin/chromium
 KWREC_TEST_CHROMEDRIVER=/usr/bin/chromedriver"
 [[ $(cat "$KWREC_VAR/test-env" 2>/dev/null) == "$new_env" ]] || { printf '%s\n' "$new_env" >"$KWREC_VAR/test-env"; log "wrote $KWREC_VAR/test-env"; }
 
-log "summary: engine ${DOCKER_HOST:-unix://$KWREC_DOCKER_SOCK} (${TOOK[engine]}) | base image ${base:-?} (${TOOK[base-image]}) | registries 127.0.0.1:$PORT open, 127.0.0.1:$AUTH_PORT auth user kwrec-test (${TOOK[registry]}) | browser /usr/bin/chromium (${TOOK[browser]})"
+log "summary: engine ${DOCKER_HOST:-unix://$KWREC_DOCKER_SOCK} (${TOOK[engine]}) | base image ${base:-?} (${TOOK[base-image]}) | registries 127.0.0.1:$PORT open, 127.0.0.1:$AUTH_PORT auth user kwrec-test (${TOOK[registry]}) | browser /usr/bin/chromium (${TOOK[browser]}) | nginx (${TOOK[nginx]}) | promtool (${TOOK[promtool]})"
 log "test environment ready in $(elapsed "$T0")s"
