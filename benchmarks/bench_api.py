@@ -365,10 +365,10 @@ def bench(args: Annotated[Any, "argparse namespace"], store: Path, keywords: int
         best_paced = min(paced, key=lambda r: r.p99_ms)
         memory = worker_memory(srv.process)
         scrape = httpx.get(srv.url + "/metrics", timeout=10).text
-        cache = {
-            k: float(v)
-            for k, v in re.findall(r'kwrec_answer_cache_total\{result="(\w+)"\} ([\d.e+]+)', scrape)
-        }
+        cache: dict[str, float] = {}
+        pattern = r'kwrec_answer_cache_total\{customer="[^"]*",result="(\w+)"\} ([\d.e+]+)'
+        for k, v in re.findall(pattern, scrape):
+            cache[k] = cache.get(k, 0.0) + float(v)
         hit_ratio = cache.get("hit", 0.0) / max(1.0, cache.get("hit", 0.0) + cache.get("miss", 0.0))
     finally:
         stop_server(srv.process)

@@ -5,9 +5,11 @@
 #   2. base image            scripts/ensure-base-image.sh   -> var/base-image
 #   3. registries            scripts/ensure-registry.sh     open 127.0.0.1:5000, auth 127.0.0.1:5001
 #                            (user kwrec-test, password generated once into var/registry-test-password)
-#   4. browser               scripts/ensure-browser.sh
+#   4. browser               scripts/ensure-browser.sh      (and a Hangul font)
+#   5. nginx                 scripts/ensure-nginx.sh
+#   6. promtool              scripts/ensure-promtool.sh     (checks deploy/prometheus/ alert rules)
 # Writes var/test-env (KEY=VALUE lines, no secrets) for the tests. Skip steps with
-# KWREC_SETUP_SKIP="browser base-image ..." (names as above: engine base-image registry browser nginx).
+# KWREC_SETUP_SKIP="browser base-image ..." (names as above: engine base-image registry browser nginx promtool).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -43,6 +45,8 @@ if is_root && is_debian; then
         want+=(docker-registry apache2-utils)
     fi
     skipped browser || [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] || want+=(chromium chromium-driver fonts-liberation)
+    skipped browser || want+=(fonts-nanum)
+    skipped promtool || have promtool || want+=(prometheus)
     missing=()
     for p in "${want[@]}"; do pkg_installed "$p" || missing+=("$p"); done
     if ((${#missing[@]})); then
@@ -64,6 +68,7 @@ step base-image ensure-base-image.sh
 step registry ensure-registry.sh
 step browser ensure-browser.sh
 step nginx ensure-nginx.sh
+step promtool ensure-promtool.sh
 
 base=$(cat "$KWREC_VAR/base-image" 2>/dev/null || true)
 new_env="# written by scripts/setup-test-env.sh; no secrets here
@@ -78,5 +83,5 @@ KWREC_TEST_CHROMIUM=/usr/bin/chromium
 KWREC_TEST_CHROMEDRIVER=/usr/bin/chromedriver"
 [[ $(cat "$KWREC_VAR/test-env" 2>/dev/null) == "$new_env" ]] || { printf '%s\n' "$new_env" >"$KWREC_VAR/test-env"; log "wrote $KWREC_VAR/test-env"; }
 
-log "summary: engine ${DOCKER_HOST:-unix://$KWREC_DOCKER_SOCK} (${TOOK[engine]}) | base image ${base:-?} (${TOOK[base-image]}) | registries 127.0.0.1:$PORT open, 127.0.0.1:$AUTH_PORT auth user kwrec-test (${TOOK[registry]}) | browser /usr/bin/chromium (${TOOK[browser]})"
+log "summary: engine ${DOCKER_HOST:-unix://$KWREC_DOCKER_SOCK} (${TOOK[engine]}) | base image ${base:-?} (${TOOK[base-image]}) | registries 127.0.0.1:$PORT open, 127.0.0.1:$AUTH_PORT auth user kwrec-test (${TOOK[registry]}) | browser /usr/bin/chromium (${TOOK[browser]}) | nginx (${TOOK[nginx]}) | promtool (${TOOK[promtool]})"
 log "test environment ready in $(elapsed "$T0")s"

@@ -1,9 +1,10 @@
-"""Headless Chromium (Selenium) for the tests of pages: the demo page and the release review page."""
+"""Headless Chromium for the browser tests (Selenium with Debian's chromium and chromedriver): the demo
+page, the offline API docs and the release review page."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,14 @@ DRIVER = next(
     (p for p in ("/usr/bin/chromedriver", shutil.which("chromedriver")) if p and Path(p).exists()), None
 )
 
-needs_chromium = pytest.mark.skipif(
+needs_browser = pytest.mark.skipif(
     CHROMIUM is None or DRIVER is None or not Path(CHROMIUM).exists(),
     reason="Chromium or chromedriver not found: run scripts/ensure-browser.sh",
 )
 
 
-@contextmanager
-def chromium() -> Iterator[Any]:
-    """A headless Chromium driven by Selenium, always quit."""
+def start_chrome(extra_args: Sequence[str] = (), capabilities: dict[str, Any] | None = None) -> Any:
+    """A headless Chrome driver; the caller quits it."""
     webdriver = pytest.importorskip(
         "selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')"
     )
@@ -37,9 +37,18 @@ def chromium() -> Iterator[Any]:
         "--disable-dev-shm-usage",
         "--disable-gpu",
         "--window-size=1200,900",
+        *extra_args,
     ):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(DRIVER)), options=options)
+    for key, value in (capabilities or {}).items():
+        options.set_capability(key, value)
+    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(DRIVER)), options=options)
+
+
+@contextmanager
+def chromium(extra_args: Sequence[str] = (), capabilities: dict[str, Any] | None = None) -> Iterator[Any]:
+    """:func:`start_chrome`, always quit."""
+    driver = start_chrome(extra_args, capabilities)
     try:
         yield driver
     finally:

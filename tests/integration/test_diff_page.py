@@ -10,10 +10,10 @@ import pytest
 
 from kwrec.core.release_diff import diff_releases
 from kwrec.core.release_diff_page import PLOT_WIDTH, render_page
-from tests.browser import chromium, needs_chromium
+from tests.browser import chromium, needs_browser
 from tests.review_releases import HOSTILE, two_releases
 
-pytestmark = needs_chromium
+pytestmark = needs_browser
 
 CHARTS = ("chart-stability", "chart-mrr", "chart-keywords", "chart-movers")
 

@@ -19,12 +19,22 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from kwrec import __version__
 from kwrec.api import metrics
-from kwrec.api.schemas import ErrorOut, HealthOut, ListAnswer, QueryAnswer, ReadyOut, VersionOut
+from kwrec.api.docs import install_offline_docs
+from kwrec.api.schemas import (
+    ErrorOut,
+    HealthOut,
+    ListAnswer,
+    QueryAnswer,
+    ReadyOut,
+    VersionOut,
+    first_example,
+)
 from kwrec.api.state import ServingState, start_loading
 from kwrec.core.answers import MAX_QUERY_CHARS, Kind, answer, query_too_long
 from kwrec.core.models.customer_model import CustomerModel
@@ -58,13 +68,54 @@ QueryParam = Annotated[
 ]
 LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many suggestions, at most")]
 
+
+def _answer(model: type[BaseModel]) -> dict[str, Any]:
+    """A 200 response of ``model`` with the model's own first example (one place to keep it)."""
+    example = first_example(model)
+    return {"model": model, **(_example(example) if example else {})}
+
+
+def _example(body: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {JSON: {"example": body}}}
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorOut, "description": "the customer is not in the served release"},
-    422: {"model": ErrorOut, "description": "a bad parameter"},
-    503: {"model": ErrorOut, "description": "the release is still loading (or failed to load)"},
+    404: {
+        "model": ErrorOut,
+        "description": "the customer is not in the served release",
+        **_example(
+            {
+                "error": "unknown_customer",
+                "message": "customer 'nope' is not in release gs_2612061500",
+                "customer": "nope",
+            }
+        ),
+    },
+    422: {
+        "model": ErrorOut,
+        "description": "a bad parameter",
+        **_example(
+            {
+                "error": "invalid_request",
+                "message": "invalid parameter: query.limit",
+                "details": [
+                    {
+                        "loc": ["query", "limit"],
+                        "msg": "Input should be less than or equal to 50",
+                        "type": "less_than_equal",
+                    }
+                ],
+            }
+        ),
+    },
+    503: {
+        "model": ErrorOut,
+        "description": "the release is still loading (or failed to load)",
+        **_example({"error": "not_ready", "message": "the release is loading, try again shortly"}),
+    },
 }
-QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"model": QueryAnswer}, **_ERRORS}
-LIST_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"model": ListAnswer}, **_ERRORS}
+QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {200: _answer(QueryAnswer), **_ERRORS}
+LIST_RESPONSES: dict[int | str, dict[str, Any]] = {200: _answer(ListAnswer), **_ERRORS}
 
 
 def json_bytes(body: Any) -> bytes:
@@ -154,6 +205,8 @@ def _on_ready(state: ServingState) -> None:
     metrics.MODEL_INFO.labels(state.model_version or "", __version__).set(1)
     metrics.READY.set(1)
     metrics.LOAD_SECONDS.set(state.load_seconds or 0.0)
+    if state.model_version:
+        metrics.set_release(state.model_version)
     for customer, model in state.models.items():
         metrics.CUSTOMER_KEYWORDS.labels(customer).set(model.keyword_count)
 
@@ -168,6 +221,8 @@ def create_app(settings: Settings, *, state: ServingState | None = None) -> Fast
         if state is None:
             metrics.READY.set(0)
             start_loading(st, settings, on_ready=_on_ready)
+        if metrics.multiprocess_dir() is not None:
+            metrics.start_flushing()
         yield
 
     app = FastAPI(
@@ -175,7 +230,10 @@ def create_app(settings: Settings, *, state: ServingState | None = None) -> Fast
         version=__version__,
         summary="Search-keyword recommendations: autocomplete, related, popular and trending keywords",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.state.kwrec = st
     if settings.serve.cors_origins:
         # Client sites call the API straight from their search box; only GETs, no credentials.
@@ -186,17 +244,21 @@ def create_app(settings: Settings, *, state: ServingState | None = None) -> Fast
     index_html, demo_js = _static("index.html"), _static("demo.js")
 
     @functools.lru_cache(maxsize=ANSWER_CACHE_SIZE)
-    def cached_answer(customer: str, kind: Kind, q: str | None, limit: int, rules_generation: int) -> bytes:
+    def cached_answer(
+        customer: str, kind: Kind, q: str | None, limit: int, rules_generation: int
+    ) -> tuple[bytes, int]:
         # Only reached for a customer of the loaded release. The models never change once loaded; the
         # rules do, and each change (or a rule's window opening or closing) is a new generation.
         rules = st.rules.for_customer(customer)
         body = answer(st.models[customer], st.model_version or "", kind, q, limit, rules)
-        return json_bytes(body)
+        return json_bytes(body), len(body["suggestions"])
+
+    tally = metrics.TALLY.count
 
     def answered(customer: str, kind: Kind, q: str | None, limit: int) -> Response:
         hits = cached_answer.cache_info().hits
-        content = cached_answer(customer, kind, q, limit, st.rules.generation)
-        metrics.ANSWER_CACHE.labels("hit" if cached_answer.cache_info().hits > hits else "miss").inc()
+        content, suggestions = cached_answer(customer, kind, q, limit, st.rules.generation)
+        tally(customer, kind, suggestions, cached_answer.cache_info().hits > hits)
         return Response(content, media_type=JSON)
 
     async def query_kind(kind: Kind, customer: str, q: str, limit: int) -> Response:
@@ -234,12 +296,19 @@ def create_app(settings: Settings, *, state: ServingState | None = None) -> Fast
         """Keywords rising fastest against their own recent past."""
         return await list_kind("trending", customer, limit)
 
-    @app.get("/healthz", responses={200: {"model": HealthOut}}, tags=["operations"])
+    @app.get("/healthz", responses={200: _answer(HealthOut)}, tags=["operations"])
     async def healthz() -> Response:
         """The process is alive (answers even while the release loads)."""
         return json_response({"status": "ok"})
 
-    @app.get("/readyz", responses={200: {"model": ReadyOut}, 503: {"model": ReadyOut}}, tags=["operations"])
+    @app.get(
+        "/readyz",
+        responses={
+            200: _answer(ReadyOut),
+            503: {"model": ReadyOut, **_example({"status": "loading", "error": None})},
+        },
+        tags=["operations"],
+    )
     async def readyz() -> Response:
         """200 once every customer's model is loaded and answers its golden queries, else 503."""
         if st.status == "ready":
@@ -248,9 +317,7 @@ def create_app(settings: Settings, *, state: ServingState | None = None) -> Fast
             )
         return json_response({"status": st.status, "error": st.error}, 503)
 
-    @app.get(
-        "/version", responses={200: {"model": VersionOut}, 503: {"model": ErrorOut}}, tags=["operations"]
-    )
+    @app.get("/version", responses={200: _answer(VersionOut), 503: _ERRORS[503]}, tags=["operations"])
     async def version() -> Response:
         """The served model version, the code version and the customers of the release."""
         if st.status != "ready":
@@ -267,7 +334,16 @@ def create_app(settings: Settings, *, state: ServingState | None = None) -> Fast
     @app.get(
         "/metrics",
         response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        responses={
+            200: {
+                "content": {
+                    "text/plain": {
+                        "schema": {"type": "string"},
+                        "example": "# TYPE kwrec_ready gauge\nkwrec_ready 1.0\n",
+                    }
+                }
+            }
+        },
         tags=["operations"],
     )
     async def metrics_endpoint() -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -200,6 +201,35 @@ def test_metrics(server: Server) -> None:
     assert "kwrec_ready 1.0" in text
 
 
+def _sample(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    line = f"{name}{{{want}}} " if labels else f"{name} "
+    found = [ln for ln in text.splitlines() if ln.startswith(line)]
+    assert found, f"no sample {line!r} in /metrics"
+    return float(found[0].rsplit(" ", 1)[1])
+
+
+def test_answer_metrics_per_customer(server: Server) -> None:
+    before = server.get("/metrics").text
+    labels = {"customer": "beta-en", "kind": "autocomplete"}
+    answers0 = _sample(before, "kwrec_answers_total", **labels) if "kwrec_answers_total{" in before else 0.0
+    empty0 = _sample(before, "kwrec_empty_answers_total", **labels) if answers0 else 0.0
+    got = len(server.get("/v1/beta-en/autocomplete", q="pyt", limit=3).json()["suggestions"])
+    server.get("/v1/beta-en/autocomplete", q="pyt", limit=3)  # the same answer again: from the cache
+    assert server.get("/v1/beta-en/autocomplete", q="zzqqxxjj").json()["suggestions"] == []
+    server.get("/v1/unknown-one/autocomplete", q="pyt")  # 404: not an answer, no label value
+    text = server.get("/metrics").text
+    assert _sample(text, "kwrec_answers_total", **labels) == answers0 + 3
+    assert _sample(text, "kwrec_empty_answers_total", **labels) == empty0 + 1
+    assert _sample(text, "kwrec_suggestions_total", **labels) >= 2 * got > 0
+    assert _sample(text, "kwrec_answer_cache_total", customer="beta-en", result="hit") >= 1
+    assert "unknown-one" not in text
+    # the release's age, from its version's timestamp (UTC)
+    trained = datetime.strptime(NEW_VERSION.rsplit("_", 1)[1], "%y%m%d%H%M").replace(tzinfo=UTC).timestamp()
+    assert _sample(text, "kwrec_model_trained_timestamp_seconds") == trained
+    assert abs(_sample(text, "kwrec_model_age_seconds") - (time.time() - trained)) < 60
+
+
 def test_docs_and_openapi(server: Server) -> None:
     assert server.get("/docs").status_code == 200
     spec = server.get("/openapi.json").json()
@@ -219,6 +249,60 @@ def test_docs_and_openapi(server: Server) -> None:
     ref = auto["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     answer = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert set(answer["required"]) == ANSWER_KEYS
+
+
+def test_openapi_describes_every_field_and_answer(server: Server) -> None:
+    spec = server.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for name in (
+        "SuggestionOut",
+        "QueryAnswer",
+        "ListAnswer",
+        "ErrorOut",
+        "HealthOut",
+        "ReadyOut",
+        "VersionOut",
+    ):
+        for field, prop in schemas[name]["properties"].items():
+            assert prop.get("description"), f"{name}.{field} has no description"
+    for path, ops in spec["paths"].items():
+        for status, response in ops["get"]["responses"].items():
+            content = response.get("content", {})
+            assert any("example" in c for c in content.values()), f"{path} {status}: no example"
+
+
+@pytest.mark.parametrize(
+    ("status", "path", "params"),
+    [(404, "/v1/nope/autocomplete", {"q": "a"}), (422, "/v1/alpha-kr/autocomplete", {"q": "a", "limit": 99})],
+)
+def test_error_examples_have_the_real_shape(
+    server: Server, status: int, path: str, params: dict[str, object]
+) -> None:
+    spec = server.get("/openapi.json").json()
+    example = spec["paths"]["/v1/{customer}/autocomplete"]["get"]["responses"][str(status)]["content"][
+        "application/json"
+    ]["example"]
+    real = server.get(path, **params)
+    assert real.status_code == status
+    body = real.json()
+    assert set(body) == set(example) and body["error"] == example["error"]
+    if status == 422:
+        assert set(body["details"][0]) == set(example["details"][0])
+        assert body["details"][0]["loc"] == example["details"][0]["loc"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_nothing_from_elsewhere(server: Server, page: str) -> None:
+    html = server.get(page).text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)""", html) + re.findall(r"""url: ?['"]([^'"]+)""", html)
+    assert urls, html[:2000]
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), f"{page} loads {url}"
+        r = server.get(url)
+        assert r.status_code == 200, url
+    scripts = [u for u in urls if u.endswith(".js")]
+    assert scripts and all(len(server.get(u).content) > 500_000 for u in scripts), scripts
+    assert server.get("/docs-assets/0/nothing.js").status_code == 404
 
 
 def test_demo_page_served(server: Server) -> None:
@@ -270,3 +354,17 @@ def test_two_workers_share_metrics() -> None:
         )
         line = next(ln for ln in text.splitlines() if ln.startswith(prefix))
         assert float(line.rsplit(" ", 1)[1]) == ok
+
+        # answers are counted in plain integers per worker and reach the shared files within a flush
+        # interval (5 s), so the scrape soon reports both workers' answers too
+        def answers() -> float:
+            text = srv.get("/metrics").text
+            if 'kwrec_answers_total{customer="alpha-kr",kind="popular"}' not in text:
+                return 0.0
+            return _sample(text, "kwrec_answers_total", customer="alpha-kr", kind="popular")
+
+        deadline = time.monotonic() + 15
+        while answers() != ok and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert answers() == ok
+        assert _sample(srv.get("/metrics").text, "kwrec_model_age_seconds") > 0
