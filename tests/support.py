@@ -84,3 +84,16 @@ def wait_until(check: Callable[[], bool], limit: float = 60.0, every: float = 0.
             return time.monotonic() - started
         time.sleep(every)
     pytest.fail(f"not in effect within {limit:.0f} s")
+
+
+# Every operation of the public API (PRODUCT.md), as the OpenAPI document names them.
+API_OPERATIONS = (
+    "/v1/{customer}/autocomplete",
+    "/v1/{customer}/related",
+    "/v1/{customer}/popular",
+    "/v1/{customer}/trending",
+    "/healthz",
+    "/readyz",
+    "/version",
+    "/metrics",
+)

@@ -13,6 +13,7 @@ import pytest
 
 from tests.api_server import Server, run_server, trained_store
 from tests.browser import needs_browser, start_chrome
+from tests.support import API_OPERATIONS
 
 pytestmark = needs_browser
 
@@ -20,16 +21,7 @@ pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-OPERATIONS = [
-    "/v1/{customer}/autocomplete",
-    "/v1/{customer}/related",
-    "/v1/{customer}/popular",
-    "/v1/{customer}/trending",
-    "/healthz",
-    "/readyz",
-    "/version",
-    "/metrics",
-]
+OPERATIONS = list(API_OPERATIONS)
 REDOC_OPERATION = '[data-section-id*="/operation/"]'
 
 

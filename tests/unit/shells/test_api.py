@@ -19,6 +19,7 @@ from tests.api_server import (
     run_server,
     trained_store,
 )
+from tests.support import API_OPERATIONS
 
 ANSWER_KEYS = {"customer", "model_version", "query", "suggestions"}
 LIST_KEYS = {"customer", "model_version", "suggestions"}
@@ -233,16 +234,7 @@ def test_answer_metrics_per_customer(server: Server) -> None:
 def test_docs_and_openapi(server: Server) -> None:
     assert server.get("/docs").status_code == 200
     spec = server.get("/openapi.json").json()
-    for path in (
-        "/v1/{customer}/autocomplete",
-        "/v1/{customer}/related",
-        "/v1/{customer}/popular",
-        "/v1/{customer}/trending",
-        "/healthz",
-        "/readyz",
-        "/version",
-        "/metrics",
-    ):
+    for path in API_OPERATIONS:
         assert path in spec["paths"], path
     auto = spec["paths"]["/v1/{customer}/autocomplete"]["get"]
     assert {"200", "404", "422", "503"} <= set(auto["responses"])
