@@ -45,7 +45,7 @@ MIN_FUZZY_KEY = 4
 FUZZY_WINDOW = 3  # edits are tried at the few positions before the point where matching failed
 # Index probes one typo search may make: keeps the tail of look-up latency bounded (a short head can
 # be followed by dozens of characters, two variants each, at each of the window's positions).
-MAX_FUZZY_PROBES = 96
+MAX_FUZZY_PROBES = 48
 
 
 @dataclass(frozen=True)
@@ -316,8 +316,6 @@ class Autocompleter:
                     ids.update(self._ids(ns, v, limit))
                 if probes >= MAX_FUZZY_PROBES:
                     return sorted(ids)[:limit]
-            if len(ids) >= limit:
-                break  # edits further back would be less likely typos than what was found
         return sorted(ids)[:limit]
 
 
