@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -143,6 +143,14 @@ class GateAgainst:
     version: str
     entry: CustomerEntry
     policy: GatePolicy
+    # The live model once fetched and checked: the MRR comparison and the stability both read it.
+    _opened: dict[str, CustomerModel] = field(default_factory=dict, compare=False, repr=False)
+
+    def live_model(self, store: ArtifactStore, cache_dir: Path) -> CustomerModel:
+        """The live model of the customer (its files hashed once, however many numbers use it)."""
+        if "live" not in self._opened:
+            self._opened["live"] = open_model(store, self.entry, cache_dir)
+        return self._opened["live"]
 
     def key(self) -> dict[str, Any]:
         """What the numbers depend on: scores computed against another key are computed again."""
@@ -172,9 +180,9 @@ def gate_scores(
     candidate is trained again on the older part only.
     """
     out: dict[str, Any] = against.key()
-    live_entry, policy = against.entry, against.policy
+    policy = against.policy
     try:
-        live_model = open_model(store, live_entry, cache_dir)
+        live_model = against.live_model(store, cache_dir)
     except (ArtifactError, StoreError) as exc:
         # A live model this kwrec cannot read (an older artifact format after an upgrade, a damaged
         # store) cannot be compared with; refusing the new model would leave the unreadable one live.
@@ -222,12 +230,12 @@ def decide(customer: str, scores: dict[str, Any], policy: GatePolicy) -> GateDec
 
 
 def candidate_stability(
-    store: ArtifactStore, live_entry: CustomerEntry, candidate: CustomerModel, cache_dir: Path
+    store: ArtifactStore, against: GateAgainst, candidate: CustomerModel, cache_dir: Path
 ) -> float | None:
     """The candidate's stability against the live model of the customer (None: live model unreadable,
     which the MRR comparison already reports)."""
     try:
-        live_model = open_model(store, live_entry, cache_dir)
+        live_model = against.live_model(store, cache_dir)
     except (ArtifactError, StoreError):
         return None
     return round(stability(live_model, candidate), 4)
@@ -268,5 +276,5 @@ def gate_customer(
         # Numbers from before the guardrail, or recomputed above: both artifacts are in the store, and
         # the decision is the same as the one the training task's numbers make.
         candidate_model = open_model(store, candidate, cache_dir)
-        scores = {**scores, "stability": candidate_stability(store, live_entry, candidate_model, cache_dir)}
+        scores = {**scores, "stability": candidate_stability(store, against, candidate_model, cache_dir)}
     return decide(customer, scores, policy)

@@ -161,7 +161,7 @@ def train_customer_entry(
         if gate is not None and scores is not None and not scores.get("note"):
             # The guardrail's number, while the candidate is at hand (docs/diff.md: stability).
             candidate = CustomerModel(tmpdir / "artifact", meta)
-            scores["stability"] = candidate_stability(store, gate.entry, candidate, cache_dir)
+            scores["stability"] = candidate_stability(store, gate, candidate, cache_dir)
         checksum = meta["checksum"]
         akey = artifact_key(customer, checksum)
         if not store.dir_exists(akey):
