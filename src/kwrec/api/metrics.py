@@ -38,6 +38,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kwrec.api import periodic
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 NO_CUSTOMER = "-"
 
@@ -205,13 +207,7 @@ def start_flushing(every: float = FLUSH_SECONDS) -> threading.Thread:
     if _flusher is not None:
         return _flusher
 
-    def run() -> None:
-        while True:
-            time.sleep(every)
-            TALLY.flush()
-
-    _flusher = threading.Thread(target=run, name="kwrec-metrics-flush", daemon=True)
-    _flusher.start()
+    _flusher = periodic.every(every, TALLY.flush, "kwrec-metrics-flush")
     return _flusher
 
 

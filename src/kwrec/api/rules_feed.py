@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from kwrec.api import metrics
+from kwrec.api import metrics, periodic
 from kwrec.core.rules import CustomerRules
 from kwrec.core.rules_store import CURRENT_KEY, RuleSet
 from kwrec.core.store import ArtifactStore
@@ -157,11 +157,4 @@ class RulesFeed:
             self._report()
 
     def start(self, interval: float) -> threading.Thread:
-        def loop() -> None:
-            while True:
-                time.sleep(interval)
-                self.poll()
-
-        thread = threading.Thread(target=loop, name="kwrec-rules-poll", daemon=True)
-        thread.start()
-        return thread
+        return periodic.every(interval, self.poll, "kwrec-rules-poll")
