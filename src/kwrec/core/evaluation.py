@@ -159,7 +159,7 @@ class Equivalence:
     def rank(self, answers: list[str], target: str) -> int | None:
         want, squeezed = self._id(target), target.replace(" ", "")
         for i, a in enumerate(answers[:K], 1):
-            if a == target or a.replace(" ", "") == squeezed or (want is not None and self._id(a) == want):
+            if a.replace(" ", "") == squeezed or (want is not None and self._id(a) == want):
                 return i
         return None
 

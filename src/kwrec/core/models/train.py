@@ -259,8 +259,9 @@ def _spacing_variants(
 ) -> pl.DataFrame:
     """Other spacings people typed of a keyword ("dishnetwork" for "dish network"), most typed first.
 
-    A keyword is one thing whatever its spacing, but outside Hangul the spacing a user types shows which
-    form they mean: the look-up shows the form that keeps the user's spacing (``Autocompleter``).
+    A keyword is one thing whatever its spacing, but the spacing a user types shows which form they
+    mean: the look-up shows the form that keeps the user's spacing (``Autocompleter._literal_first``;
+    outside Hangul such forms also go first).
     """
     typed = (
         events.filter(pl.col("dh").is_not_null())
