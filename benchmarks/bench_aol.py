@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kwrec.core.evaluation import evaluate_events, query_prefix, time_split, versus_mpc
+from kwrec.core.evaluation import FIGURES, evaluate_events, query_prefix, time_split, versus_mpc
 from kwrec.core.ingest import load_customer_config
 from kwrec.core.models.customer_model import CustomerModel
 from kwrec.core.models.train import train_customer
@@ -53,7 +53,7 @@ def quality(events: Any, params: TrainParams, plan: str) -> dict[str, Any]:
     protocol = EvaluateSettings(prefixes=plan, max_test_queries=None)
     result = evaluate_events(events, params, customer="aol", protocol=protocol)
     result["seconds"] = round(time.monotonic() - started, 1)
-    result["versus_mpc"] = {f: versus_mpc(result, f) for f in ("autocomplete", "autocomplete_equivalent")}
+    result["versus_mpc"] = {f: versus_mpc(result, f) for f in FIGURES}
     return result
 
 
@@ -95,7 +95,7 @@ def table(result: dict[str, Any]) -> str:
         "| figure | system / part | prefixes | MRR@10 | success@1 | success@5 | success@10 |",
         "|---|---|---|---|---|---|---|",
     ]
-    for figure, name in (("autocomplete", "strict"), ("autocomplete_equivalent", "equivalent")):
+    for figure, name in FIGURES.items():
         auto = result[figure]
         for key in ("kwrec/all", "mpc/all", "kwrec/seen", "mpc/seen", "kwrec/unseen", "mpc/unseen"):
             r = auto[key]
@@ -105,7 +105,7 @@ def table(result: dict[str, Any]) -> str:
             lines.append(f"| {name} | {key} | " + " | ".join(cells) + " |")
     ratios = result["versus_mpc"]
     lines.append("")
-    for figure, name in (("autocomplete", "strict"), ("autocomplete_equivalent", "equivalent")):
+    for figure, name in FIGURES.items():
         r = ratios[figure]
         lines.append(f"kwrec / MPC ({name}): all {r['all']}x, seen {r['seen']}x")
     return "\n".join(lines)

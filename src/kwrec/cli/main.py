@@ -229,7 +229,7 @@ def evaluate(
     from rich.markup import escape
     from rich.progress import Progress
 
-    from kwrec.core.evaluation import describe_plan, evaluate_events, versus_mpc
+    from kwrec.core.evaluation import FIGURES, describe_plan, evaluate_events, versus_mpc
     from kwrec.core.ingest import list_customers, load_customer_config
     from kwrec.core.preprocess import read_and_preprocess
     from kwrec.pipeline.train import open_data, quarantine_file
@@ -288,10 +288,10 @@ def evaluate(
     )
     for r in results:
         share = f"{r['test_queries']} test queries, {r['unseen_share']:.0%} unseen"
-        for figure, title in (("autocomplete", "strict"), ("autocomplete_equivalent", "equivalent forms")):
+        for figure, title in FIGURES.items():
             rows = [{"system/part": key, **vals} for key, vals in r[figure].items()]
             print_table(f"{r['customer']}: autocomplete, {title} ({share})", rows)
-        for figure, title in (("autocomplete", "strict"), ("autocomplete_equivalent", "equivalent")):
+        for figure, title in FIGURES.items():
             ratio = versus_mpc(r, figure)
             below = (ratio["seen"] or 1) < 1
             verdict = "BELOW the most-popular-completion baseline" if below else "at or above MPC"

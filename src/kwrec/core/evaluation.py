@@ -34,6 +34,8 @@ PrefixPlan = str | int  # "one", "all" or a number of sampled lengths (EvaluateS
 
 K = 10
 SUCCESS_AT = (1, 5, 10)
+# The two figures of a result (key in the result -> name): see the module docstring.
+FIGURES = {"autocomplete": "strict", "autocomplete_equivalent": "equivalent"}
 
 
 @dataclass
@@ -195,10 +197,9 @@ def evaluate_events(
     cases = test_cases(test, protocol)
     mpc.prepare({p for _, ps in cases for p in ps})
 
-    figures = ("strict", "equivalent")
     acc = {
         (figure, system, part): Accumulator()
-        for figure in figures
+        for figure in FIGURES.values()
         for system in ("kwrec", "mpc")
         for part in ("all", "seen", "unseen")
     }
@@ -228,9 +229,9 @@ def evaluate_events(
         "test_events": test.height,
         "test_queries": len(cases),
         "unseen_share": round(unseen / len(cases), 4) if cases else 0.0,
-        "autocomplete": {f"{s}/{p}": a.report() for (f, s, p), a in acc.items() if f == "strict"},
-        "autocomplete_equivalent": {
-            f"{s}/{p}": a.report() for (f, s, p), a in acc.items() if f == "equivalent"
+        **{
+            key: {f"{s}/{p}": a.report() for (f, s, p), a in acc.items() if f == figure}
+            for key, figure in FIGURES.items()
         },
         "related": related,
     }
