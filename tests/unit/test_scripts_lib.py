@@ -12,6 +12,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _open_files(pid: int) -> list[str]:
+    """What ``pid`` holds open; an fd closed between listing and reading (the daemon may still be
+    exec'ing) is skipped."""
+    held = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            held.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            continue
+    return held
+
+
 def test_a_daemon_started_under_the_setup_lock_does_not_hold_it(tmp_path: Path) -> None:
     lock, pidfile = tmp_path / "setup.lock", tmp_path / "daemon.pid"
     script = (
@@ -22,8 +34,7 @@ def test_a_daemon_started_under_the_setup_lock_does_not_hold_it(tmp_path: Path) 
     subprocess.run(["bash", "-c", script], cwd=ROOT, check=True, timeout=20)
     pid = int(pidfile.read_text())
     try:
-        held = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
-        assert str(lock) not in held
+        assert str(lock) not in _open_files(pid)
         # the next set-up can take the lock while the daemon runs
         with lock.open("w") as fh:
             deadline = time.monotonic() + 5

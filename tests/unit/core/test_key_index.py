@@ -4,6 +4,7 @@ best ids under a prefix (precomputed for heavy prefixes, ranked per look-up for 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -56,3 +57,15 @@ def test_next_chars_match_brute_force(table: tuple[KeyIndex, list[tuple[str, int
     for p in ["", "a" * LONG, *(k[: rng.randint(0, len(k))] for k, _ in rng.sample(entries, 300))]:
         want = sorted({k[len(p)] for k, _ in entries if k.startswith(p) and len(k) > len(p)})
         assert sorted(index.next_chars(p)) == want[:64], p
+
+
+def test_a_heavy_prefix_keeps_its_best_distinct_ids_however_often_one_repeats(tmp_path: Path) -> None:
+    # Merged queries index many keys for one keyword (forty typos of the most popular one): the
+    # precomputed row must still hold the next best keywords, not the same id forty times.
+    entries = [(f"\x06g{i:02d}", 0) for i in range(40)] + [(f"\x06g{i:02d}x", 1 + i % 9) for i in range(40)]
+    frame = pl.DataFrame({"key": [k for k, _ in entries], "id": [i for _, i in entries]}).sort(["key", "id"])
+    write_key_index(tmp_path / "keys", frame)
+    assert write_heavy_prefixes(tmp_path / "heavy", tmp_path / "heavy.top", frame, threshold=HEAVY, topk=TOPK)
+    index = KeyIndex(tmp_path / "keys", tmp_path / "heavy", tmp_path / "heavy.top", TOPK)
+    assert index.has_precomputed("\x06g")
+    assert index.top_ids("\x06g", TOPK) == list(range(TOPK))

@@ -1,8 +1,9 @@
 """Autocomplete look-ups over a built index (see ``autocomplete_build``).
 
 Answers come in tiers, each consulted only while the answer is still short of ``limit``:
-exact prefix, 초성, 한/영 layout conversion, completion of an unseen query from popular word-level
-suffixes, word-start (infix) matches, and finally one typo counted in jamo keystrokes.
+exact prefix (what reads as the typed text first), 초성, queries merged into a keyword (typos people
+often make), 한/영 layout conversion, completion of an unseen query from popular word-level suffixes,
+word-start (infix) matches, and finally one typo counted in jamo keystrokes.
 The common case (a prefix with enough exact completions) is one fold, one translate and one
 search in compiled code (:class:`kwrec.core.models.key_index.KeyIndex`).
 """
@@ -18,9 +19,8 @@ import numpy as np
 
 from kwrec.core.models.columns import StringTable, open_column
 from kwrec.core.models.key_index import KeyIndex
-from kwrec.core.models.keys import CHO, CHO_WORD, FULL, TAIL, WORD, search_key_of
+from kwrec.core.models.keys import CHO, CHO_WORD, FULL, MERGED, TAIL, WORD, search_key_of
 from kwrec.core.models.layout import (
-    ALIAS_PREFIX,
     HEAVY_PREFIX,
     HEAVY_TOP_FILE,
     KEYS_PREFIX,
@@ -66,29 +66,22 @@ def _read_pairs(prefix: Path) -> list[tuple[str, int]]:
     return [(texts[i], kid) for i, kid in enumerate(open_column(ids_path, "u32"))]
 
 
-class SideTables:
-    """Tables consulted off the common path, read into dicts on first use (not when a model opens).
+class SpacingVariants:
+    """Other spacings people typed of a keyword, by id ("dishnetwork" for "dish network").
 
-    ``variants``: other spacings people typed of a keyword, by id ("dishnetwork" for "dish network").
-    ``aliases``: whole keys of queries merged into a keyword (typos, layout mistakes) -> its id.
+    Consulted off the common path: read into a dict on first use, not when a model opens.
     """
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
         self._variants: dict[int, list[str]] | None = None
-        self._aliases: dict[str, int] | None = None
 
-    def variants(self, keyword_id: int) -> list[str]:
+    def of(self, keyword_id: int) -> list[str]:
         if self._variants is None:
             self._variants = {}
             for text, kid in _read_pairs(self._directory / VARIANT_PREFIX):
                 self._variants.setdefault(kid, []).append(text)
         return self._variants.get(keyword_id, [])
-
-    def alias(self, key: str) -> int | None:
-        if self._aliases is None:
-            self._aliases = dict(_read_pairs(self._directory / ALIAS_PREFIX))
-        return self._aliases.get(key)
 
 
 class Autocompleter:
@@ -112,7 +105,7 @@ class Autocompleter:
         self._options = options
         self._topk = topk
         self._premade = self._premade_suggestions()
-        self._side = SideTables(directory)
+        self._variants = SpacingVariants(directory)
 
     def _premade_suggestions(self) -> list[Suggestion | None]:
         """The Suggestion of every keyword in the first answers of a precomputed prefix, by id.
@@ -147,15 +140,17 @@ class Autocompleter:
         else:
             ids = self._ids(FULL, key, limit)
             first = self._suggestions(ids)
-            if not _HANGUL.search(folded):
+            hangul = bool(_HANGUL.search(folded))
+            if not all(_literal(s.keyword, folded, hangul) for s in first):
                 # Outside Hangul, spaces carry meaning: forms that keep the user's spacing go first.
-                if not all(_literal(s.keyword, folded) for s in first):
-                    wider = self._ids(FULL, key, self._topk) if len(ids) >= limit else ids
-                    ids, first = self._literal_first(wider, folded, limit)
-            elif _spaced_differently(first, folded):
-                # In Hangul spacing is optional and keeps the order; a keyword is shown in the spacing
-                # the user types when people typed it that way (아이폰16 for "아이폰1").
-                ids, first = self._literal_first(ids, folded, limit, reorder=False)
+                # In Hangul spacing is optional, but what is on screen is not: "화" is on the way to
+                # 환율 as much as to 화재, yet 화재 is what it reads (mid-syllable matches go after).
+                wider = self._ids(FULL, key, self._topk) if len(ids) >= limit else ids
+                ids, first = self._literal_first(wider, folded, limit, hangul=hangul)
+            elif hangul and _spaced_differently(first, folded):
+                # A keyword is shown in the spacing the user types when people typed it that way
+                # (아이폰16 for "아이폰1").
+                ids, first = self._literal_first(ids, folded, limit, hangul=True)
             if len(ids) >= limit:  # the common case: distinct and already best first
                 return first
         ranked = _Ranked(limit, self._suggestions)
@@ -163,6 +158,9 @@ class Autocompleter:
         choseong_query = is_choseong_only(folded)
         if choseong_query:
             ranked.add(self._ids(CHO, key, limit), 1.0)
+        # A prefix of a typo people often make ("goggl", "capitol o") finds the keyword it was merged
+        # into, shown corrected, after every keyword that keeps what the user typed.
+        ranked.add(self._ids(MERGED, key, limit), 1.0)
         # Layout mistakes (dkdlvhs) and queries nobody typed are recognised by having no completion at
         # all; a prefix that has some is taken as meant, which also keeps these tiers off the common path.
         if not ranked.items:
@@ -191,18 +189,19 @@ class Autocompleter:
         return self._keys.has_precomputed(FULL + search_key_of(fold(query)))
 
     def exact_id(self, query: str) -> int | None:
-        """The keyword id whose whole key equals the query's (with 한/영, 초성 and merged-typo fallbacks)."""
+        """The keyword id whose whole key equals the query's (with 한/영, 초성 and merged-query fallbacks)."""
         folded = fold(query)
         key = search_key_of(folded)
         if not key:
             return None
-        for ns, alt in ((FULL, key), *((FULL, a) for a in self._converted_keys(query, folded)), (CHO, key)):
-            if ns == CHO and not is_choseong_only(folded):
-                break
+        tries = [(FULL, key), *((FULL, a) for a in self._converted_keys(query, folded))]
+        if is_choseong_only(folded):
+            tries.append((CHO, key))
+        for ns, alt in (*tries, (MERGED, key)):
             ids = self._keys.exact(ns + alt)
             if ids:
                 return min(ids)
-        return self._side.alias(key)
+        return None
 
     # -- tiers ---------------------------------------------------------------------------------
     @staticmethod
@@ -218,14 +217,15 @@ class Autocompleter:
         return alts
 
     def _literal_first(
-        self, ids: list[int], folded: str, limit: int, *, whole_words: bool = False, reorder: bool = True
+        self, ids: list[int], folded: str, limit: int, *, whole_words: bool = False, hangul: bool = False
     ) -> tuple[list[int], list[Suggestion]]:
         """Completions shown in a form that keeps what the user typed, those first, scores non-increasing.
 
         A keyword is shown in the spacing its users typed most ("dish network"), but a user typing
         "dishnetw" means the other form that people also typed ("dishnetwork"): shown in that form, it
         keeps its rank. ``whole_words``: the user ended a word ("new "), so only completions that
-        continue after that whole word are kept. ``reorder=False``: forms are chosen, the order stays.
+        continue after that whole word are kept. ``hangul``: spacing does not decide the order, only
+        the form (completions that start with the typed text whatever its spacing go first).
         """
         head = folded + " " if whole_words else folded
 
@@ -238,10 +238,10 @@ class Autocompleter:
             if keeps(s.keyword):
                 kept.append((i, s))
                 continue
-            form = next((v for v in self._side.variants(i) if keeps(v)), None)
+            form = next((v for v in self._variants.of(i) if keeps(v)), None)
             if form is not None:
                 kept.append((i, Suggestion(form, s.score)))
-            elif not reorder:
+            elif hangul and _literal(s.keyword, folded, hangul):
                 kept.append((i, s))
             elif not whole_words:
                 other.append((i, s))
@@ -333,7 +333,10 @@ class _Probes:
 _HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
 
 
-def _literal(keyword: str, folded: str) -> bool:
+def _literal(keyword: str, folded: str, hangul: bool = False) -> bool:
+    """Whether ``keyword`` starts with the typed text (``hangul``: whatever the spacing of either)."""
+    if hangul:
+        return keyword.lower().replace(" ", "").startswith(folded.replace(" ", ""))
     return keyword.lower().startswith(folded)
 
 

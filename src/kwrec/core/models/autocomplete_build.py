@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from kwrec.core.models.columns import write_column, write_strings
-from kwrec.core.models.keys import CHO, CHO_WORD, FULL, HANGUL, MAX_WORD_STARTS, TAIL, WORD
+from kwrec.core.models.keys import CHO, CHO_WORD, FULL, HANGUL, MAX_WORD_STARTS, MERGED, TAIL, WORD
 from kwrec.core.models.layout import HEAVY_PREFIX, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
 from kwrec.core.text.hangul import choseong_expr, keystrokes_expr
 
@@ -33,8 +33,13 @@ def _word_keys(words: pl.DataFrame, full_ns: str, word_ns: str) -> list[pl.DataF
     return parts
 
 
-def entries_frame(keyword_norms: pl.Series, tail_norms: pl.Series) -> pl.DataFrame:
-    """Every (namespaced key, id) under which a keyword (or, in TAIL, a tail) is found."""
+def entries_frame(
+    keyword_norms: pl.Series, tail_norms: pl.Series, merged: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Every (namespaced key, id) under which a keyword (or, in TAIL, a tail) is found.
+
+    ``merged``: columns ``key`` (keystrokes, no spaces) and ``id``, the queries merged into keywords.
+    """
     kw = pl.DataFrame({"norm": keyword_norms}).with_row_index("id").with_columns(pl.col("id").cast(pl.Int64))
     parts = _word_keys(kw.select(keystrokes_expr(pl.col("norm")).str.split(" ").alias("w"), "id"), FULL, WORD)
     hangul = kw.filter(pl.col("norm").str.contains(HANGUL))
@@ -49,6 +54,8 @@ def entries_frame(keyword_norms: pl.Series, tail_norms: pl.Series) -> pl.DataFra
             "id",
         )
     )
+    if merged is not None and merged.height:
+        parts.append(merged.select((pl.lit(MERGED) + pl.col("key")).alias("key"), "id"))
     return pl.concat(parts).filter(pl.col("key").str.len_chars() > 1)
 
 
@@ -96,7 +103,8 @@ def _heavy_prefixes(ordered: pl.DataFrame, threshold: int, topk: int) -> pl.Data
             .agg(
                 pl.len().alias("n"),
                 pl.col("key").first().str.slice(0, length).alias("p"),
-                pl.col("id").bottom_k(topk + 8).unique().sort().head(topk).alias("top"),
+                # Distinct first: many merged queries (typos of google) share one id under a prefix.
+                pl.col("id").unique().bottom_k(topk).sort().alias("top"),
             )
             .filter(pl.col("n") > threshold)
         )
@@ -111,9 +119,15 @@ def _heavy_prefixes(ordered: pl.DataFrame, threshold: int, topk: int) -> pl.Data
 
 
 def build_index(
-    out_dir: Path, keyword_norms: pl.Series, tail_norms: pl.Series, *, threshold: int, topk: int
+    out_dir: Path,
+    keyword_norms: pl.Series,
+    tail_norms: pl.Series,
+    *,
+    threshold: int,
+    topk: int,
+    merged: pl.DataFrame | None = None,
 ) -> IndexStats:
-    ordered = entries_frame(keyword_norms, tail_norms).sort(["key", "id"])
+    ordered = entries_frame(keyword_norms, tail_norms, merged).sort(["key", "id"])
     n_keys = write_key_index(out_dir / KEYS_PREFIX, ordered)
     n_heavy = write_heavy_prefixes(out_dir / HEAVY_PREFIX, out_dir / HEAVY_TOP_FILE, ordered, threshold, topk)
     return IndexStats(entries=ordered.height, keys=n_keys, heavy_prefixes=n_heavy)

@@ -14,6 +14,7 @@ WORD = "\x02"  # from the start of its 2nd, 3rd, ... word (케이스 -> 아이�
 CHO = "\x03"  # 초성 of the whole keyword (ㅇㅇㅍ -> 아이폰)
 CHO_WORD = "\x04"  # 초성 from a later word
 TAIL = "\x05"  # word-level suffixes of queries, for completing unseen queries (ids into the tail table)
+MERGED = "\x06"  # the whole key of a query merged into a keyword (a typo, a layout mistake) -> its id
 
 MAX_WORD_STARTS = 8  # later words of very long queries are not indexed on their own
 HANGUL = r"[\uac00-\ud7a3]"

@@ -10,4 +10,3 @@ HEAVY_PREFIX = "heavy"  # sorted heavy prefixes (heavy.bin/.off); prefix i -> ro
 HEAVY_TOP_FILE = "heavy.top"
 NO_ID = 0xFFFFFFFF  # pads a heavy prefix's row of top ids
 VARIANT_PREFIX = "variant"  # other spacings of keywords (variant.bin/.off), their keyword ids (.ids)
-ALIAS_PREFIX = "alias"  # whole keys of merged-away queries (alias.bin/.off), their keyword ids (.ids)

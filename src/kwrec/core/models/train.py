@@ -19,7 +19,7 @@ from kwrec.core.models import popularity
 from kwrec.core.models.autocomplete_build import build_index
 from kwrec.core.models.columns import write_column, write_strings
 from kwrec.core.models.customer_model import META_FILE, CustomerModel, sha256_file
-from kwrec.core.models.layout import ALIAS_PREFIX, VARIANT_PREFIX
+from kwrec.core.models.layout import VARIANT_PREFIX
 from kwrec.core.models.related import RelatedParams, related_pairs, write_related
 from kwrec.core.text.hangul import keystrokes_expr
 from kwrec.core.text.keyboard import hangul_from_latin
@@ -208,7 +208,9 @@ def _keyword_table(
 ) -> pl.DataFrame:
     """One row per keyword (spacing-insensitive), in descending score order: id = row number.
 
-    score = sum over distinct (user, day) of 0.5 ** (age / half-life): each person counts once a day,
+    score = sum over distinct (user, day) of (1 + ln n) * 0.5 ** (age / half-life), n being that
+    person's searches of the keyword that day: a person who comes back to a search counts a little more,
+    never as much as n different people (preprocessing has already collapsed rapid repeats and bots);
     recent days count more, and age is measured from the newest event, not from today.
     """
     if ref is not None:
@@ -226,7 +228,7 @@ def _keyword_table(
         weighted = events.select("k", "who", pl.lit(1.0).alias("w"), pl.lit(None, pl.Date).alias("day"))
     score = (
         weighted.group_by("k", "who", "day")
-        .agg(pl.col("w").max())
+        .agg(pl.col("w").max() * (1.0 + pl.len().log()))
         .group_by("k")
         .agg(pl.col("w").sum().alias("score"), pl.col("who").n_unique().alias("users"))
         .filter(pl.col("users") >= min_users)
@@ -285,11 +287,12 @@ def _spacing_variants(
     return forms.group_by("id", maintain_order=True).head(MAX_VARIANTS).select("id", "display")
 
 
-def _aliases(vocab: pl.DataFrame, keywords: pl.DataFrame, merged: dict[int, int]) -> pl.DataFrame:
-    """The whole-query keys of merged-away queries (typos, layout mistakes) -> the keyword they count for.
+def _merged_keys(vocab: pl.DataFrame, keywords: pl.DataFrame, merged: dict[int, int]) -> pl.DataFrame:
+    """The whole keys of merged-away queries (typos, layout mistakes) -> the keyword they count for.
 
-    Not searched by prefix (a typo must not pull its correction into every completion of its first
-    letters); only a whole query is looked up here, e.g. ``related("샴성")`` answers for 삼성.
+    Indexed in their own namespace (``keys.MERGED``): a whole query is looked up there
+    (``related("샴성")`` answers for 삼성), and so is a prefix that completes nothing better ("goggl",
+    "capitol o" find google and capital one, after any keyword that keeps what the user typed).
     """
     if not merged:
         return pl.DataFrame(schema={"key": pl.String, "id": pl.Int64})
@@ -421,13 +424,16 @@ def train_customer(
     variants = _spacing_variants(events, vocab, keywords, min_users)
     write_strings(out_dir / VARIANT_PREFIX, variants["display"])
     write_column(out_dir / f"{VARIANT_PREFIX}.ids", variants["id"].to_numpy(), "u32")
-    aliases = _aliases(vocab, keywords, {**layout, **typo_map})
-    write_strings(out_dir / ALIAS_PREFIX, aliases["key"])
-    write_column(out_dir / f"{ALIAS_PREFIX}.ids", aliases["id"].to_numpy(), "u32")
+    merged_keys = _merged_keys(vocab, keywords, {**layout, **typo_map})
     write_strings(out_dir / "tail", tails["tail"])
     write_column(out_dir / "tail.score", tails["score"].to_numpy(), "score")
     index = build_index(
-        out_dir, keywords["norm"], tails["tail"], threshold=params.heavy_prefix_threshold, topk=params.topk
+        out_dir,
+        keywords["norm"],
+        tails["tail"],
+        threshold=params.heavy_prefix_threshold,
+        topk=params.topk,
+        merged=merged_keys,
     )
     timer.lap("index")
 
@@ -472,7 +478,7 @@ def train_customer(
             "keywords": keywords.height,
             "tails": tails.height,
             "spacing_variants": variants.height,
-            "aliases": aliases.height,
+            "merged_keys": merged_keys.height,
             "index_entries": index.entries,
             "index_keys": index.keys,
             "heavy_prefixes": index.heavy_prefixes,

@@ -1,0 +1,77 @@
+"""Where the answers to a prefix come from and in what order (the causes measured against
+most-popular-completion in docs/benchmarks.md): what is on screen first, merged typos found by prefix,
+repeat searches by one person."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kwrec.core.models.customer_model import CustomerModel
+from tests.helpers import popular_by, train_model
+
+
+def words(model: CustomerModel, q: str, limit: int = 10) -> list[str]:
+    return [s.keyword for s in model.autocomplete(q, limit)]
+
+
+@pytest.fixture(scope="module")
+def news(tmp_path_factory: pytest.TempPathFactory) -> CustomerModel:
+    rows = (
+        popular_by("환율", 30, prefix="a")
+        + popular_by("화재", 10, prefix="b")
+        + popular_by("화장품 세트", 5, prefix="c")
+        + popular_by("한파", 20, prefix="d")
+    )
+    return train_model(tmp_path_factory.mktemp("news"), rows)
+
+
+def test_a_complete_syllable_reads_as_itself_before_the_syllables_it_may_become(news: CustomerModel) -> None:
+    # "화" is also the screen on the way to 환율 (ㅎ ㅘ ㄴ), which is more popular: it stays in the
+    # answer, after the keywords that start with what the user sees.
+    assert words(news, "화") == ["화재", "화장품 세트", "환율"]
+    assert words(news, "환")[0] == "환율"
+    assert words(news, "홪") == ["화재", "화장품 세트"]  # 화 + ㅈ: on the way to 화재 and 화장품
+    assert words(news, "ㅎ") == ["환율", "한파", "화재", "화장품 세트"]  # nothing literal: by score
+    assert words(news, "화장품세")[0] == "화장품 세트"  # spacing stays optional
+
+
+def test_scores_never_increase_down_a_reordered_answer(news: CustomerModel) -> None:
+    scores = [s.score for s in news.autocomplete("화", 10)]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.fixture(scope="module")
+def banks(tmp_path_factory: pytest.TempPathFactory) -> CustomerModel:
+    rows = (
+        popular_by("capital one", 40, prefix="a")
+        + popular_by("capitol one", 3, prefix="b")  # a typo people make: merged into capital one
+        + popular_by("capitol hill", 4, prefix="c")
+        + popular_by("wells fargo", 12, prefix="d")
+    )
+    return train_model(tmp_path_factory.mktemp("banks"), rows)
+
+
+def test_a_prefix_of_a_merged_typo_finds_the_corrected_keyword(banks: CustomerModel) -> None:
+    # "capitol" completes capitol hill, so no typo search runs; the merged typo still leads to
+    # capital one, shown corrected and after what keeps the user's letters.
+    assert words(banks, "capitol") == ["capitol hill", "capital one"]
+    assert words(banks, "capitol o") == ["capital one"]
+    assert all("capitol one" not in words(banks, p) for p in ("c", "cap", "capitol", "capitol on"))
+    assert banks.exact_id("capitol one") == banks.exact_id("capital one") is not None
+
+
+def test_repeat_searches_by_one_person_count_a_little(tmp_path: Path) -> None:
+    # Two people who each come back to "tent" three times that day outweigh three who searched
+    # "tarp" once (2 x (1 + ln 3) = 4.2 > 3), but two who search "tape" forty times never outweigh
+    # twelve people (2 x (1 + ln 40) = 9.4 < 12).
+    back = [(h, u, f"{u}-{h}", "tent") for u in ("p", "q") for h in (1.0, 3.0, 5.0)]
+    hammer = [(1.0 + i / 10, u, f"{u}-s", "tape") for u in ("r", "s") for i in range(40)]
+    model = train_model(
+        tmp_path,
+        back + hammer + popular_by("tarp", 3, prefix="t") + popular_by("tall tales", 12, prefix="v"),
+    )
+    assert words(model, "ta") == ["tall tales", "tape", "tarp"]
+    got = words(model, "t")
+    assert got.index("tent") < got.index("tarp")
