@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from kwrec.core.models.autocomplete_build import write_heavy_prefixes, write_key_index
-from kwrec.core.models.key_index import KeyIndex
+from kwrec.core.models.key_index import KeyIndex, KeyState
 
 ALPHABET = ["a", "b", "ㅇ", "ㅏ", "가", "\x01", "\x02", "z", "한", "\U0001f600", "é"]
 TOPK = 6
@@ -69,3 +69,77 @@ def test_a_heavy_prefix_keeps_its_best_distinct_ids_however_often_one_repeats(tm
     index = KeyIndex(tmp_path / "keys", tmp_path / "heavy", tmp_path / "heavy.top", TOPK)
     assert index.has_precomputed("\x06g")
     assert index.top_ids("\x06g", TOPK) == list(range(TOPK))
+
+
+def _typo_keys_reference(
+    heads: set[str], after: dict[str, set[str]], ns: str, key: str, window: int, budget: int
+) -> tuple[list[str], int]:
+    """The typo search written plainly over the set of all key prefixes (the oracle)."""
+    lo, hi = 0, len(key)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if ns + key[:mid] in heads else (lo, mid - 1)
+    found = []
+    for i in range(min(lo, len(key) - 1), max(0, lo - window + 1) - 1, -1):
+        head, rest = key[:i], key[i + 1 :]
+        variants = [head + rest] + ([head + rest[0] + key[i] + rest[1:]] if rest else [])
+        for c in sorted(after.get(ns + head, set()))[:64]:
+            variants += [head + c + rest, head + c + key[i:]]
+        for v in dict.fromkeys(variants):
+            if v == key:
+                continue
+            if budget <= 0:
+                return found, budget
+            budget -= 1
+            if ns + v in heads:
+                found.append(v)
+    return found, budget
+
+
+@pytest.mark.parametrize("budget", [48, 5, 0])
+def test_typo_keys_match_the_plain_search(table: tuple[KeyIndex, list[tuple[str, int]]], budget: int) -> None:
+    index, entries = table
+    heads = {k[:i] for k, _ in entries for i in range(len(k) + 1)}
+    after: dict[str, set[str]] = {}
+    for k, _ in entries:
+        for i in range(len(k)):
+            after.setdefault(k[:i], set()).add(k[i])
+    rng = random.Random(11 + budget)
+    probes = []
+    for k, _ in rng.sample(entries, 150):
+        chars = list(k[: rng.randint(1, len(k))])
+        at = rng.randrange(len(chars))
+        op = rng.choice(["sub", "ins", "del", "swap"])
+        if op == "sub":
+            chars[at] = rng.choice(ALPHABET)
+        elif op == "ins":
+            chars.insert(at, rng.choice(ALPHABET))
+        elif op == "del" and len(chars) > 1:
+            del chars[at]
+        elif at + 1 < len(chars):
+            chars[at], chars[at + 1] = chars[at + 1], chars[at]
+        probes.append("".join(chars))
+    hits = 0
+    for ns in ("", "\x01", "a"):
+        for key in probes:
+            ns_key = key[len(ns) :] if ns and key.startswith(ns) else key
+            want = _typo_keys_reference(heads, after, ns, ns_key, 3, budget)
+            assert index.typo_keys(ns, ns_key, 3, budget) == want, (ns, ns_key)
+            hits += bool(want[0])
+    assert hits > 50 if budget else hits == 0
+
+
+def test_head_state_matches_brute_force(table: tuple[KeyIndex, list[tuple[str, int]]]) -> None:
+    index, entries = table
+    keys = {k for k, _ in entries}
+    rng = random.Random(13)
+    probes = [k[: rng.randint(1, len(k))] for k, _ in rng.sample(entries, 300)] + ["zzzz", "\U0001f600" * 9]
+    for p in probes:
+        want = (
+            KeyState.KEY
+            if p in keys
+            else KeyState.PREFIX
+            if any(k.startswith(p) for k in keys)
+            else KeyState.NONE
+        )
+        assert index.head_state(p) is want, p

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kwrec.core.models.keys import key_ends, search_key_of
 from kwrec.core.text.hangul import (
     CONJOINING_TO_COMPAT,
     choseong,
@@ -167,3 +168,9 @@ def test_conjoining_table_only_maps_jamo_blocks() -> None:
     blocks = (range(0x1100, 0x1200), range(0xA960, 0xA980), range(0xD7B0, 0xD800))
     assert all(any(code in b for b in blocks) for code in CONJOINING_TO_COMPAT)
     assert all(0x3131 <= ord(v) <= 0x318E for v in CONJOINING_TO_COMPAT.values())
+
+
+@given(st.lists(st.sampled_from([*ALL_SYLLABLES[::13], *WORDS, " ", "  ", "1", "a", "ㅎ", "é"]), max_size=12))
+def test_key_ends_are_the_lengths_of_the_heads_keys(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert key_ends(text) == [len(search_key_of(text[:j])) for j in range(len(text) + 1)]

@@ -188,6 +188,43 @@ static PyObject *prefix_run(PyObject *self, PyObject *const *args, Py_ssize_t na
     return result;
 }
 
+/* Byte length of the UTF-8 character that starts with lead. */
+static inline Py_ssize_t utf8_char_len(unsigned char lead) {
+    return lead < 0x80 ? 1 : (lead < 0xE0 ? 2 : (lead < 0xF0 ? 3 : 4));
+}
+
+/* The distinct characters that follow p in some string of [lo, hi) (a range that holds every string
+ * starting with p), in order, at most limit (<= 256): written to out (UTF-8, room for 4 * limit
+ * bytes), their count returned, -1 on a damaged table. target: scratch of plen + 5 bytes.
+ * Jumps from one child to the next with a binary search each. */
+static Py_ssize_t table_next_chars(const Table *t, const char *p, Py_ssize_t plen, Py_ssize_t lo, Py_ssize_t hi,
+                                   Py_ssize_t limit, char *out, Py_ssize_t *out_len, char *target) {
+    Py_ssize_t found = 0;
+    *out_len = 0;
+    /* target = prefix + one character + 0xFF: the first string past every string with that child */
+    memcpy(target, p, (size_t)plen);
+    Py_ssize_t pos = table_bisect(t, p, plen, lo, hi);
+    while (pos >= 0 && pos < hi && found < limit) {
+        const char *s;
+        Py_ssize_t len;
+        if (table_get(t, pos, &s, &len) < 0) return -1;
+        if (len < plen || memcmp(s, p, (size_t)plen) != 0) break;
+        if (len == plen) { /* the prefix itself is a string: step over it */
+            pos++;
+            continue;
+        }
+        Py_ssize_t clen = utf8_char_len((unsigned char)s[plen]);
+        if (plen + clen > len) break; /* a truncated character: not UTF-8 */
+        memcpy(out + *out_len, s + plen, (size_t)clen);
+        *out_len += clen;
+        found++;
+        memcpy(target + plen, s + plen, (size_t)clen);
+        target[plen + clen] = (char)0xFF;
+        pos = table_bisect(t, target, plen + clen + 1, pos, hi);
+    }
+    return pos < 0 ? -1 : found;
+}
+
 PyDoc_STRVAR(next_chars_doc,
 "next_chars(blob, offsets, prefix, limit, /) -> str\n\n"
 "Distinct characters that follow prefix in some string of a sorted string table, in order, at most\n"
@@ -211,39 +248,14 @@ static PyObject *next_chars(PyObject *self, PyObject *const *args, Py_ssize_t na
         return NULL;
     }
     PyObject *result = NULL;
-    const char *p = (const char *)prefix.buf;
-    Py_ssize_t plen = prefix.len;
     char out[256 * 4];
-    Py_ssize_t out_len = 0, found = 0;
-    /* target = prefix + one character + 0xFF: the first string past every string with that child */
-    char *target = PyMem_Malloc((size_t)plen + 5);
+    Py_ssize_t out_len = 0;
+    char *target = PyMem_Malloc((size_t)prefix.len + 5);
     if (target == NULL) {
         PyErr_NoMemory();
-        goto done;
+    } else if (table_next_chars(&t, (const char *)prefix.buf, prefix.len, 0, t.n, limit, out, &out_len, target) >= 0) {
+        result = PyUnicode_DecodeUTF8(out, out_len, "ignore");
     }
-    memcpy(target, p, (size_t)plen);
-    Py_ssize_t pos = table_bisect(&t, p, plen, 0, t.n);
-    while (pos >= 0 && pos < t.n && found < limit) {
-        const char *s;
-        Py_ssize_t len;
-        if (table_get(&t, pos, &s, &len) < 0) goto done;
-        if (len < plen || memcmp(s, p, (size_t)plen) != 0) break;
-        if (len == plen) { /* the prefix itself is a string: step over it */
-            pos++;
-            continue;
-        }
-        unsigned char lead = (unsigned char)s[plen];
-        Py_ssize_t clen = lead < 0x80 ? 1 : (lead < 0xE0 ? 2 : (lead < 0xF0 ? 3 : 4));
-        if (plen + clen > len) break; /* a truncated character: not UTF-8 */
-        memcpy(out + out_len, s + plen, (size_t)clen);
-        out_len += clen;
-        found++;
-        memcpy(target + plen, s + plen, (size_t)clen);
-        target[plen + clen] = (char)0xFF;
-        pos = table_bisect(&t, target, plen + clen + 1, pos, t.n);
-    }
-    if (!PyErr_Occurred()) result = PyUnicode_DecodeUTF8(out, out_len, "ignore");
-done:
     PyMem_Free(target);
     PyBuffer_Release(&prefix);
     table_release(&t);
@@ -495,9 +507,143 @@ static PyObject *TopIds_row(TopIds *self, PyObject *key) {
     return r == -2 ? NULL : PyLong_FromSsize_t(r);
 }
 
+/* Whether some string of [lo, hi) (a range that holds every string starting with p) starts with p;
+ * -1 on a damaged table. */
+static int table_has_prefix(const Table *t, const char *p, Py_ssize_t plen, Py_ssize_t lo, Py_ssize_t hi) {
+    Py_ssize_t i = table_bisect(t, p, plen, lo, hi);
+    if (i < 0) return -1;
+    return i < hi ? table_startswith(t, i, p, plen) : 0;
+}
+
+#define TYPO_MAX_NEXT 64 /* characters tried after a head, as KeyIndex.next_chars */
+
+PyDoc_STRVAR(TopIds_typo_keys_doc,
+"typo_keys(ns, key, window, budget, /) -> tuple[list[str], int]\n\n"
+"Keys one edit (deletion, transposition, substitution, insertion) away from key that start some\n"
+"stored key under namespace ns, and the budget left. Edits are tried at the window positions\n"
+"ending where key stops matching (that point first, then backwards); substitutions and insertions\n"
+"only with characters that follow the head in some key. Each distinct edit checked costs one unit\n"
+"of budget; the search stops when none is left.");
+
+static PyObject *TopIds_typo_keys(TopIds *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "typo_keys(ns, key, window, budget)");
+        return NULL;
+    }
+    Py_ssize_t nslen, klen;
+    const char *ns = key_utf8(args[0], &nslen);
+    if (ns == NULL) return NULL;
+    const char *key = key_utf8(args[1], &klen);
+    if (key == NULL) return NULL;
+    Py_ssize_t window = PyLong_AsSsize_t(args[2]);
+    if (window == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t budget = PyLong_AsSsize_t(args[3]);
+    if (budget == -1 && PyErr_Occurred()) return NULL;
+    const Table *t = &self->keys;
+
+    /* byte offset of each character of key, and of its end */
+    Py_ssize_t nch = 0;
+    Py_ssize_t *at = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(klen + 1));
+    /* one candidate: ns + key with at most one character more (<= 4 bytes) */
+    Py_ssize_t cand_size = nslen + klen + 4;
+    Py_ssize_t max_cands = 2 + 2 * TYPO_MAX_NEXT;
+    char *cands = PyMem_Malloc((size_t)(cand_size * max_cands));
+    Py_ssize_t *cand_len = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)max_cands);
+    char *scratch = PyMem_Malloc((size_t)(cand_size + 5));
+    char *target = PyMem_Malloc((size_t)(cand_size + 5)); /* next_chars' own scratch */
+    PyObject *found = PyList_New(0);
+    PyObject *result = NULL;
+    if (at == NULL || cands == NULL || cand_len == NULL || scratch == NULL || target == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (found == NULL) goto done;
+    for (Py_ssize_t b = 0; b < klen; b += utf8_char_len((unsigned char)key[b])) at[nch++] = b;
+    at[nch] = klen;
+
+    /* longest head of key (in characters) that starts some key: a typo is at or just before it */
+    memcpy(scratch, ns, (size_t)nslen);
+    Py_ssize_t lo = 0, hi = nch;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi + 1) / 2;
+        memcpy(scratch + nslen, key, (size_t)at[mid]);
+        int m = table_has_prefix(t, scratch, nslen + at[mid], 0, t->n);
+        if (m < 0) goto done;
+        if (m)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    Py_ssize_t first = lo < nch - 1 ? lo : nch - 1, last = lo - window + 1 > 0 ? lo - window + 1 : 0;
+    for (Py_ssize_t i = first; i >= last && budget > 0; i--) {
+        const char *cur = key + at[i], *rest = key + at[i + 1];
+        Py_ssize_t hlen = at[i], clen = at[i + 1] - at[i], rlen = klen - at[i + 1];
+        Py_ssize_t n = 0;
+#define CAND (cands + n * cand_size)
+#define PUT(src, len) (memcpy(w, (src), (size_t)(len)), w += (len))
+        char *w;
+        /* deletion */
+        w = CAND; PUT(ns, nslen); PUT(key, hlen); PUT(rest, rlen); cand_len[n] = w - CAND; n++;
+        if (rlen > 0) { /* transposition */
+            Py_ssize_t r0 = utf8_char_len((unsigned char)rest[0]);
+            w = CAND; PUT(ns, nslen); PUT(key, hlen); PUT(rest, r0); PUT(cur, clen); PUT(rest + r0, rlen - r0);
+            cand_len[n] = w - CAND; n++;
+        }
+        /* every edit at i keeps the head: its strings are one run, searched alone from here on */
+        Py_ssize_t run_lo, run_hi;
+        memcpy(scratch + nslen, key, (size_t)hlen);
+        if (table_prefix_run(t, scratch, nslen + hlen, &run_lo, &run_hi) < 0) goto done;
+        char next[TYPO_MAX_NEXT * 4];
+        Py_ssize_t next_len;
+        Py_ssize_t k = table_next_chars(t, scratch, nslen + hlen, run_lo, run_hi, TYPO_MAX_NEXT, next, &next_len, target);
+        if (k < 0) goto done;
+        for (Py_ssize_t b = 0; b < next_len;) {
+            Py_ssize_t cl = utf8_char_len((unsigned char)next[b]);
+            w = CAND; PUT(ns, nslen); PUT(key, hlen); PUT(next + b, cl); PUT(rest, rlen); /* substitution */
+            cand_len[n] = w - CAND; n++;
+            w = CAND; PUT(ns, nslen); PUT(key, hlen); PUT(next + b, cl); PUT(cur, clen); PUT(rest, rlen); /* insertion */
+            cand_len[n] = w - CAND; n++;
+            b += cl;
+        }
+#undef PUT
+#undef CAND
+        for (Py_ssize_t c = 0; c < n; c++) {
+            const char *v = cands + c * cand_size;
+            Py_ssize_t vlen = cand_len[c];
+            if (vlen == nslen + klen && memcmp(v + nslen, key, (size_t)klen) == 0) continue; /* key itself */
+            int dup = 0;
+            for (Py_ssize_t d = 0; d < c && !dup; d++)
+                dup = cand_len[d] == vlen && memcmp(cands + d * cand_size, v, (size_t)vlen) == 0;
+            if (dup) continue;
+            if (budget <= 0) break;
+            budget--;
+            int m = table_has_prefix(t, v, vlen, run_lo, run_hi);
+            if (m < 0) goto done;
+            if (m) {
+                PyObject *text = PyUnicode_DecodeUTF8(v + nslen, vlen - nslen, "strict");
+                if (text == NULL || PyList_Append(found, text) < 0) {
+                    Py_XDECREF(text);
+                    goto done;
+                }
+                Py_DECREF(text);
+            }
+        }
+    }
+    result = Py_BuildValue("(On)", found, budget);
+done:
+    Py_XDECREF(found);
+    PyMem_Free(at);
+    PyMem_Free(cands);
+    PyMem_Free(cand_len);
+    PyMem_Free(scratch);
+    PyMem_Free(target);
+    return result;
+}
+
 static PyMethodDef TopIds_methods[] = {
     {"get", (PyCFunction)(void (*)(void))TopIds_get, METH_FASTCALL, TopIds_get_doc},
     {"row", (PyCFunction)TopIds_row, METH_O, TopIds_row_doc},
+    {"typo_keys", (PyCFunction)(void (*)(void))TopIds_typo_keys, METH_FASTCALL, TopIds_typo_keys_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from kwrec.core.models.columns import StringTable, open_column
-from kwrec.core.models.key_index import KeyIndex
-from kwrec.core.models.keys import CHO, CHO_WORD, FULL, MERGED, TAIL, WORD, search_key_of
+from kwrec.core.models.key_index import KeyIndex, KeyState
+from kwrec.core.models.keys import CHO, CHO_WORD, FULL, MERGED, TAIL, WORD, key_ends, search_key_of
 from kwrec.core.models.layout import (
     HEAVY_PREFIX,
     HEAVY_TOP_FILE,
@@ -46,7 +46,7 @@ FUZZY_WINDOW = 3  # edits are tried at the few positions before the point where 
 # Index probes the typo tier of one look-up may make (both namespaces): keeps the tail of look-up
 # latency bounded (a short head can be followed by dozens of characters, two variants each, at each of
 # the window's positions). Typo recall against no bound, measured (docs/benchmarks.md): the same on the
-# sample customers; on AOL's vocabulary 0.777 vs 0.797 (32 probes: 0.756, with p99 ~20 us lower).
+# sample customers; on AOL's vocabulary 0.775 vs 0.795 (96 probes: 0.795, with p99 ~20 us higher).
 MAX_FUZZY_PROBES = 48
 
 
@@ -248,11 +248,12 @@ class Autocompleter:
         chosen = (kept + other)[:limit]
         return [i for i, _ in chosen], _non_increasing([s for _, s in chosen])
 
-    def _split_points(self, folded: str) -> list[int]:
+    def _split_points(self, folded: str, key: str, ends: list[int]) -> list[int]:
         """Where a query may be cut into the user's own words and a suffix to complete.
 
         After each space the user typed, and after any part that is itself a known keyword, so that
         "아이폰케이스" and "아이폰 케이스" are cut in the same places and get the same answers.
+        ``key`` is the query's search key, ``ends`` its ``key_ends``.
         """
         points = []
         heads_exist = True  # once no key starts with the head, no longer head can be a keyword
@@ -260,64 +261,39 @@ class Autocompleter:
             if folded[j - 1] == " ":
                 points.append(j)
             elif heads_exist and folded[j] != " ":
-                head_key = FULL + search_key_of(folded[:j])
-                if self._keys.exact(head_key):
+                found = self._keys.head_state(FULL + key[: ends[j]])
+                if found is KeyState.KEY:
                     points.append(j)
-                elif not self._keys.exists(head_key):
+                elif found is KeyState.NONE:
                     heads_exist = False
         return points
 
     def _synthesize(self, folded: str, key: str, word_done: bool, ranked: _Ranked) -> None:
         """Complete a query nobody typed: the user's own leading words + a popular query suffix."""
         seen_splits: set[str] = set()
-        for j in self._split_points(folded):
-            head, tail = folded[:j].rstrip(" ") + " ", folded[j:].lstrip(" ")
-            tail_key = search_key_of(tail)
+        ends = key_ends(folded)
+        for j in self._split_points(folded, key, ends):
+            tail_key = key[ends[j] :]
             if not tail_key or tail_key in seen_splits:
                 continue
             seen_splits.add(tail_key)
+            head, tail = folded[:j].rstrip(" ") + " ", folded[j:].lstrip(" ")
             tids = self._ids(TAIL, tail_key, self._topk if word_done else ranked.limit)
+            texts = [(self._tails[t], self._tail_scores[t]) for t in tids]
             if word_done:
-                tids = [t for t in tids if (self._tails[t] + " ").startswith(tail + " ")]
-            ranked.add_texts(((head + self._tails[t], self._tail_scores[t]) for t in tids), W_SYNTH)
+                texts = [(text, score) for text, score in texts if (text + " ").startswith(tail + " ")]
+            ranked.add_texts(((head + text, score) for text, score in texts), W_SYNTH)
             if ranked.full:
                 return
 
     def _fuzzy_ids(self, ns: str, key: str, limit: int, budget: _Probes) -> list[int]:
-        """Keywords one keystroke edit away from being completions of ``key``.
-
-        A single typo sits at or just before the point where ``key`` stops matching any stored key, so
-        edits are only tried there, and substitutions/insertions only with characters that really
-        follow the matched part in some key.
-        """
+        """Keywords one keystroke edit away from being completions of ``key``."""
         if not MIN_FUZZY_KEY <= len(key) <= MAX_FUZZY_KEY:
             return []
-        index = self._keys
-        lo, hi = 0, len(key)  # longest prefix of key that exists
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if index.exists(ns + key[:mid]):
-                lo = mid
-            else:
-                hi = mid - 1
+        found, budget.left = self._keys.typo_keys(ns, key, FUZZY_WINDOW, budget.left)
         ids: set[int] = set()
-        # The failure point first: a typo is most often the very keystroke where matching stopped.
-        for i in range(min(lo, len(key) - 1), max(0, lo - FUZZY_WINDOW + 1) - 1, -1):
-            head, rest = key[:i], key[i + 1 :]
-            variants = [head + rest]  # deletion
-            if rest:
-                variants.append(head + rest[0] + key[i] + rest[1:])  # transposition
-            for c in index.next_chars(ns + head):
-                variants.append(head + c + rest)  # substitution
-                variants.append(head + c + key[i:])  # insertion
-            for v in dict.fromkeys(variants):
-                if v == key:
-                    continue
-                if budget.left <= 0:
-                    return sorted(ids)[:limit]
-                budget.left -= 1
-                if index.exists(ns + v):
-                    ids.update(self._ids(ns, v, limit))
+        for variant in found:
+            ids.update(self._ids(ns, variant, limit))
         return sorted(ids)[:limit]
 
 
@@ -371,22 +347,26 @@ class _Ranked:
     def full(self) -> bool:
         return len(self.items) >= self.limit
 
-    @staticmethod
-    def _norm(text: str) -> str:
-        # Keyword displays keep their most common casing; compare on the folded, spaceless form.
-        return text.lower().replace(" ", "")
-
-    def _push(self, item: Suggestion, weight: float) -> None:
+    def _extend(self, rows: Iterable[tuple[str, float, Suggestion | None]], weight: float) -> None:
+        """Append (text, score, its Suggestion if made) rows, weighted, until full; a text whose folded
+        spaceless form is already shown is skipped (displays keep their most common casing)."""
+        items, limit = self.items, self.limit
         if self._seen is None:
-            self._seen = {self._norm(s.keyword) for s in self.items}
-        norm = self._norm(item.keyword)
-        if norm in self._seen:
-            return
-        self._seen.add(norm)
-        score = item.score * weight
-        if self.items and score > self.items[-1].score:
-            score = self.items[-1].score
-        self.items.append(item if score == item.score else Suggestion(item.keyword, round(score, 6)))
+            self._seen = {s.keyword.lower().replace(" ", "") for s in items}
+        seen = self._seen
+        for text, score, item in rows:
+            if len(items) >= limit:
+                return
+            norm = text.lower().replace(" ", "")
+            if norm in seen:
+                continue
+            seen.add(norm)
+            weighted = score * weight
+            if items and weighted > items[-1].score:
+                weighted = items[-1].score
+            if item is None or weighted != score:
+                item = Suggestion(text, round(weighted, 6))
+            items.append(item)
 
     def add_first(self, ids: list[int], items: list[Suggestion]) -> None:
         """The first tier, already made into suggestions (``ids[i]`` shown as ``items[i]``)."""
@@ -404,16 +384,10 @@ class _Ranked:
             # The first tier as it is: distinct keywords (one per spaceless form), best first.
             self.items = self._suggest(fresh[: self.limit])
             return
-        for item in self._suggest(fresh):
-            if self.full:
-                return
-            self._push(item, weight)
+        self._extend(((s.keyword, s.score, s) for s in self._suggest(fresh)), weight)
 
     def add_texts(self, texts: Iterable[tuple[str, float]], weight: float) -> None:
-        for text, score in texts:
-            if self.full:
-                return
-            self._push(Suggestion(text, score), weight)
+        self._extend(((text, score, None) for text, score in texts), weight)
 
     def result(self) -> list[Suggestion]:
         return self.items

@@ -10,6 +10,7 @@ order is the code point order polars sorts by, so a prefix's keys form one conti
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,14 @@ from kwrec.core.models.columns import _mmap, open_column
 # No key holds these bytes (UTF-8 never has 0xff; keys never hold NUL), which makes them exact bounds:
 # the key equal to p is the run [p, p + _NUL).
 _NUL = b"\x00"
+
+
+class KeyState(Enum):
+    """What the key table holds for a string: nothing starting with it, keys under it, or itself."""
+
+    NONE = 0
+    PREFIX = 1
+    KEY = 2
 
 
 class KeyIndex:
@@ -80,6 +89,17 @@ class KeyIndex:
         matrix = np.frombuffer(self._heavy_top, dtype="<u4").reshape(-1, self._topk)
         return matrix[lo:hi]
 
+    def head_state(self, prefix: str) -> KeyState:
+        """Whether ``prefix`` is itself a key, only starts keys, or neither (one binary search)."""
+        p = prefix.encode("utf-8")
+        i = self._lower_bound(p)
+        if i >= self._n:
+            return KeyState.NONE
+        found = self._key(i)
+        if found == p:
+            return KeyState.KEY
+        return KeyState.PREFIX if found.startswith(p) else KeyState.NONE
+
     def exact(self, key: str) -> list[int]:
         k = key.encode("utf-8")
         lo = self._lower_bound(k)
@@ -92,3 +112,13 @@ class KeyIndex:
         every key under the prefix (a short prefix can have millions).
         """
         return next_chars(self._blob, self._off, prefix.encode("utf-8"), limit)
+
+    def typo_keys(self, ns: str, key: str, window: int, budget: int) -> tuple[list[str], int]:
+        """Keys one edit away from ``key`` that start some stored key under ``ns``, and the budget left.
+
+        Edits are tried at the ``window`` positions ending where ``key`` stops matching (a single typo
+        sits at or just before that point), substitutions and insertions only with characters that
+        follow the head in some key; each distinct edit checked costs one unit of ``budget``. Compiled:
+        the dozens of edits a look-up may try cost a microsecond each in Python.
+        """
+        return self._top.typo_keys(ns, key, window, budget)

@@ -7,7 +7,9 @@ the same key. Each namespace is a one-character marker prepended to the key.
 
 from __future__ import annotations
 
-from kwrec.core.text.hangul import keystrokes
+from itertools import accumulate
+
+from kwrec.core.text.hangul import keystrokes, keystrokes_per_char
 
 FULL = "\x01"  # the whole keyword
 WORD = "\x02"  # from the start of its 2nd, 3rd, ... word (케이스 -> 아이폰 케이스)
@@ -22,3 +24,13 @@ HANGUL = r"[\uac00-\ud7a3]"
 
 def search_key_of(folded: str) -> str:
     return keystrokes(folded).replace(" ", "")
+
+
+def key_ends(folded: str) -> list[int]:
+    """``ends[j] == len(search_key_of(folded[:j]))`` for j in 0..len(folded), in one pass.
+
+    Keystrokes are per character, so the key of a head of the query is a head of the query's key.
+    """
+    if folded.isascii():  # one keystroke per character but spaces: counted in compiled code
+        return list(accumulate(map(" ".__ne__, folded), initial=0))
+    return list(accumulate((0 if c == " " else keystrokes_per_char(c) for c in folded), initial=0))

@@ -120,6 +120,11 @@ def keystrokes(s: str) -> str:
     return s.translate(_KEYSTROKES)
 
 
+def keystrokes_per_char(c: str) -> int:
+    """``len(keystrokes(c))`` for one character, without building the string."""
+    return len(_KEYSTROKES.get(ord(c), c))
+
+
 def conjoining_to_compat(s: str) -> str:
     """Map conjoining jamo (as left by NFKC or NFD input) to compatibility jamo."""
     return s.translate(CONJOINING_TO_COMPAT)
