@@ -142,4 +142,6 @@ def test_head_state_matches_brute_force(table: tuple[KeyIndex, list[tuple[str, i
             if any(k.startswith(p) for k in keys)
             else KeyState.NONE
         )
-        assert index.head_state(p) is want, p
+        state, at = index.head_state(p)
+        assert state is want, p
+        assert index.head_state(p, max(0, at - 3)) == (state, at)  # a search from nearer by agrees

@@ -11,7 +11,7 @@ search in compiled code (:class:`kwrec.core.models.key_index.KeyIndex`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,17 @@ import numpy as np
 
 from kwrec.core.models.columns import StringTable, open_column
 from kwrec.core.models.key_index import KeyIndex, KeyState
-from kwrec.core.models.keys import CHO, CHO_WORD, FULL, MERGED, TAIL, WORD, key_ends, search_key_of
+from kwrec.core.models.keys import (
+    CHO,
+    CHO_WORD,
+    FULL,
+    MAX_TAIL_WORDS,
+    MERGED,
+    TAIL,
+    WORD,
+    key_ends,
+    search_key_of,
+)
 from kwrec.core.models.layout import (
     HEAVY_PREFIX,
     HEAVY_TOP_FILE,
@@ -90,8 +100,8 @@ class Autocompleter:
         directory: Path,
         keywords: StringTable,
         scores: memoryview,
-        tails: Sequence[str],
-        tail_scores: Sequence[float],
+        tails: StringTable,
+        tail_scores: memoryview,
         options: AutocompleteOptions,
         topk: int,
     ) -> None:
@@ -257,11 +267,12 @@ class Autocompleter:
         """
         points = []
         heads_exist = True  # once no key starts with the head, no longer head can be a keyword
+        at = 0
         for j in range(1, len(folded)):
             if folded[j - 1] == " ":
                 points.append(j)
             elif heads_exist and folded[j] != " ":
-                found = self._keys.head_state(FULL + key[: ends[j]])
+                found, at = self._keys.head_state(FULL + key[: ends[j]], at)
                 if found is KeyState.KEY:
                     points.append(j)
                 elif found is KeyState.NONE:
@@ -278,10 +289,13 @@ class Autocompleter:
                 continue
             seen_splits.add(tail_key)
             head, tail = folded[:j].rstrip(" ") + " ", folded[j:].lstrip(" ")
+            if tail.count(" ") >= MAX_TAIL_WORDS + word_done:
+                continue  # longer than any stored suffix (unless the user split its words)
             tids = self._ids(TAIL, tail_key, self._topk if word_done else ranked.limit)
-            texts = [(self._tails[t], self._tail_scores[t]) for t in tids]
+            texts: Iterable[Suggestion] = self._tails.scored(tids, self._tail_scores, Suggestion)
             if word_done:
-                texts = [(text, score) for text, score in texts if (text + " ").startswith(tail + " ")]
+                whole = tail + " "
+                texts = (t for t in texts if (t.keyword + " ").startswith(whole))
             ranked.add_texts(((head + text, score) for text, score in texts), W_SYNTH)
             if ranked.full:
                 return

@@ -89,16 +89,20 @@ class KeyIndex:
         matrix = np.frombuffer(self._heavy_top, dtype="<u4").reshape(-1, self._topk)
         return matrix[lo:hi]
 
-    def head_state(self, prefix: str) -> KeyState:
-        """Whether ``prefix`` is itself a key, only starts keys, or neither (one binary search)."""
+    def head_state(self, prefix: str, lo: int = 0) -> tuple[KeyState, int]:
+        """Whether ``prefix`` is itself a key, only starts keys, or neither, and where it would sit.
+
+        One binary search from ``lo``: a longer prefix sits at or after a shorter one's position, so
+        the heads of one query can be checked in turn, each search starting where the last ended.
+        """
         p = prefix.encode("utf-8")
-        i = self._lower_bound(p)
+        i = self._lower_bound(p, lo)
         if i >= self._n:
-            return KeyState.NONE
+            return KeyState.NONE, i
         found = self._key(i)
         if found == p:
-            return KeyState.KEY
-        return KeyState.PREFIX if found.startswith(p) else KeyState.NONE
+            return KeyState.KEY, i
+        return (KeyState.PREFIX if found.startswith(p) else KeyState.NONE), i
 
     def exact(self, key: str) -> list[int]:
         k = key.encode("utf-8")

@@ -19,6 +19,7 @@ TAIL = "\x05"  # word-level suffixes of queries, for completing unseen queries (
 MERGED = "\x06"  # the whole key of a query merged into a keyword (a typo, a layout mistake) -> its id
 
 MAX_WORD_STARTS = 8  # later words of very long queries are not indexed on their own
+MAX_TAIL_WORDS = 3  # TAIL holds query suffixes of up to this many words
 HANGUL = r"[\uac00-\ud7a3]"
 
 

@@ -19,6 +19,7 @@ from kwrec.core.models import popularity
 from kwrec.core.models.autocomplete_build import build_index
 from kwrec.core.models.columns import write_column, write_strings
 from kwrec.core.models.customer_model import META_FILE, CustomerModel, sha256_file
+from kwrec.core.models.keys import MAX_TAIL_WORDS
 from kwrec.core.models.layout import VARIANT_PREFIX
 from kwrec.core.models.related import RelatedParams, related_pairs, write_related
 from kwrec.core.text.hangul import keystrokes_expr
@@ -26,7 +27,6 @@ from kwrec.core.text.keyboard import hangul_from_latin
 from kwrec.core.text.normalize import fold
 from kwrec.settings import TrainParams
 
-MAX_TAIL_WORDS = 3
 # Suffixes only complete queries nobody typed; the long tail of rare ones costs index size and build
 # time for almost no completions.
 MAX_TAILS = 500_000
