@@ -92,7 +92,9 @@ def english(tmp_path_factory: pytest.TempPathFactory) -> CustomerModel:
 def test_english_case_and_space_insensitive(english: CustomerModel) -> None:
     assert words(english, "HARRY")[0] == "harry potter"
     assert words(english, "harrypot")[0] == "harry potter"
-    assert words(english, "  Harry   Potter ")[0] == "harry potter"
+    assert words(english, "  Harry   Potter")[0] == "harry potter"
+    # a space after the last word: what continues it first, the words alone after
+    assert words(english, "  Harry   Potter ") == ["Harry Potter and the Philosopher's Stone", "harry potter"]
 
 
 @pytest.mark.parametrize(

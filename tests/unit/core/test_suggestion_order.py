@@ -23,6 +23,7 @@ def news(tmp_path_factory: pytest.TempPathFactory) -> CustomerModel:
         + popular_by("화재", 10, prefix="b")
         + popular_by("화장품 세트", 5, prefix="c")
         + popular_by("한파", 20, prefix="d")
+        + popular_by("한파 특보", 6, prefix="e")
     )
     return train_model(tmp_path_factory.mktemp("news"), rows)
 
@@ -33,13 +34,22 @@ def test_a_complete_syllable_reads_as_itself_before_the_syllables_it_may_become(
     assert words(news, "화") == ["화재", "화장품 세트", "환율"]
     assert words(news, "환")[0] == "환율"
     assert words(news, "홪") == ["화재", "화장품 세트"]  # 화 + ㅈ: on the way to 화재 and 화장품
-    assert words(news, "ㅎ") == ["환율", "한파", "화재", "화장품 세트"]  # nothing literal: by score
+    # nothing reads as ㅎ: by score
+    assert words(news, "ㅎ") == ["환율", "한파", "화재", "한파 특보", "화장품 세트"]
     assert words(news, "화장품세")[0] == "화장품 세트"  # spacing stays optional
 
 
+def test_a_finished_word_is_continued_before_it_is_repeated(news: CustomerModel) -> None:
+    # "한파 " has a space after it: the user goes on to another word (MPC never offers 한파 here);
+    # the word alone stays in the answer, after what continues it.
+    assert words(news, "한파 ") == ["한파 특보", "한파"]
+    assert words(news, "한파")[0] == "한파"
+
+
 def test_scores_never_increase_down_a_reordered_answer(news: CustomerModel) -> None:
-    scores = [s.score for s in news.autocomplete("화", 10)]
-    assert scores == sorted(scores, reverse=True)
+    for q in ("화", "한파 "):
+        scores = [s.score for s in news.autocomplete(q, 10)]
+        assert scores == sorted(scores, reverse=True)
 
 
 @pytest.fixture(scope="module")

@@ -234,8 +234,9 @@ class Autocompleter:
         A keyword is shown in the spacing its users typed most ("dish network"), but a user typing
         "dishnetw" means the other form that people also typed ("dishnetwork"): shown in that form, it
         keeps its rank. ``whole_words``: the user ended a word ("new "), so only completions that
-        continue after that whole word are kept. ``hangul``: spacing does not decide the order, only
-        the form (completions that start with the typed text whatever its spacing go first).
+        continue after that whole word are kept, and the typed words alone ("new") come after those
+        that continue them. ``hangul``: spacing does not decide the order, only the form (completions
+        that start with the typed text whatever its spacing go first).
         """
         head = folded + " " if whole_words else folded
 
@@ -243,19 +244,22 @@ class Autocompleter:
             return (text.lower() + " ").startswith(head) if whole_words else text.lower().startswith(head)
 
         kept: list[tuple[int, Suggestion]] = []
+        typed: list[tuple[int, Suggestion]] = []  # whole_words: what the user has typed, no more
         other: list[tuple[int, Suggestion]] = []
         for i, s in zip(ids, self._suggestions(ids), strict=True):
             if keeps(s.keyword):
-                kept.append((i, s))
+                (typed if whole_words and s.keyword.lower() == folded else kept).append((i, s))
                 continue
             form = next((v for v in self._variants.of(i) if keeps(v)), None)
             if form is not None:
-                kept.append((i, Suggestion(form, s.score)))
+                (typed if whole_words and form.lower() == folded else kept).append(
+                    (i, Suggestion(form, s.score))
+                )
             elif hangul and _literal(s.keyword, folded, hangul):
                 kept.append((i, s))
             elif not whole_words:
                 other.append((i, s))
-        chosen = (kept + other)[:limit]
+        chosen = (kept + typed + other)[:limit]
         return [i for i, _ in chosen], _non_increasing([s for _, s in chosen])
 
     def _split_points(self, folded: str, key: str, ends: list[int]) -> list[int]:

@@ -157,7 +157,10 @@ def _typos(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> dict[in
     for k, key, k_t, key_t in pairs.select("k", "key", "k_t", "key_t").iter_rows():
         if k in mapping or k in mapping.values():
             continue
-        if _DIGITS.sub("", key) == _DIGITS.sub("", key_t) and OSA.distance(key, key_t) == 1:
+        # The first keystroke must agree: a different first letter is most often another word (mavis,
+        # avis); such a typo is still corrected when typed, by the look-up's typo tier.
+        same_start = key[0] == key_t[0]
+        if same_start and _DIGITS.sub("", key) == _DIGITS.sub("", key_t) and OSA.distance(key, key_t) == 1:
             mapping[k] = k_t
     # A chain (a -> b -> c) resolves to its end, so nothing is merged into a keyword that itself merges.
     return {a: mapping.get(b, b) for a, b in mapping.items()}
@@ -245,12 +248,15 @@ def _keyword_table(
         .join(vocab.select("dh", "display", "norm", "nk"), on="dh")
         .sort(["k", "n", "display"], descending=[False, True, False])
         .unique("k", keep="first", maintain_order=True)
-        .select("k", "display", "norm", "nk")
+        .select("k", "display", "norm", "nk", pl.col("n").alias("typed_as_shown"))
     )
+    # Equal scores (common in logs without user ids or times) go to the keyword whose shown form was
+    # itself typed more, rather than one that owes its score to merged typos and spellings.
     return (
         score.join(display, on="k")
         .filter(~pl.col("norm").str.contains(JAMO_ONLY))
-        .sort(["score", "nk"], descending=[True, False])
+        .sort(["score", "typed_as_shown", "nk"], descending=[True, True, False])
+        .drop("typed_as_shown")
         .with_row_index("id")
         .with_columns(pl.col("id").cast(pl.Int64))
     )
