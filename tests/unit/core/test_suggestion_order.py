@@ -85,3 +85,15 @@ def test_repeat_searches_by_one_person_count_a_little(tmp_path: Path) -> None:
     assert words(model, "ta") == ["tall tales", "tape", "tarp"]
     got = words(model, "t")
     assert got.index("tent") < got.index("tarp")
+
+
+def test_a_different_first_letter_is_another_word_not_a_typo(tmp_path: Path) -> None:
+    model = train_model(
+        tmp_path,
+        popular_by("avis", 30, prefix="a")
+        + popular_by("mavis", 3, prefix="b")
+        + popular_by("avus", 3, prefix="c"),
+    )
+    assert words(model, "mavi") == ["mavis"]  # not merged into avis: found as typed
+    assert model.exact_id("avus") == model.exact_id("avis")  # a later keystroke: merged
+    assert model.exact_id("mavis") != model.exact_id("avis")
