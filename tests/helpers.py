@@ -51,3 +51,8 @@ def train_model(
 ) -> CustomerModel:
     meta = train_customer(events_frame(rows), TrainParams(**params), tmp, customer="t")  # type: ignore[arg-type]
     return CustomerModel.open(tmp, expected_checksum=meta["checksum"])
+
+
+def words(model: CustomerModel, q: str, limit: int = 10) -> list[str]:
+    """The keywords ``model`` suggests for ``q``, best first."""
+    return [s.keyword for s in model.autocomplete(q, limit)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kwrec.core.models.customer_model import CustomerModel
-from tests.helpers import popular_by, train_model
+from tests.helpers import popular_by, train_model, words
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +23,6 @@ def korean(tmp_path_factory: pytest.TempPathFactory) -> CustomerModel:
         + popular_by("ㅇㅇㅍ", 3, prefix="j")  # 초성 submits are typing artefacts, never suggested
     )
     return train_model(tmp_path_factory.mktemp("ko"), rows)
-
-
-def words(model: CustomerModel, q: str, limit: int = 10) -> list[str]:
-    return [s.keyword for s in model.autocomplete(q, limit)]
 
 
 @pytest.mark.parametrize("q", ["아", "아이", "아이ㅍ", "아잎", "ㅇㅇㅍ", "dkdlvhs", "DKDLVHS"[:0] + "dkdlv"])

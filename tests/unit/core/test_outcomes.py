@@ -20,6 +20,7 @@ from kwrec.core.models.customer_model import CustomerModel
 from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
 from kwrec.settings import TrainParams
+from tests.helpers import words
 
 HEADER = ("timestamp", "user_id", "session_id", "query", "result_count", "clicked")
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -50,10 +51,6 @@ def train(folder: Path, tmp: Path, **params: object) -> CustomerModel:
     pre, _ = read_and_preprocess(folder, config, p, tmp / "quarantine.jsonl")
     meta = train_customer(pre.events, p, tmp / "artifact", customer=folder.name)
     return CustomerModel.open(tmp / "artifact", expected_checksum=meta["checksum"])
-
-
-def words(model: CustomerModel, q: str) -> list[str]:
-    return [s.keyword for s in model.autocomplete(q, 10)]
 
 
 ISSUE_EXAMPLE: list[Search] = [

@@ -9,11 +9,7 @@ from pathlib import Path
 import pytest
 
 from kwrec.core.models.customer_model import CustomerModel
-from tests.helpers import popular_by, train_model
-
-
-def words(model: CustomerModel, q: str, limit: int = 10) -> list[str]:
-    return [s.keyword for s in model.autocomplete(q, limit)]
+from tests.helpers import popular_by, train_model, words
 
 
 @pytest.fixture(scope="module")
