@@ -78,7 +78,7 @@ def test_repeat_searches_by_one_person_count_a_little(tmp_path: Path) -> None:
         tmp_path,
         back + hammer + popular_by("tarp", 3, prefix="t") + popular_by("tall tales", 12, prefix="v"),
     )
-    assert words(model, "ta") == ["tall tales", "tape", "tarp"]
+    assert words(model, "ta", 3) == ["tall tales", "tape", "tarp"]
     got = words(model, "t")
     assert got.index("tent") < got.index("tarp")
 
@@ -93,3 +93,49 @@ def test_a_different_first_letter_is_another_word_not_a_typo(tmp_path: Path) -> 
     assert words(model, "mavi") == ["mavis"]  # not merged into avis: found as typed
     assert model.exact_id("avus") == model.exact_id("avis")  # a later keystroke: merged
     assert model.exact_id("mavis") != model.exact_id("avis")
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory: pytest.TempPathFactory) -> CustomerModel:
+    rows = (
+        popular_by("hotels bethesda md", 3, prefix="a")
+        + popular_by("hotels baltimore md", 3, prefix="b")
+        + popular_by("cheap flights annapolis md", 2, prefix="c")
+        + popular_by("tysons mall", 30, prefix="d")  # "mall" ends one query, a popular one
+        + popular_by("bethesda hospital", 5, prefix="e")
+        + popular_by("paris hotel", 3, prefix="f")
+        + popular_by("rome hotel", 3, prefix="g")
+        + popular_by("the hobbit", 20, prefix="h")
+        + popular_by("knee injury", 4, prefix="i")
+        + popular_by("sports injury", 4, prefix="j")
+        + popular_by("who is in jail", 2, prefix="k")
+        + popular_by("men in jail", 2, prefix="l")
+    )
+    return train_model(tmp_path_factory.mktemp("places"), rows)
+
+
+def test_an_unseen_query_ends_in_what_follows_the_most_different_words(places: CustomerModel) -> None:
+    # Nobody searched rockville: "md" follows bethesda, baltimore and annapolis, "mall" only tysons
+    # (however popular tysons mall is).
+    got = words(places, "rockville m")
+    assert got[:2] == ["rockville md", "rockville mall"]
+
+
+def test_the_typed_text_may_start_the_end_of_a_query(places: CustomerModel) -> None:
+    # "bethesda md" ends "hotels bethesda md": after the real completion, never before it (and the
+    # query it ends, found by a later word, after both)
+    assert words(places, "bethesda") == ["bethesda hospital", "bethesda md", "hotels bethesda md"]
+
+
+def test_a_short_answer_is_filled_only_with_common_endings(places: CustomerModel) -> None:
+    # "hotel" follows paris and rome: a fair guess after the real completion; "hobbit" only ever
+    # follows "the", and "bethesda hobbit" is noise
+    assert words(places, "bethesda h") == ["bethesda hospital", "bethesda hotel"]
+    # with nothing to complete, any ending may be tried, the most common first
+    assert words(places, "annapolis h")[:2] == ["annapolis hotel", "annapolis hobbit"]
+
+
+def test_outside_hangul_a_made_up_query_keeps_the_typed_spacing(places: CustomerModel) -> None:
+    got = words(places, "kushner in j")
+    assert got[0] == "kushner in jail" and "kushner injury" not in got
+    assert "kushner injury" in words(places, "kushner inj")

@@ -11,6 +11,7 @@ search in compiled code (:class:`kwrec.core.models.key_index.KeyIndex`).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,13 @@ W_CONVERTED = 0.9
 W_SYNTH = 0.3
 W_INFIX = 0.5
 W_FUZZY = 0.2
+
+# A query made up to fill a short answer must end in a suffix that follows at least this many
+# different words (a suffix's stored score is that count plus a fraction, ``train._tail_table``):
+# "agatha c" may go on to agatha cookbook, never to "agatha chamber of secrets", which only ever
+# follows "potter". Measured on AOL (docs/benchmarks.md), unseen MRR@10: no filling 0.0933, filling
+# with any suffix 0.0972, with this bound 0.0971.
+FILL_MIN_CONTINUATIONS = 2
 
 PREMADE_PER_PREFIX = 10  # the API's default limit: these answers are built once per process
 
@@ -112,6 +120,8 @@ class Autocompleter:
         self._scores = scores
         self._tails = tails
         self._tail_scores = tail_scores
+        # Tails are stored best first: those that may fill a short answer are the first ids.
+        self._common_tails = int(np.count_nonzero(np.asarray(tail_scores) >= FILL_MIN_CONTINUATIONS))
         self._options = options
         self._topk = topk
         self._premade = self._premade_suggestions()
@@ -177,10 +187,9 @@ class Autocompleter:
             for alt in self._converted_keys(query, folded):
                 ranked.add(self._ids(FULL, alt, limit), W_CONVERTED)
         found_exact = bool(ranked.items)
-        # Only when nothing completes: filling a short answer with made-up queries too was measured
-        # (AOL unseen MRR@10 0.0875 -> 0.0901) but fills it with noise ("agatha chamber of secrets").
-        if not found_exact and self._options.synthesize:
-            self._synthesize(folded, key, word_done, ranked)
+        # A short answer is filled with completions of a query nobody typed yet, after every real one.
+        if not ranked.full and self._options.synthesize:
+            self._synthesize(folded, key, word_done, ranked, found_exact)
         if not ranked.full and self._options.infix:
             ranked.add(self._ids(WORD, key, limit), W_INFIX)
             if choseong_query:
@@ -262,17 +271,19 @@ class Autocompleter:
         chosen = (kept + typed + other)[:limit]
         return [i for i, _ in chosen], _non_increasing([s for _, s in chosen])
 
-    def _split_points(self, folded: str, key: str, ends: list[int]) -> list[int]:
+    def _split_points(
+        self, folded: str, key: str, ends: list[int], first: int, *, in_words: bool
+    ) -> list[int]:
         """Where a query may be cut into the user's own words and a suffix to complete.
 
-        After each space the user typed, and after any part that is itself a known keyword, so that
-        "아이폰케이스" and "아이폰 케이스" are cut in the same places and get the same answers.
-        ``key`` is the query's search key, ``ends`` its ``key_ends``.
+        After each space the user typed, and (``in_words``) after any part that is itself a known
+        keyword, so that "아이폰케이스" and "아이폰 케이스" are cut in the same places and get the same
+        answers. ``key`` is the query's search key, ``ends`` its ``key_ends``; no cut before ``first``.
         """
         points = []
-        heads_exist = True  # once no key starts with the head, no longer head can be a keyword
+        heads_exist = in_words  # once no key starts with the head, no longer head can be a keyword
         at = 0
-        for j in range(1, len(folded)):
+        for j in range(max(first, 1), len(folded)):
             if folded[j - 1] == " ":
                 points.append(j)
             elif heads_exist and folded[j] != " ":
@@ -283,26 +294,55 @@ class Autocompleter:
                     heads_exist = False
         return points
 
-    def _synthesize(self, folded: str, key: str, word_done: bool, ranked: _Ranked) -> None:
-        """Complete a query nobody typed: the user's own leading words + a popular query suffix."""
+    def _synthesize(self, folded: str, key: str, word_done: bool, ranked: _Ranked, found_exact: bool) -> None:
+        """Complete a query nobody typed: the user's own leading words + a query suffix.
+
+        The most context first: the whole typed text as the start of a suffix ("bethesda" -> bethesda
+        md, which ends "hotels bethesda md"), then the split points in order, each with its suffixes
+        best first (see ``train._tail_table``). Outside Hangul the suffix must keep the user's
+        spacing: "kushner in j" is "in j...", never "injury". ``found_exact``: the answer already
+        has real completions, and a made-up query only follows them when its suffix is a common
+        ending (see ``FILL_MIN_CONTINUATIONS``).
+        """
         seen_splits: set[str] = set()
+        literal = word_done or not _HANGUL.search(folded)
         ends = key_ends(folded)
-        for j in self._split_points(folded, key, ends):
+        # A cut before the last few spaces leaves a suffix longer than any stored one (unless the
+        # user split its words).
+        spaces = [i for i, c in enumerate(folded) if c == " "]
+        words = MAX_TAIL_WORDS + word_done
+        first = spaces[-words] if len(spaces) >= words else 0
+        # Filling a short answer, the user's words stay as typed: "spokanemo" after its real
+        # completions is not cut into spokane + movies (measured: the same MRR, a quarter less time).
+        cuts = self._split_points(folded, key, ends, first, in_words=not found_exact)
+        for j in (0, *cuts):
             tail_key = key[ends[j] :]
             if not tail_key or tail_key in seen_splits:
                 continue
             seen_splits.add(tail_key)
-            head, tail = folded[:j].rstrip(" ") + " ", folded[j:].lstrip(" ")
-            if tail.count(" ") >= MAX_TAIL_WORDS + word_done:
-                continue  # longer than any stored suffix (unless the user split its words)
-            tids = self._ids(TAIL, tail_key, self._topk if word_done else ranked.limit)
-            texts: Iterable[Suggestion] = self._tails.scored(tids, self._tail_scores, Suggestion)
-            if word_done:
-                whole = tail + " "
-                texts = (t for t in texts if (t.keyword + " ").startswith(whole))
-            ranked.add_texts(((head + text, score) for text, score in texts), W_SYNTH)
-            if ranked.full:
-                return
+            head, tail = folded[:j].rstrip(" ") + " " if j else "", folded[j:].lstrip(" ")
+            if tail.count(" ") >= words:
+                continue
+            fill = bool(j) and found_exact
+            # A literal match may drop some of the key's suffixes: then look further down.
+            for depth in (ranked.limit, self._topk) if literal else (ranked.limit,):
+                tids = self._ids(TAIL, tail_key, depth)
+                more = len(tids) == depth
+                if fill:  # ids ascend, so the common endings are a head of the list
+                    common = bisect_left(tids, self._common_tails)
+                    more = more and common == len(tids)
+                    tids = tids[:common]
+                texts: Iterable[Suggestion] = self._tails.scored(tids, self._tail_scores, Suggestion)
+                if word_done:
+                    whole = tail + " "
+                    texts = (t for t in texts if (t.keyword + " ").startswith(whole))
+                elif literal:
+                    texts = (t for t in texts if t.keyword.startswith(tail))
+                ranked.add_texts(((head + text, score) for text, score in texts), W_SYNTH)
+                if ranked.full:
+                    return
+                if not more:
+                    break  # that was every suffix the key may use
 
     def _fuzzy_ids(self, ns: str, key: str, limit: int, budget: _Probes) -> list[int]:
         """Keywords one keystroke edit away from being completions of ``key``."""
