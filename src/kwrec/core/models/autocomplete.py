@@ -325,9 +325,11 @@ class Autocompleter:
                 continue
             fill = bool(j) and found_exact
             # A literal match may drop some of the key's suffixes: then look further down.
+            done = 0  # the ids already tried: a deeper look-up starts with the same ones
             for depth in (ranked.limit, self._topk) if literal else (ranked.limit,):
-                tids = self._ids(TAIL, tail_key, depth)
-                more = len(tids) == depth
+                found = self._ids(TAIL, tail_key, depth)
+                more = len(found) == depth
+                tids, done = found[done:], len(found)
                 if fill:  # ids ascend, so the common endings are a head of the list
                     common = bisect_left(tids, self._common_tails)
                     more = more and common == len(tids)
