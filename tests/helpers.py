@@ -46,6 +46,13 @@ def popular_by(
     return [(hour, f"{prefix}{i}", f"{prefix}{i}-s", query) for i in range(users)]
 
 
+def searched(counts: dict[str, int]) -> list[tuple[float, str, str, str]]:
+    """Each query searched once by its count of people, nobody searching two of them."""
+    return [
+        row for n, (q, users) in enumerate(counts.items()) for row in popular_by(q, users, prefix=f"p{n}-")
+    ]
+
+
 def train_model(
     tmp: Path, rows: Iterable[tuple[float, str | None, str | None, str]], **params: object
 ) -> CustomerModel:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kwrec.core.models.customer_model import CustomerModel
-from tests.helpers import popular_by, train_model, words
+from tests.helpers import popular_by, searched, train_model, words
 
 
 @pytest.fixture(scope="module")
@@ -97,19 +97,21 @@ def test_a_different_first_letter_is_another_word_not_a_typo(tmp_path: Path) -> 
 
 @pytest.fixture(scope="module")
 def places(tmp_path_factory: pytest.TempPathFactory) -> CustomerModel:
-    rows = (
-        popular_by("hotels bethesda md", 3, prefix="a")
-        + popular_by("hotels baltimore md", 3, prefix="b")
-        + popular_by("cheap flights annapolis md", 2, prefix="c")
-        + popular_by("tysons mall", 30, prefix="d")  # "mall" ends one query, a popular one
-        + popular_by("bethesda hospital", 5, prefix="e")
-        + popular_by("paris hotel", 3, prefix="f")
-        + popular_by("rome hotel", 3, prefix="g")
-        + popular_by("the hobbit", 20, prefix="h")
-        + popular_by("knee injury", 4, prefix="i")
-        + popular_by("sports injury", 4, prefix="j")
-        + popular_by("who is in jail", 2, prefix="k")
-        + popular_by("men in jail", 2, prefix="l")
+    rows = searched(
+        {
+            "hotels bethesda md": 3,
+            "hotels baltimore md": 3,
+            "cheap flights annapolis md": 2,
+            "tysons mall": 30,  # "mall" ends one query, a popular one
+            "bethesda hospital": 5,
+            "paris hotel": 3,
+            "rome hotel": 3,
+            "the hobbit": 20,
+            "knee injury": 4,
+            "sports injury": 4,
+            "who is in jail": 2,
+            "men in jail": 2,
+        }
     )
     return train_model(tmp_path_factory.mktemp("places"), rows)
 
