@@ -33,6 +33,7 @@ from kwrec.core.manifest import (
     read_manifest,
     write_manifest,
 )
+from kwrec.core.models.banned import BannedText
 from kwrec.core.models.customer_model import CustomerModel, verify_artifact
 from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
@@ -157,7 +158,10 @@ def train_customer_entry(
         # early, and the string columns can then be freed (peak memory on large customers).
         stats, handover = pre.stats, [pre.events]
         del pre
-        meta = train_customer(handover.pop(), params, tmpdir / "artifact", customer=customer, report=report)
+        banned = BannedText.of(config.ban, config.ban_exact)
+        meta = train_customer(
+            handover.pop(), params, tmpdir / "artifact", customer=customer, report=report, banned=banned
+        )
         if gate is not None and scores is not None and not scores.get("note"):
             # The guardrail's number, while the candidate is at hand (docs/diff.md: stability).
             candidate = CustomerModel(tmpdir / "artifact", meta)

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from kwrec.core.models.banned import BannedText
 from kwrec.core.models.customer_model import CustomerModel
-from tests.helpers import popular_by, searched, train_model, words
+from kwrec.core.models.train import train_customer
+from kwrec.settings import TrainParams
+from tests.helpers import events_frame, popular_by, searched, train_model, words
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +144,18 @@ def test_outside_hangul_a_made_up_query_keeps_the_typed_spacing(places: Customer
     got = words(places, "kushner in j")
     assert got[0] == "kushner in jail" and "kushner injury" not in got
     assert "kushner injury" in words(places, "kushner inj")
+
+
+def test_a_made_up_completion_never_makes_a_banned_term(tmp_path: Path) -> None:
+    # Preprocessing dropped every search of the banned terms, but "harry " + the "potter" of
+    # beatrix potter would make one again, and "potter" alone ends a query.
+    rows = searched({"beatrix potter": 5, "harry styles": 4, "potter county": 3})
+    banned = BannedText.of(contains=["Harry  Potter"], exact=["potter"])
+    meta = train_customer(events_frame(rows), TrainParams(), tmp_path, customer="t", banned=banned)
+    model = CustomerModel.open(tmp_path, expected_checksum=meta["checksum"])
+    assert "harry potter" not in words(model, "harry po") and "potter" not in words(model, "pot")
+    reopened = CustomerModel.open(tmp_path)  # the bans are part of the artifact
+    assert "harry potter" not in words(reopened, "harry po")
+    # without the bans, both are made up: the check above is not vacuous
+    plain = train_model(tmp_path / "plain", rows)
+    assert "harry potter" in words(plain, "harry po") and "potter" in words(plain, "pot")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kwrec.core.models.banned import BannedText
 from kwrec.core.models.columns import StringTable, open_column
 from kwrec.core.models.key_index import KeyIndex, KeyState
 from kwrec.core.models.keys import (
@@ -112,6 +113,7 @@ class Autocompleter:
         tail_scores: memoryview,
         options: AutocompleteOptions,
         topk: int,
+        banned: BannedText | None = None,
     ) -> None:
         self._keys = KeyIndex(
             directory / KEYS_PREFIX, directory / HEAVY_PREFIX, directory / HEAVY_TOP_FILE, topk
@@ -124,6 +126,7 @@ class Autocompleter:
         self._common_tails = int(np.count_nonzero(np.asarray(tail_scores) >= FILL_MIN_CONTINUATIONS))
         self._options = options
         self._topk = topk
+        self._banned = banned or BannedText()
         self._premade = self._premade_suggestions()
         self._variants = SpacingVariants(directory)
 
@@ -340,7 +343,10 @@ class Autocompleter:
                     texts = (t for t in texts if (t.keyword + " ").startswith(whole))
                 elif literal:
                     texts = (t for t in texts if t.keyword.startswith(tail))
-                ranked.add_texts(((head + text, score) for text, score in texts), W_SYNTH)
+                made = ((head + text, score) for text, score in texts)
+                if self._banned:  # text no ban has seen (see kwrec.core.models.banned)
+                    made = ((text, score) for text, score in made if not self._banned.blocks(text))
+                ranked.add_texts(made, W_SYNTH)
                 if ranked.full:
                     return
                 if not more:

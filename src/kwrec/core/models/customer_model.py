@@ -9,6 +9,7 @@ from typing import Any
 
 from kwrec import ARTIFACT_FORMAT
 from kwrec.core.models.autocomplete import AutocompleteOptions, Autocompleter
+from kwrec.core.models.banned import BannedText
 from kwrec.core.models.columns import StringTable, open_column
 from kwrec.core.models.protocol import Suggestion
 from kwrec.core.models.related_index import RelatedIndex
@@ -78,6 +79,7 @@ class CustomerModel:
             open_column(directory / "tail.score", "score"),
             AutocompleteOptions(**opts),
             int(meta["params"]["topk"]),
+            BannedText.from_meta(meta),
         )
         self._related = RelatedIndex(directory)
         self._pop = (open_column(directory / "pop.ids", "u32"), open_column(directory / "pop.score", "score"))

@@ -17,6 +17,7 @@ from rapidfuzz.distance import OSA
 from kwrec import ARTIFACT_FORMAT, __version__
 from kwrec.core.models import popularity
 from kwrec.core.models.autocomplete_build import build_index
+from kwrec.core.models.banned import BannedText
 from kwrec.core.models.columns import write_column, write_strings
 from kwrec.core.models.customer_model import META_FILE, CustomerModel, sha256_file
 from kwrec.core.models.keys import MAX_TAIL_WORDS
@@ -409,10 +410,12 @@ def train_customer(
     customer: str,
     extra_meta: dict[str, Any] | None = None,
     report: Callable[[str], None] | None = None,
+    banned: BannedText | None = None,
 ) -> dict[str, Any]:
     """Train from preprocessed events (``kwrec.core.preprocess``) into ``out_dir``; return the artifact meta.
 
-    ``report``, when given, receives one line with the time each training step took.
+    ``report``, when given, receives one line with the time each training step took. ``banned``: the
+    customer's bans, which the events no longer contain, recorded for the look-up's made-up completions.
     """
     timer = _StepTimes()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -503,6 +506,8 @@ def train_customer(
         },
         **(extra_meta or {}),
     }
+    if banned:
+        meta["banned"] = banned.to_meta()
     meta["golden"] = (
         _golden(CustomerModel(out_dir, meta), keywords, params.golden_per_kind) if keywords.height else []
     )
