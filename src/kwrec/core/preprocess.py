@@ -23,7 +23,8 @@ from kwrec.core.ingest.formats import first_reason
 from kwrec.core.ingest.quarantine import CARD_RE, EMAIL_RE, PHONE_INTL_RE, PHONE_KR_RE, Quarantine
 from kwrec.core.ingest.reader import read_customer_logs
 from kwrec.core.ingest.source import CustomerLogs
-from kwrec.core.text.normalize import clean_text_expr, fold
+from kwrec.core.models.banned import BannedText
+from kwrec.core.text.normalize import clean_text_expr
 from kwrec.reporting import Report, silent
 from kwrec.settings import TrainParams
 
@@ -180,18 +181,6 @@ def _display_expr(e: pl.Expr) -> pl.Expr:
     )
 
 
-def _ban_expr(terms: list[str]) -> pl.Expr | None:
-    folded = sorted({f for f in (fold(t) for t in terms) if f})
-    if not folded:
-        return None
-    norm = pl.col("norm")
-    # Also without spaces, so "불법 촬영" cannot slip past a ban on "불법촬영" (nor the other way round).
-    squeezed = sorted({t.replace(" ", "") for t in folded} - {""})
-    return norm.str.contains_any(folded) | norm.str.replace_all(" ", "", literal=True).str.contains_any(
-        squeezed
-    )
-
-
 def _reason_expr(params: TrainParams, config: CustomerConfig) -> pl.Expr:
     display = pl.col("display")
     rules = [
@@ -199,12 +188,14 @@ def _reason_expr(params: TrainParams, config: CustomerConfig) -> pl.Expr:
         (display == "", EMPTY),
         (pl.when(display.str.contains(_PII_HINT)).then(display).str.contains(PII_RE), PII),
     ]
-    banned = _ban_expr(config.ban)
-    if banned is not None:
-        rules.append((banned, BANNED))
-    exact = sorted({f.replace(" ", "") for f in (fold(t) for t in config.ban_exact)} - {""})
-    if exact:
-        rules.append((pl.col("norm").str.replace_all(" ", "", literal=True).is_in(exact), BANNED))
+    # Without spaces, so "불법 촬영" cannot slip past a ban on "불법촬영" (nor the other way round); the
+    # look-up applies the same bans to the completions it makes up (kwrec.core.models.banned).
+    bans = BannedText.of(config.ban, config.ban_exact)
+    squeezed = pl.col("norm").str.replace_all(" ", "", literal=True)
+    if bans.contains:
+        rules.append((squeezed.str.contains_any(list(bans.contains)), BANNED))
+    if bans.exact:
+        rules.append((squeezed.is_in(sorted(bans.exact)), BANNED))
     return first_reason(rules)
 
 

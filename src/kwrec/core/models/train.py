@@ -323,7 +323,7 @@ def _tail_table(keywords: pl.DataFrame) -> pl.DataFrame:
     better guess for the end of a query nobody typed than a suffix that ends one very popular query.
     Ties go to the sum of the square roots of those keywords' scores; the stored score is the count
     plus that sum's share of one, so that it orders the same way. Measured on AOL (docs/benchmarks.md),
-    unseen-query MRR@10: plain score sums 0.0861, square roots 0.0875, continuation counts 0.0973
+    unseen-query MRR@10: plain score sums 0.0861, square roots 0.0875, continuation counts 0.0972
     (with the look-up changes of the same round: 0.0958 with square roots).
     """
     words = keywords.select(pl.col("norm").str.split(" ").alias("w"), "score")
