@@ -23,7 +23,6 @@ from kwrec.core.ingest.formats import first_reason
 from kwrec.core.ingest.quarantine import CARD_RE, EMAIL_RE, PHONE_INTL_RE, PHONE_KR_RE, Quarantine
 from kwrec.core.ingest.reader import read_customer_logs
 from kwrec.core.ingest.source import CustomerLogs
-from kwrec.core.models.banned import BannedText
 from kwrec.core.text.normalize import clean_text_expr
 from kwrec.reporting import Report, silent
 from kwrec.settings import TrainParams
@@ -190,7 +189,7 @@ def _reason_expr(params: TrainParams, config: CustomerConfig) -> pl.Expr:
     ]
     # Without spaces, so "불법 촬영" cannot slip past a ban on "불법촬영" (nor the other way round); the
     # look-up applies the same bans to the completions it makes up (kwrec.core.models.banned).
-    bans = BannedText.of(config.ban, config.ban_exact)
+    bans = config.banned_text
     squeezed = pl.col("norm").str.replace_all(" ", "", literal=True)
     if bans.contains:
         rules.append((squeezed.str.contains_any(list(bans.contains)), BANNED))

@@ -33,7 +33,6 @@ from kwrec.core.manifest import (
     read_manifest,
     write_manifest,
 )
-from kwrec.core.models.banned import BannedText
 from kwrec.core.models.customer_model import CustomerModel, verify_artifact
 from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
@@ -158,7 +157,7 @@ def train_customer_entry(
         # early, and the string columns can then be freed (peak memory on large customers).
         stats, handover = pre.stats, [pre.events]
         del pre
-        banned = BannedText.of(config.ban, config.ban_exact)
+        banned = config.banned_text
         meta = train_customer(
             handover.pop(), params, tmpdir / "artifact", customer=customer, report=report, banned=banned
         )

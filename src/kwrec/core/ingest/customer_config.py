@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kwrec.core.ingest.source import CustomerLogs, as_customer_logs
+from kwrec.core.models.banned import BannedText
 from kwrec.core.rules import LiveBans
 from kwrec.errors import ConfigError
 from kwrec.settings import TrainParams
@@ -88,6 +89,11 @@ class CustomerConfig(BaseModel):
         default_factory=dict,
         description="[train] overrides of this customer (any key of the main [train] section)",
     )
+
+    @property
+    def banned_text(self) -> BannedText:
+        """``ban`` and ``ban_exact`` as preprocessing and the look-up match them."""
+        return BannedText.of(self.ban, self.ban_exact)
 
     def with_live_bans(self, bans: LiveBans) -> CustomerConfig:
         """The config with the live rules' blocks added (``kwrec block``)."""

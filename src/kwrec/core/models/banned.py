@@ -30,12 +30,13 @@ class BannedText:
         saved = meta.get("banned") or {}
         return cls(tuple(saved.get("contains", ())), frozenset(saved.get("exact", ())))
 
-    def to_meta(self) -> dict[str, list[str]] | None:
-        return {"contains": list(self.contains), "exact": sorted(self.exact)} if self else None
+    def to_meta(self) -> dict[str, list[str]]:
+        return {"contains": list(self.contains), "exact": sorted(self.exact)}
 
     def __bool__(self) -> bool:
         return bool(self.contains or self.exact)
 
-    def blocks(self, text: str) -> bool:
-        squeezed = fold(text).replace(" ", "")
+    def blocks(self, folded: str) -> bool:
+        """Whether ``folded`` (text already folded, as the look-up's made-up completions are) is banned."""
+        squeezed = folded.replace(" ", "")
         return squeezed in self.exact or any(term in squeezed for term in self.contains)
