@@ -149,8 +149,9 @@ def test_korean_ime_typing_highlights_the_typed_part(
     # a plain prefix typed in full is highlighted in full, word starts too
     browser.execute_cdp_cmd("Input.insertText", {"text": ""})  # end the composition
     box = browser.find_element(By.ID, "q")
-    box.clear()
+    box.clear()  # WebDriver's clear leaves the box unfocused: the user clicks back into it to type
     assert box.get_attribute("value") == "", box.get_attribute("value")
+    box.click()
     _compose(browser, ["ㅋ", "케"], commit="케")
     _compose(browser, ["ㅇ", "이"], commit="이")
     wait.until(lambda d: _marks(d).get("아이폰 케이스") == "케이")  # the word start 케이스 is marked
@@ -159,6 +160,20 @@ def test_korean_ime_typing_highlights_the_typed_part(
     # once the composition is over, Enter picks (the control for the check above)
     _press_enter(browser)
     wait.until(lambda d: d.find_element(By.ID, "chosen").text == "케이")
+
+
+def test_leaving_the_box_hides_the_list_and_coming_back_at_once_keeps_it(
+    server: Server, browser: webdriver.Chrome
+) -> None:
+    wait = _open(browser, server, "?customer=alpha-kr&lang=ko")
+    box = browser.find_element(By.ID, "q")
+    box.send_keys("아이")
+    wait.until(lambda d: "아이폰" in _suggestions(d, "suggestions"))
+    browser.execute_script("arguments[0].blur(); arguments[0].focus();", box)
+    time.sleep(0.5)  # well past the moment the list waits for a click after a blur
+    assert "아이폰" in _suggestions(browser, "suggestions")
+    browser.execute_script("arguments[0].blur();", box)
+    wait.until(lambda d: _suggestions(d, "suggestions") == [])
 
 
 def test_scores_hidden_unless_asked(server: Server, browser: webdriver.Chrome) -> None:

@@ -5,7 +5,7 @@
   const DEBOUNCE_MS = 120;
   const $ = (id) => document.getElementById(id);
   const customerSel = $("customer"), input = $("q"), list = $("suggestions");
-  let timer = null, inflight = null, active = -1, lang = "ko", release = null, lastStatus = null;
+  let timer = null, hideTimer = null, inflight = null, active = -1, lang = "ko", release = null, lastStatus = null;
 
   const TEXT = {
     ko: {
@@ -181,7 +181,10 @@
       if (li || input.value.trim()) choose(li ? li.dataset.keyword : input.value);
     } else if (e.key === "Escape") { list.replaceChildren(); }
   });
-  input.addEventListener("blur", () => setTimeout(() => list.replaceChildren(), 150));
+  // Leaving the box hides the list a moment later, so that a click on a suggestion lands first; coming
+  // back into the box before then keeps the list.
+  input.addEventListener("blur", () => { hideTimer = setTimeout(() => list.replaceChildren(), 150); });
+  input.addEventListener("focus", () => clearTimeout(hideTimer));
   customerSel.addEventListener("change", () => {
     const url = new URL(location.href);
     url.searchParams.set("customer", customerSel.value);
