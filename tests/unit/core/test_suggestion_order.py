@@ -4,12 +4,14 @@ repeat searches by one person."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from kwrec.core.models.banned import BannedText
-from kwrec.core.models.customer_model import CustomerModel
+from kwrec.core.models.customer_model import META_FILE, CustomerModel
 from kwrec.core.models.train import train_customer
 from kwrec.settings import TrainParams
 from tests.helpers import events_frame, popular_by, searched, train_model, words
@@ -69,6 +71,64 @@ def test_a_prefix_of_a_merged_typo_finds_the_corrected_keyword(banks: CustomerMo
     assert words(banks, "capitol o") == ["capital one"]
     assert all("capitol one" not in words(banks, p) for p in ("c", "cap", "capitol", "capitol on"))
     assert banks.exact_id("capitol one") == banks.exact_id("capital one") is not None
+
+
+@pytest.fixture(scope="module")
+def typed_often(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A typo and a punctuation-only spelling, each searched more than a literal completion."""
+    rows = searched(
+        {
+            "capital one": 60,
+            "capitol one": 9,  # a typo people make often: merged into capital one
+            "capitol hill": 4,
+            "walmart": 60,
+            "wal-mart": 8,  # the same letters: merged into walmart, and still a way to write it
+            "wal-mart jobs": 3,
+        }
+    )
+    directory = tmp_path_factory.mktemp("typed-often")
+    train_model(directory, rows, min_users=2)
+    return directory
+
+
+def test_a_typo_people_often_make_ranks_by_its_own_searches(typed_often: Path) -> None:
+    model = CustomerModel.open(typed_often)
+    # As most-popular-completion would list "capitol one" (9) above capitol hill (4), kwrec lists the
+    # keyword it stands for there, corrected, with the typo's own score, not capital one's 60.
+    answer = model.autocomplete("capitol", 10)
+    assert [s.keyword for s in answer] == ["capital one", "capitol hill"]
+    assert answer[0].score == pytest.approx(9.0)
+    assert words(model, "capitol h") == ["capitol hill"]
+    # spelled as the keyword, nothing changes: capital one is a completion of its own
+    assert words(model, "capita") == ["capital one"]
+    # punctuation too: wal-mart was merged into walmart, and is searched more than wal-mart jobs
+    answer = model.autocomplete("wal-m", 10)
+    assert [s.keyword for s in answer] == ["walmart", "wal-mart jobs"]
+    assert answer[0].score == pytest.approx(8.0)
+    assert words(model, "walm") == ["walmart"]
+    assert model.exact_id("wal-mart") == model.exact_id("walmart") is not None
+
+
+def test_a_typo_ranked_among_the_completions_keeps_the_answer_ordered_and_short(typed_often: Path) -> None:
+    model = CustomerModel.open(typed_often)
+    for prefix in ("capitol", "wal-m", "c", "w"):
+        scores = [s.score for s in model.autocomplete(prefix, 10)]
+        assert scores == sorted(scores, reverse=True)
+    assert words(model, "capitol", limit=1) == ["capital one"]  # the typo's 9 searches beat 4
+    assert words(model, "c") == ["capital one", "capitol hill"]  # each keyword once
+
+
+def test_artifacts_without_aliases_rank_merged_typos_after_the_literal_completions(
+    typed_often: Path, tmp_path: Path
+) -> None:
+    # Artifacts trained before aliases existed are served as they were until the customer retrains.
+    old = tmp_path / "old"
+    shutil.copytree(typed_often, old)
+    for path in old.glob("alias.*"):
+        path.unlink()
+    model = CustomerModel(old, json.loads((old / META_FILE).read_text()))
+    assert words(model, "capitol") == ["capitol hill", "capital one"]
+    assert words(model, "wal-m") == ["wal-mart jobs", "walmart"]
 
 
 def test_repeat_searches_by_one_person_count_a_little(tmp_path: Path) -> None:

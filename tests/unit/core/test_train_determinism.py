@@ -28,8 +28,8 @@ def test_typo_caps_cut_ties_by_keyword_not_by_row_order(monkeypatch: pytest.Monk
     results = set()
     for seed in range(8):
         events, vocab = _frames(seed)
-        merged, count = train._remap(events, train._typos(events, vocab, min_users=1))
-        assert count == 3
+        merged, typos = train._remap(events, train._typos(events, vocab, min_users=1))
+        assert typos.height == 3
         moved = merged.filter(pl.col("dh").is_null())  # a merged typo's event, now under its keyword
         results.add(tuple(sorted(moved["k"].to_list())))
     assert len(results) == 1

@@ -22,6 +22,7 @@ from kwrec.core.models.banned import BannedText
 from kwrec.core.models.columns import StringTable, open_column
 from kwrec.core.models.key_index import KeyIndex, KeyState
 from kwrec.core.models.keys import (
+    ALIAS,
     CHO,
     CHO_WORD,
     FULL,
@@ -33,6 +34,7 @@ from kwrec.core.models.keys import (
     search_key_of,
 )
 from kwrec.core.models.layout import (
+    ALIAS_PREFIX,
     HEAVY_PREFIX,
     HEAVY_TOP_FILE,
     KEYS_PREFIX,
@@ -103,6 +105,21 @@ class SpacingVariants:
         return self._variants.get(keyword_id, [])
 
 
+class Aliases:
+    """Queries merged into a keyword (typos, layout mistakes), by alias id: best first by their own
+    searches (``train._aliases``). Artifacts that predate them have none (``open`` returns None)."""
+
+    def __init__(self, directory: Path) -> None:
+        prefix = directory / ALIAS_PREFIX
+        self.typed = StringTable(prefix)
+        self.keyword_ids = open_column(prefix.with_name(f"{ALIAS_PREFIX}.ids"), "u32")
+        self.scores = open_column(prefix.with_name(f"{ALIAS_PREFIX}.score"), "score")
+
+    @classmethod
+    def open(cls, directory: Path) -> Aliases | None:
+        return cls(directory) if (directory / f"{ALIAS_PREFIX}.ids").is_file() else None
+
+
 class Autocompleter:
     def __init__(
         self,
@@ -129,6 +146,7 @@ class Autocompleter:
         self._banned = banned or BannedText()
         self._premade = self._premade_suggestions()
         self._variants = SpacingVariants(directory)
+        self._aliases = Aliases.open(directory)
 
     def _premade_suggestions(self) -> list[Suggestion | None]:
         """The Suggestion of every keyword in the first answers of a precomputed prefix, by id.
@@ -174,6 +192,8 @@ class Autocompleter:
                 # A keyword is shown in the spacing the user types when people typed it that way
                 # (아이폰16 for "아이폰1").
                 ids, first = self._literal_first(ids, folded, limit, hangul=True)
+            if self._aliases is not None:
+                ids, first = self._with_aliases(self._aliases, ids, first, folded, key, limit, hangul)
             if len(ids) >= limit:  # the common case: distinct and already best first
                 return first
         ranked = _Ranked(limit, self._suggestions)
@@ -273,6 +293,45 @@ class Autocompleter:
                 other.append((i, s))
         chosen = (kept + typed + other)[:limit]
         return [i for i, _ in chosen], _non_increasing([s for _, s in chosen])
+
+    def _with_aliases(
+        self,
+        aliases: Aliases,
+        ids: list[int],
+        first: list[Suggestion],
+        folded: str,
+        key: str,
+        limit: int,
+        hangul: bool,
+    ) -> tuple[list[int], list[Suggestion]]:
+        """The completions with the typos people make ranked among them by their own searches.
+
+        "capitol one" was typed often enough to come first for `capitol`, as the most popular
+        completion would list it; it is shown as capital one, the keyword it was merged into, with its
+        own score. Only a typed spelling that keeps what the user typed takes part (the same rule as
+        ``_literal_first``); the others come after, in the MERGED tier. Ties go to the literal
+        completion.
+        """
+        aids = self._ids(ALIAS, key, limit)
+        scores = aliases.scores
+        if not aids or (len(first) >= limit and scores[aids[0]] <= first[-1].score):
+            return ids, first  # the common case: no typo of this prefix is searched as much
+        pending = [a for a in aids if _literal(aliases.typed[a], folded, hangul)]
+        out_ids: list[int] = []
+        out: list[Suggestion] = []
+        i = 0
+        while len(out) < limit and (i < len(first) or pending):
+            if pending and (i >= len(first) or scores[pending[0]] > first[i].score):
+                a = pending.pop(0)
+                kid = aliases.keyword_ids[a]
+                suggestion = Suggestion(self._keywords[kid], scores[a])
+            else:
+                kid, suggestion = ids[i], first[i]
+                i += 1
+            if kid not in out_ids:
+                out_ids.append(kid)
+                out.append(suggestion)
+        return out_ids, _non_increasing(out)
 
     def _split_points(
         self, folded: str, key: str, ends: list[int], first: int, *, in_words: bool

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from kwrec.core.models.columns import write_column, write_strings
-from kwrec.core.models.keys import CHO, CHO_WORD, FULL, HANGUL, MAX_WORD_STARTS, MERGED, TAIL, WORD
+from kwrec.core.models.keys import ALIAS, CHO, CHO_WORD, FULL, HANGUL, MAX_WORD_STARTS, MERGED, TAIL, WORD
 from kwrec.core.models.layout import HEAVY_PREFIX, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
 from kwrec.core.text.hangul import choseong_expr, keystrokes_expr
 
@@ -34,11 +34,15 @@ def _word_keys(words: pl.DataFrame, full_ns: str, word_ns: str) -> list[pl.DataF
 
 
 def entries_frame(
-    keyword_norms: pl.Series, tail_norms: pl.Series, merged: pl.DataFrame | None = None
+    keyword_norms: pl.Series,
+    tail_norms: pl.Series,
+    merged: pl.DataFrame | None = None,
+    aliases: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Every (namespaced key, id) under which a keyword (or, in TAIL, a tail) is found.
 
-    ``merged``: columns ``key`` (keystrokes, no spaces) and ``id``, the queries merged into keywords.
+    ``merged``: columns ``key`` (keystrokes, no spaces) and ``id``, the queries merged into keywords;
+    ``aliases``: the same keys with the merged queries' own ids (``id``, in their own score order).
     """
     kw = pl.DataFrame({"norm": keyword_norms}).with_row_index("id").with_columns(pl.col("id").cast(pl.Int64))
     parts = _word_keys(kw.select(keystrokes_expr(pl.col("norm")).str.split(" ").alias("w"), "id"), FULL, WORD)
@@ -56,6 +60,8 @@ def entries_frame(
     )
     if merged is not None and merged.height:
         parts.append(merged.select((pl.lit(MERGED) + pl.col("key")).alias("key"), "id"))
+    if aliases is not None and aliases.height:
+        parts.append(aliases.select((pl.lit(ALIAS) + pl.col("key")).alias("key"), "id"))
     return pl.concat(parts).filter(pl.col("key").str.len_chars() > 1)
 
 
@@ -126,8 +132,9 @@ def build_index(
     threshold: int,
     topk: int,
     merged: pl.DataFrame | None = None,
+    aliases: pl.DataFrame | None = None,
 ) -> IndexStats:
-    ordered = entries_frame(keyword_norms, tail_norms, merged).sort(["key", "id"])
+    ordered = entries_frame(keyword_norms, tail_norms, merged, aliases).sort(["key", "id"])
     n_keys = write_key_index(out_dir / KEYS_PREFIX, ordered)
     n_heavy = write_heavy_prefixes(out_dir / HEAVY_PREFIX, out_dir / HEAVY_TOP_FILE, ordered, threshold, topk)
     return IndexStats(entries=ordered.height, keys=n_keys, heavy_prefixes=n_heavy)

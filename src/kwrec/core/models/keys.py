@@ -17,6 +17,7 @@ CHO = "\x03"  # 초성 of the whole keyword (ㅇㅇㅍ -> 아이폰)
 CHO_WORD = "\x04"  # 초성 from a later word
 TAIL = "\x05"  # word-level suffixes of queries, for completing unseen queries (ids into the tail table)
 MERGED = "\x06"  # the whole key of a query merged into a keyword (a typo, a layout mistake) -> its id
+ALIAS = "\x07"  # the same keys -> the merged query's alias id, ranked by its own searches (train._aliases)
 
 MAX_WORD_STARTS = 8  # later words of very long queries are not indexed on their own
 MAX_TAIL_WORDS = 3  # TAIL holds query suffixes of up to this many words

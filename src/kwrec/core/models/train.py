@@ -21,7 +21,7 @@ from kwrec.core.models.banned import BannedText
 from kwrec.core.models.columns import write_column, write_strings
 from kwrec.core.models.customer_model import META_FILE, CustomerModel, sha256_file
 from kwrec.core.models.keys import MAX_TAIL_WORDS
-from kwrec.core.models.layout import VARIANT_PREFIX
+from kwrec.core.models.layout import ALIAS_PREFIX, VARIANT_PREFIX
 from kwrec.core.models.related import RelatedParams, related_pairs, write_related
 from kwrec.core.text.hangul import keystrokes_expr
 from kwrec.core.text.keyboard import hangul_from_latin
@@ -167,21 +167,20 @@ def _typos(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> dict[in
     return {a: mapping.get(b, b) for a, b in mapping.items()}
 
 
-def _remap(events: pl.DataFrame, mapping: dict[int, int]) -> tuple[pl.DataFrame, int]:
-    """Move events of the mapped keywords to their targets.
+def _remap(events: pl.DataFrame, mapping: dict[int, int]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Move events of the mapped keywords to their targets; return the events and the moved ones as they were.
 
     The moved events lose their display code, so a target keeps its own display form (a typo or a
     layout mistake never becomes the way a keyword is shown).
     """
     if not mapping:
-        return events, 0
+        return events, events.clear()
     moved = pl.col("k").is_in(list(mapping))
-    count = events.select(moved.sum()).item()
     remapped = events.with_columns(
         pl.when(moved).then(None).otherwise(pl.col("dh")).alias("dh"),
         pl.col("k").replace(mapping),
     )
-    return remapped, int(count)
+    return remapped, events.filter(moved)
 
 
 def _outcomes(events: pl.DataFrame) -> pl.DataFrame:
@@ -207,15 +206,14 @@ def _suggestable(params: TrainParams) -> pl.Expr:
     return pl.col("zero_share").is_null() | (pl.col("zero_share") <= params.zero_result_max_share)
 
 
-def _keyword_table(
-    events: pl.DataFrame, vocab: pl.DataFrame, ref: datetime | None, params: TrainParams, min_users: int
-) -> pl.DataFrame:
-    """One row per keyword (spacing-insensitive), in descending score order: id = row number.
+def _scores(events: pl.DataFrame, ref: datetime | None, params: TrainParams) -> pl.DataFrame:
+    """Per ``k``: its score, its distinct users and the share of its searches that found nothing.
 
     score = sum over distinct (user, day) of (1 + ln n) * 0.5 ** (age / half-life), n being that
     person's searches of the keyword that day: a person who comes back to a search counts a little more,
     never as much as n different people (preprocessing has already collapsed rapid repeats and bots);
-    recent days count more, and age is measured from the newest event, not from today.
+    recent days count more, and age is measured from the newest event, not from today. Clicks raise
+    it: times 1 + click_weight * click-through rate.
     """
     if ref is not None:
         age_days = (pl.lit(ref) - pl.col("ts")).dt.total_microseconds() / DAY_US
@@ -230,16 +228,22 @@ def _keyword_table(
         )
     else:
         weighted = events.select("k", "who", pl.lit(1.0).alias("w"), pl.lit(None, pl.Date).alias("day"))
-    score = (
+    return (
         weighted.group_by("k", "who", "day")
         .agg(pl.col("w").max() * (1.0 + pl.len().log()))
         .group_by("k")
         .agg(pl.col("w").sum().alias("score"), pl.col("who").n_unique().alias("users"))
-        .filter(pl.col("users") >= min_users)
         .join(_outcomes(events), on="k", how="left")
-        .filter(_suggestable(params))
         .with_columns(pl.col("score") * (1.0 + params.click_weight * pl.col("ctr").fill_null(0.0)))
+        .drop("ctr")
     )
+
+
+def _keyword_table(
+    events: pl.DataFrame, vocab: pl.DataFrame, ref: datetime | None, params: TrainParams, min_users: int
+) -> pl.DataFrame:
+    """One row per keyword (spacing-insensitive), in descending score order (``_scores``): id = row number."""
+    score = _scores(events, ref, params).filter(pl.col("users") >= min_users).filter(_suggestable(params))
     # The display form is the one typed most often (ties: the smallest string, for determinism).
     display = (
         events.filter(pl.col("dh").is_not_null())
@@ -302,16 +306,61 @@ def _merged_keys(vocab: pl.DataFrame, keywords: pl.DataFrame, merged: dict[int, 
     "capitol o" find google and capital one, after any keyword that keeps what the user typed).
     """
     if not merged:
-        return pl.DataFrame(schema={"key": pl.String, "id": pl.Int64})
+        return pl.DataFrame(schema={"key": pl.String, "id": pl.Int64, "k": pl.UInt64})
     pairs = pl.DataFrame(
         {"k": list(merged), "k_t": list(merged.values())}, schema={"k": pl.UInt64, "k_t": pl.UInt64}
     )
     return (
         pairs.join(vocab.select("k", "nk").unique("k"), on="k")
         .join(keywords.select(pl.col("k").alias("k_t"), "id"), on="k_t")
-        .select(keystrokes_expr(pl.col("nk")).alias("key"), "id")
-        .sort("key", "id")
+        .select(keystrokes_expr(pl.col("nk")).alias("key"), "id", "k")
+        .sort("key", "id", "k")
         .unique("key", keep="first", maintain_order=True)
+    )
+
+
+def _aliases(
+    merged_keys: pl.DataFrame,
+    moved: pl.DataFrame,
+    vocab: pl.DataFrame,
+    ref: datetime | None,
+    params: TrainParams,
+) -> pl.DataFrame:
+    """Each merged query (``merged_keys``, one per key) as an alias of its keyword, best first by its own
+    searches (``moved``: its events before they were merged): alias id = row number.
+
+    A typo people often make then ranks among the literal completions of a prefix where its own
+    searches put it, as most-popular-completion ranks it (`capitol` -> capital one, from the searches
+    of "capitol one"), instead of after all of them. It is always shown as its keyword: a spelling
+    merged away is never suggested, so a block of the keyword (``kwrec.core.rules``) hides it too.
+    Columns: key, id, kid (the keyword's id), score (its own), typed (its most typed spelling, which
+    the look-up matches against what the user typed).
+    """
+    if merged_keys.height == 0:
+        return pl.DataFrame(
+            schema={
+                "key": pl.String,
+                "id": pl.Int64,
+                "kid": pl.Int64,
+                "score": pl.Float64,
+                "typed": pl.String,
+            }
+        )
+    typed = (  # ties: the smallest spelling, for determinism
+        moved.group_by("k", "dh")
+        .agg(pl.len().alias("n"))
+        .join(vocab.select("dh", "display"), on="dh")
+        .sort(["k", "n", "display"], descending=[False, True, False])
+        .unique("k", keep="first", maintain_order=True)
+        .select("k", pl.col("display").alias("typed"))
+    )
+    return (
+        merged_keys.rename({"id": "kid"})
+        .join(_scores(moved, ref, params).select("k", "score"), on="k")
+        .join(typed, on="k")
+        .sort(["score", "key"], descending=[True, False])
+        .with_row_index("id")
+        .select("key", pl.col("id").cast(pl.Int64), "kid", "score", "typed")
     )
 
 
@@ -421,11 +470,11 @@ def train_customer(
     out_dir.mkdir(parents=True, exist_ok=True)
     events, vocab, ref, has_users = _effective_events(events, params)
     layout = _layout_mistakes(vocab)
-    events, merged = _remap(events, layout)
+    events, layout_moved = _remap(events, layout)
     timer.lap("events")
     min_users = params.min_users if has_users else 1
     typo_map = _typos(events, vocab, min_users) if params.fuzzy else {}
-    events, typos = _remap(events, typo_map)
+    events, typo_moved = _remap(events, typo_map)
     timer.lap("typos")
     keywords = _keyword_table(events, vocab, ref, params, min_users)
     timer.lap("keywords")
@@ -443,6 +492,10 @@ def train_customer(
     write_strings(out_dir / VARIANT_PREFIX, variants["display"])
     write_column(out_dir / f"{VARIANT_PREFIX}.ids", variants["id"].to_numpy(), "u32")
     merged_keys = _merged_keys(vocab, keywords, {**layout, **typo_map})
+    aliases = _aliases(merged_keys, pl.concat([layout_moved, typo_moved]), vocab, ref, params)
+    write_strings(out_dir / ALIAS_PREFIX, aliases["typed"])
+    write_column(out_dir / f"{ALIAS_PREFIX}.ids", aliases["kid"].to_numpy(), "u32")
+    write_column(out_dir / f"{ALIAS_PREFIX}.score", aliases["score"].to_numpy(), "score")
     write_strings(out_dir / "tail", tails["tail"])
     write_column(out_dir / "tail.score", tails["score"].to_numpy(), "score")
     index = build_index(
@@ -452,6 +505,7 @@ def train_customer(
         threshold=params.heavy_prefix_threshold,
         topk=params.topk,
         merged=merged_keys,
+        aliases=aliases,
     )
     timer.lap("index")
 
@@ -490,8 +544,8 @@ def train_customer(
         "has_users": has_users,
         "stats": {
             "events": events.height,
-            "layout_mistakes_merged": merged,
-            "typos_merged": typos,
+            "layout_mistakes_merged": layout_moved.height,
+            "typos_merged": typo_moved.height,
             "min_users_effective": min_users,
             "keywords": keywords.height,
             "tails": tails.height,
