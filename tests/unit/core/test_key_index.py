@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from kwrec.core.models.autocomplete_build import write_heavy_prefixes, write_key_index
-from kwrec.core.models.key_index import KeyIndex, KeyState
+from kwrec.core.models.key_index import KeyIndex
 
 ALPHABET = ["a", "b", "ㅇ", "ㅏ", "가", "\x01", "\x02", "z", "한", "\U0001f600", "é"]
 TOPK = 6
@@ -129,19 +129,23 @@ def test_typo_keys_match_the_plain_search(table: tuple[KeyIndex, list[tuple[str,
     assert hits > 50 if budget else hits == 0
 
 
-def test_head_state_matches_brute_force(table: tuple[KeyIndex, list[tuple[str, int]]]) -> None:
+def test_key_heads_match_brute_force(table: tuple[KeyIndex, list[tuple[str, int]]]) -> None:
     index, entries = table
-    keys = {k for k, _ in entries}
+    keys = sorted({k for k, _ in entries})
     rng = random.Random(13)
-    probes = [k[: rng.randint(1, len(k))] for k, _ in rng.sample(entries, 300)] + ["zzzz", "\U0001f600" * 9]
+    probes = [k for k, _ in rng.sample(entries, 300)] + ["zzzz", "\U0001f600" * 9, "a" * (LONG + 3)]
+    probes += ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 8))) for _ in range(300)]
+    found = 0
     for p in probes:
-        want = (
-            KeyState.KEY
-            if p in keys
-            else KeyState.PREFIX
-            if any(k.startswith(p) for k in keys)
-            else KeyState.NONE
-        )
-        state, at = index.head_state(p)
-        assert state is want, p
-        assert index.head_state(p, max(0, at - 3)) == (state, at)  # a search from nearer by agrees
+        lengths = sorted(rng.sample(range(1, len(p) + 2), min(len(p) + 1, rng.randint(1, 6))))
+        want = []
+        for i, n in enumerate(lengths):
+            if n > len(p) or not any(k.startswith(p[:n]) for k in keys):
+                break  # past the key, or nothing stored starts with this head: no longer head can be a key
+            if p[:n] in keys:
+                want.append(i)
+        assert index.key_heads(p, lengths) == want, (p, lengths)
+        found += bool(want)
+    assert found > 100
+    with pytest.raises(ValueError, match="ascend"):
+        index.key_heads("ab", [2, 1])

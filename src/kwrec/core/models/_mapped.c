@@ -640,10 +640,62 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(TopIds_key_heads_doc,
+"key_heads(key, lengths, /) -> list[int]\n\n"
+"Of the heads key[:n] for each n in lengths (ascending, in characters), the positions in lengths\n"
+"of those that are themselves stored keys, up to the first head that starts no stored key. One\n"
+"binary search per head, each from where the last ended (a longer head sorts at or after it).");
+
+static PyObject *TopIds_key_heads(TopIds *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "key_heads(key, lengths: list[int])");
+        return NULL;
+    }
+    Py_ssize_t klen;
+    const char *k = key_utf8(args[0], &klen);
+    if (k == NULL) return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    const Table *t = &self->keys;
+    Py_ssize_t n = PyList_GET_SIZE(args[1]), chars = 0, bytes = 0, lo = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t want = PyLong_AsSsize_t(PyList_GET_ITEM(args[1], i));
+        if (want == -1 && PyErr_Occurred()) goto fail;
+        if (want < chars) {
+            PyErr_SetString(PyExc_ValueError, "key_heads: lengths must ascend");
+            goto fail;
+        }
+        while (chars < want && bytes < klen) {
+            bytes += utf8_char_len((unsigned char)k[bytes]);
+            chars++;
+        }
+        if (chars < want || bytes > klen) break; /* longer than the key itself */
+        if ((lo = table_bisect(t, k, bytes, lo, t->n)) < 0) goto fail;
+        if (lo >= t->n) break;
+        int c, starts = table_startswith(t, lo, k, bytes);
+        if (starts < 0) goto fail;
+        if (!starts) break;
+        if (table_cmp(t, lo, k, bytes, &c) < 0) goto fail;
+        if (c == 0) {
+            PyObject *v = PyLong_FromSsize_t(i);
+            if (v == NULL || PyList_Append(out, v) < 0) {
+                Py_XDECREF(v);
+                goto fail;
+            }
+            Py_DECREF(v);
+        }
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef TopIds_methods[] = {
     {"get", (PyCFunction)(void (*)(void))TopIds_get, METH_FASTCALL, TopIds_get_doc},
     {"row", (PyCFunction)TopIds_row, METH_O, TopIds_row_doc},
     {"typo_keys", (PyCFunction)(void (*)(void))TopIds_typo_keys, METH_FASTCALL, TopIds_typo_keys_doc},
+    {"key_heads", (PyCFunction)(void (*)(void))TopIds_key_heads, METH_FASTCALL, TopIds_key_heads_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from kwrec.core.models.banned import BannedText
 from kwrec.core.models.columns import StringTable, open_column
-from kwrec.core.models.key_index import KeyIndex, KeyState
+from kwrec.core.models.key_index import KeyIndex
 from kwrec.core.models.keys import (
     ALIAS,
     CHO,
@@ -342,18 +342,13 @@ class Autocompleter:
         keyword, so that "아이폰케이스" and "아이폰 케이스" are cut in the same places and get the same
         answers. ``key`` is the query's search key, ``ends`` its ``key_ends``; no cut before ``first``.
         """
-        points = []
-        heads_exist = in_words  # once no key starts with the head, no longer head can be a keyword
-        at = 0
-        for j in range(max(first, 1), len(folded)):
-            if folded[j - 1] == " ":
-                points.append(j)
-            elif heads_exist and folded[j] != " ":
-                found, at = self._keys.head_state(FULL + key[: ends[j]], at)
-                if found is KeyState.KEY:
-                    points.append(j)
-                elif found is KeyState.NONE:
-                    heads_exist = False
+        start = max(first, 1)
+        points = [j for j in range(start, len(folded)) if folded[j - 1] == " "]
+        if in_words:  # a cut inside a typed word, where the head is a keyword
+            inside = [j for j in range(start, len(folded)) if folded[j - 1] != " " and folded[j] != " "]
+            if inside:
+                heads = self._keys.key_heads(FULL + key, [1 + ends[j] for j in inside])
+                points = sorted(points + [inside[i] for i in heads])
         return points
 
     def _synthesize(self, folded: str, key: str, word_done: bool, ranked: _Ranked, found_exact: bool) -> None:
