@@ -52,9 +52,6 @@ class KeyIndex:
     def __len__(self) -> int:
         return self._n
 
-    def _key(self, i: int) -> bytes:
-        return self._blob[self._off[i] : self._off[i + 1]]
-
     def _lower_bound(self, target: bytes, lo: int = 0) -> int:
         """First position (from ``lo``) whose key is >= target."""
         return lower_bound(self._blob, self._off, target, lo)
