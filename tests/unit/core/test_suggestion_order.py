@@ -219,3 +219,34 @@ def test_a_made_up_completion_never_makes_a_banned_term(tmp_path: Path) -> None:
     # without the bans, both are made up: the check above is not vacuous
     plain = train_model(tmp_path / "plain", rows)
     assert "harry potter" in words(plain, "harry po") and "potter" in words(plain, "pot")
+
+
+def test_a_typo_one_person_made_counts_for_its_keyword_and_is_never_shown(tmp_path: Path) -> None:
+    # "childrens bokos", typed by one person, is below the privacy floor: never suggested, but it is
+    # one keystroke from a keyword many people typed, so it counts for that keyword (as a layout
+    # mistake always has): the whole query answers for it and its prefix finds it.
+    model = train_model(
+        tmp_path,
+        popular_by("childrens books", 12, prefix="a")
+        + popular_by("childrens bokos", 1, prefix="b")
+        + popular_by("childrens bikes", 3, prefix="c"),
+        min_users=2,
+    )
+    books = model.exact_id("childrens books")
+    assert books is not None
+    assert model.exact_id("childrens bokos") == books
+    assert model.exact_id("childrens bikes") not in (None, books)  # two keystrokes away: its own keyword
+    assert words(model, "childrens bok") == ["childrens books"]
+    assert all("bokos" not in w for q in ("c", "childrens", "childrens bo") for w in words(model, q))
+
+
+def test_a_keyword_below_the_floor_takes_no_typos(tmp_path: Path) -> None:
+    # The floor holds for the keyword a typo counts for: a typo's searches never lift a keyword too
+    # few people typed over the floor (7 people and the typo's one would make the 8 asked for).
+    model = train_model(
+        tmp_path,
+        popular_by("garden hose", 7, prefix="a") + popular_by("garden hise", 1, prefix="b"),
+        min_users=8,
+    )
+    assert model.exact_id("garden hose") is None
+    assert words(model, "garden") == []

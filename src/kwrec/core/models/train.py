@@ -122,8 +122,12 @@ def _typos(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> dict[in
     Candidates meet on a shared one-deletion variant (symmetric deletes), then the exact distance is
     checked with rapidfuzz (optimal string alignment, so a swap counts as one). Digits must agree:
     "아이폰 16" is not a typo of "아이폰 15".
+
+    A typo counts whoever typed it, even one person: it is never shown, only counted for its keyword
+    (as a layout mistake is). The keyword must pass the ``min_users`` floor on its own, so a typo's
+    searches never lift a keyword over it.
     """
-    users = events.group_by("k").agg(pl.col("who").n_unique().alias("u")).filter(pl.col("u") >= min_users)
+    users = events.group_by("k").agg(pl.col("who").n_unique().alias("u"))
     keyed = (
         users.join(vocab.select("k", "nk").unique("k"), on="k")
         .with_columns(keystrokes_expr(pl.col("nk")).alias("key"))
@@ -132,7 +136,7 @@ def _typos(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> dict[in
     # Ties in user counts are broken by the keyword's code (an integer sort, unlike its text), so that
     # the caps cut at the same place every run.
     by_users = keyed.sort(["u", "k"], descending=[True, False])
-    targets = by_users.filter(pl.col("u") >= TYPO_MIN_TARGET_USERS).head(TYPO_MAX_TARGETS)
+    targets = by_users.filter(pl.col("u") >= max(TYPO_MIN_TARGET_USERS, min_users)).head(TYPO_MAX_TARGETS)
     sources = by_users.head(TYPO_MAX_SOURCES)
     if targets.height == 0 or sources.height == 0:
         return {}
