@@ -26,6 +26,9 @@ from kwrec.core.rules_store import read_rules
 from kwrec.errors import ConfigError, UnknownCustomerError
 from kwrec.ids import timestamp_now, validate_customer, validate_timestamp, validate_version
 from kwrec.settings import Settings
+from kwrec.settings.evaluate import EvaluateSettings
+
+_EVAL = EvaluateSettings()  # the defaults --help names
 
 app = typer.Typer(
     help="kwrec: search-keyword recommendations, trained and released daily.", no_args_is_help=True
@@ -206,7 +209,12 @@ def evaluate(
     customer: Annotated[list[str] | None, typer.Option("--customer", help="only these customers")] = None,
     test_fraction: Annotated[
         float | None,
-        typer.Option("--test-fraction", min=0.01, max=0.9, help="newest share held out (default [evaluate])"),
+        typer.Option(
+            "--test-fraction",
+            min=0.01,
+            max=0.9,
+            help=escape(f"newest share held out (default: [evaluate] test_fraction, {_EVAL.test_fraction})"),
+        ),
     ] = None,
     prefixes_per_query: Annotated[
         int | None,
@@ -217,10 +225,17 @@ def evaluate(
     ] = False,
     max_test_queries: Annotated[
         int | None,
-        typer.Option("--max-test-queries", min=1, help="test queries sampled (default [evaluate])"),
+        typer.Option(
+            "--max-test-queries",
+            min=1,
+            help=escape(
+                f"test queries sampled (default: [evaluate] max_test_queries, {_EVAL.max_test_queries})"
+            ),
+        ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="seed of the samples (default [evaluate])")
+        int | None,
+        typer.Option("--seed", help=escape(f"seed of the samples (default: [evaluate] seed, {_EVAL.seed})")),
     ] = None,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,

@@ -37,3 +37,20 @@ def test_version_and_deprecated_serve_alias() -> None:
     opts = {o: p for p in serve.params for o in p.opts}
     assert "--version" in opts and not getattr(opts["--version"], "hidden", False)
     assert getattr(opts["--model-version"], "hidden", False)  # still accepted, no longer advertised
+
+
+def test_no_help_text_is_eaten_as_rich_markup() -> None:
+    # typer renders help as rich markup: an unescaped "[evaluate]" is a style tag and vanishes,
+    # leaving "(default )" on screen. Escaped brackets must come out as typed.
+    from rich.text import Text
+
+    eaten = []
+    for path, command in walk(typer.main.get_command(app), "kwrec"):
+        texts = [(path, command.help or "")] + [
+            (f"{path} {p.opts[0] if p.opts else p.name}", getattr(p, "help", None) or "")
+            for p in command.params
+        ]
+        for where, text in texts:
+            if Text.from_markup(text).plain != text.replace("\\[", "["):
+                eaten.append(f"{where}: {text!r}")
+    assert not eaten, "escape these (rich.markup.escape): " + "; ".join(eaten)
