@@ -377,3 +377,27 @@ def test_stream_gunzip_agrees_with_the_gzip_module_on_whole_files() -> None:
     damaged[len(damaged) * 3 // 4] ^= 0xFF
     out, error = fmt._gunzip(bytes(damaged))
     assert error is not None and len(out) > len(text) // 2 and text.startswith(out[:100_000])
+
+
+def test_outcome_columns_in_the_spellings_logs_use(tmp_path: Path) -> None:
+    # Exports write clicks as 1.0/0.0, click counts, Y/N; result counts as 12.0, 1,234 or -1 for
+    # "not counted". An unreadable value is "not known" (null), never a guess.
+    cells = [
+        ("1.0", "12.0"),
+        ("0.0", " 7 "),
+        ("3", "0"),
+        ("Y", "-"),
+        ("n", '"1,234"'),
+        ("maybe", ""),
+        ("1", "-1"),
+    ]
+    rows = [
+        (f"2024-05-01T12:0{i}:00+09:00", f"u{i}", "", f"q{i}", results, clicked)
+        for i, (clicked, results) in enumerate(cells)
+    ]
+    cdir = tmp_path / "acme"
+    write(cdir / "logs.csv", csv_text(rows))
+    events, q, _ = read(cdir, tmp_path)
+    assert q.counts == {}
+    assert events["clicked"].to_list() == [True, False, True, True, False, None, True]
+    assert events["result_count"].to_list() == [12, 7, 0, None, 1234, None, None]

@@ -236,15 +236,27 @@ def _text_id(name: str, cols: list[str]) -> pl.Expr:
 
 def _int(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
-        f = e.str.strip_chars().cast(pl.Float64, strict=False)
-        return pl.when(f == f.round()).then(f.cast(pl.Int64, strict=False)).alias("result_count")
-    return e.cast(pl.Int64, strict=False).alias("result_count")
+        # "1,234": the thousands separator of exported reports
+        f = e.str.strip_chars().str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+        e = pl.when(f == f.round()).then(f.cast(pl.Int64, strict=False))
+    n = e.cast(pl.Int64, strict=False)
+    # A negative count is a log's "unknown" (-1), not a search that found nothing.
+    return pl.when(n >= 0).then(n).alias("result_count")
 
 
 def _bool(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         s = e.str.strip_chars().str.to_lowercase()
-        return pl.when(s.is_in(_TRUE)).then(True).when(s.is_in(_FALSE)).then(False).alias("clicked")
+        # Anything else that reads as a number is a click count or a 1.0/0.0 flag: clicked if not 0.
+        number = s.cast(pl.Float64, strict=False)
+        return (
+            pl.when(s.is_in(_TRUE))
+            .then(True)
+            .when(s.is_in(_FALSE))
+            .then(False)
+            .otherwise(pl.when(number.is_not_nan()).then(number != 0))
+            .alias("clicked")
+        )
     if dtype == pl.Boolean:
         return e.alias("clicked")
     return (e.cast(pl.Float64, strict=False) != 0).alias("clicked")
