@@ -308,9 +308,16 @@ def evaluate(
             print_table(f"{r['customer']}: autocomplete, {title} ({share})", rows)
         for figure, title in FIGURES.items():
             ratio = versus_mpc(r, figure)
-            below = (ratio["seen"] or 1) < 1
-            verdict = "BELOW the most-popular-completion baseline" if below else "at or above MPC"
-            line = f"{r['customer']}: kwrec / MPC mrr@10 ({title}): all {ratio['all']}, seen {ratio['seen']}"
+            if not r["test_queries"]:
+                verdict = "no test query: too few events to hold out a test part"
+            elif not r[figure]["kwrec/seen"]["prefixes"]:
+                verdict = "no test query was seen in training: nothing to compare on seen queries"
+            elif (ratio["seen"] or 1) < 1:
+                verdict = "BELOW the most-popular-completion baseline"
+            else:
+                verdict = "at or above MPC"
+            shown = {part: "n/a" if v is None else v for part, v in ratio.items()}
+            line = f"{r['customer']}: kwrec / MPC mrr@10 ({title}): all {shown['all']}, seen {shown['seen']}"
             stdout.print(escape(f"{line} ({verdict})"), highlight=False)
         rel = r["related"]
         stdout.print(f"{r['customer']}: related hit rate@10 = {rel['hit_rate@10']} over {rel['pairs']} pairs")

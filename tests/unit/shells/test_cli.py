@@ -106,6 +106,17 @@ def test_evaluate_json(tmp_path: Path) -> None:
     assert {"kwrec/all", "mpc/all", "kwrec/seen", "kwrec/unseen"} <= set(report["autocomplete"])
 
 
+def test_evaluate_says_when_there_is_nothing_to_compare(tmp_path: Path) -> None:
+    # One search cannot be split into a training and a test part: no verdict either way.
+    data = tmp_path / "data" / "tiny"
+    data.mkdir(parents=True)
+    (data / "q.csv").write_text("timestamp,user_id,query\n2026-01-01T00:00:00Z,u1,apple pie\n")
+    code, out, _ = run("evaluate", "--data", str(tmp_path / "data"))
+    assert code == 0
+    assert "seen n/a (no test query: too few events to hold out a test part)" in out, out
+    assert "at or above" not in out and "BELOW" not in out
+
+
 def test_console_script_entry_point() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "kwrec.cli.main", "--help"], capture_output=True, text=True, timeout=60
