@@ -161,6 +161,8 @@ def train_customer_entry(
         meta = train_customer(
             handover.pop(), params, tmpdir / "artifact", customer=customer, report=report, banned=banned
         )
+        if warning := nothing_to_suggest(customer, meta["stats"]):
+            report(warning)
         if gate is not None and scores is not None and not scores.get("note"):
             # The guardrail's number, while the candidate is at hand (docs/diff.md: stability).
             candidate = CustomerModel(tmpdir / "artifact", meta)
@@ -432,6 +434,25 @@ def plan_shards(
                 customers=customers, fingerprint=fingerprint, built_in=manifest.version
             )
     return shards
+
+
+def _queries(n: int) -> str:
+    return f"{n} query" if n == 1 else f"{n} queries"
+
+
+def nothing_to_suggest(customer: str, stats: dict[str, Any]) -> str | None:
+    """A warning when ``customer``'s model (its artifact ``stats``) suggests nothing, naming the rule
+    that kept its queries out; None when it has keywords."""
+    if stats.get("keywords") != 0:
+        return None
+    why = []
+    if below := stats.get("below_min_users"):
+        floor = stats.get("min_users_effective")
+        why.append(f"{_queries(below)} typed by fewer than [train] min_users = {floor} people")
+    if zero := stats.get("mostly_zero_results"):
+        why.append(f"{_queries(zero)} whose searches mostly found nothing ([train] zero_result_max_share)")
+    reason = "; ".join(why) or "no query left after preprocessing"
+    return f"warning: {customer}: nothing to suggest: {reason}"
 
 
 def summary_rows(manifest: Manifest) -> list[dict[str, Any]]:

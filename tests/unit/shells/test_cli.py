@@ -117,6 +117,22 @@ def test_evaluate_says_when_there_is_nothing_to_compare(tmp_path: Path) -> None:
     assert "at or above" not in out and "BELOW" not in out
 
 
+def test_train_warns_of_a_customer_with_nothing_to_suggest(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "few").mkdir(parents=True)
+    (data / "few" / "q.csv").write_text(
+        "timestamp,user_id,query\n2026-01-01T00:00:00Z,u1,apple pie\n2026-01-02T00:00:00Z,u2,banana\n"
+    )
+    (data / "empty-shelf").mkdir()
+    rows = [f"2026-01-0{1 + i % 3}T00:00:00Z,u{i},sold out thing,0" for i in range(9)]
+    (data / "empty-shelf" / "q.csv").write_text("timestamp,user_id,query,result_count\n" + "\n".join(rows))
+    code, out, err = run("train", "--data", str(data), "--store", str(tmp_path / "store"))
+    assert code == 0, err
+    said = out + err
+    assert "few: nothing to suggest: 2 queries typed by fewer than [train] min_users = 2 people" in said
+    assert "empty-shelf: nothing to suggest: 1 query whose searches mostly found nothing" in said
+
+
 def test_console_script_entry_point() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "kwrec.cli.main", "--help"], capture_output=True, text=True, timeout=60

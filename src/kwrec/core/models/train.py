@@ -245,9 +245,16 @@ def _scores(events: pl.DataFrame, ref: datetime | None, params: TrainParams) -> 
 
 def _keyword_table(
     events: pl.DataFrame, vocab: pl.DataFrame, ref: datetime | None, params: TrainParams, min_users: int
-) -> pl.DataFrame:
-    """One row per keyword (spacing-insensitive), in descending score order (``_scores``): id = row number."""
-    score = _scores(events, ref, params).filter(pl.col("users") >= min_users).filter(_suggestable(params))
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """One row per keyword (spacing-insensitive), in descending score order (``_scores``): id = row number;
+    and how many queries the privacy floor and the zero-result rule kept out (the artifact's stats)."""
+    scored = _scores(events, ref, params)
+    popular = scored.filter(pl.col("users") >= min_users)
+    score = popular.filter(_suggestable(params))
+    dropped = {
+        "below_min_users": scored.height - popular.height,
+        "mostly_zero_results": popular.height - score.height,
+    }
     # The display form is the one typed most often (ties: the smallest string, for determinism).
     display = (
         events.filter(pl.col("dh").is_not_null())
@@ -261,7 +268,7 @@ def _keyword_table(
     )
     # Equal scores (common in logs without user ids or times) go to the keyword whose shown form was
     # itself typed more, rather than one that owes its score to merged typos and spellings.
-    return (
+    table = (
         score.join(display, on="k")
         .filter(~pl.col("norm").str.contains(JAMO_ONLY))
         .sort(["score", "typed_as_shown", "nk"], descending=[True, True, False])
@@ -269,6 +276,7 @@ def _keyword_table(
         .with_row_index("id")
         .with_columns(pl.col("id").cast(pl.Int64))
     )
+    return table, dropped
 
 
 def _spacing_variants(
@@ -480,7 +488,7 @@ def train_customer(
     typo_map = _typos(events, vocab, min_users) if params.fuzzy else {}
     events, typo_moved = _remap(events, typo_map)
     timer.lap("typos")
-    keywords = _keyword_table(events, vocab, ref, params, min_users)
+    keywords, dropped = _keyword_table(events, vocab, ref, params, min_users)
     timer.lap("keywords")
     tails = (
         _tail_table(keywords)
@@ -552,6 +560,7 @@ def train_customer(
             "typos_merged": typo_moved.height,
             "min_users_effective": min_users,
             "keywords": keywords.height,
+            **dropped,
             "tails": tails.height,
             "spacing_variants": variants.height,
             "merged_keys": merged_keys.height,
