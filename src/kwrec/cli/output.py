@@ -24,7 +24,11 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
-    cols = list(columns or (rows[0].keys() if rows else []))
+    if not rows and not columns:
+        # rich draws nothing for a table without columns: say so instead of printing a blank
+        stdout.print(f"{escape(title)}: none", highlight=False)
+        return
+    cols = list(columns or rows[0].keys())
     table = Table(title=title, show_lines=False)
     for c in cols:
         table.add_column(c, overflow="fold")

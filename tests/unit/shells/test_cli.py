@@ -131,6 +131,8 @@ def test_train_warns_of_a_customer_with_nothing_to_suggest(tmp_path: Path) -> No
     said = out + err
     assert "few: nothing to suggest: 2 queries typed by fewer than [train] min_users = 2 people" in said
     assert "empty-shelf: nothing to suggest: 1 query whose searches mostly found nothing" in said
+    code, out, _ = run("suggest", "few", "app", "--store", str(tmp_path / "store"))
+    assert code == 0 and "autocomplete few 'app'" in out and ": none" in out, out
 
 
 def test_console_script_entry_point() -> None:
