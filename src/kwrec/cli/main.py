@@ -22,8 +22,8 @@ from kwrec.cli.run import run
 from kwrec.cli.serve import serve
 from kwrec.core.answers import KINDS, Kind, answer, query_too_long
 from kwrec.core.manifest import open_release
-from kwrec.core.rules_store import read_rules
-from kwrec.errors import ConfigError, UnknownCustomerError
+from kwrec.core.rules_store import RuleSet, read_rules
+from kwrec.errors import ConfigError, StoreError, StoreNotFound, UnknownCustomerError
 from kwrec.ids import timestamp_now, validate_customer, validate_timestamp, validate_version
 from kwrec.settings import Settings
 from kwrec.settings.evaluate import EvaluateSettings
@@ -270,9 +270,15 @@ def evaluate(
         if unknown:
             raise UnknownCustomerError(f"no customer {', '.join(unknown)} under {root.url}")
         customers = [c for c in customers if c in customer]
+    rules = _rules_training_honours(settings)
+    now = datetime.now(UTC)
     results = []
     for c in customers:
-        cfg = load_customer_config(root.customer(c))
+        bans = rules.bans(c, now)
+        cfg = load_customer_config(root.customer(c)).with_live_bans(bans)
+        if bans.key() is not None:
+            n = len(bans.contains) + len(bans.exact)
+            report(f"{c}: leaving out {n} live block(s) of the store, as training does")
         params = cfg.train_params(settings.train)
         kept = quarantine_file(settings.cache_dir, "evaluate", c)
         pre, quarantine = read_and_preprocess(root.customer(c), cfg, params, kept)
@@ -288,7 +294,11 @@ def evaluate(
                 if not console.is_terminal:
                     report(f"{name}: {done}/{total} test queries")
 
-            results.append(evaluate_events(pre.events, params, customer=c, protocol=protocol, progress=tick))
+            results.append(
+                evaluate_events(
+                    pre.events, params, customer=c, protocol=protocol, progress=tick, banned=cfg.banned_text
+                )
+            )
     if json_out:
         print_json(results)
         return
@@ -321,6 +331,20 @@ def evaluate(
             stdout.print(escape(f"{line} ({verdict})"), highlight=False)
         rel = r["related"]
         stdout.print(f"{r['customer']}: related hit rate@10 = {rel['hit_rate@10']} over {rel['pairs']} pairs")
+
+
+def _rules_training_honours(settings: Settings) -> RuleSet:
+    """The store's live rules, whose blocks training leaves out: none when there is no store yet, or
+    when it cannot be read (said: evaluation is offline work and goes on without them)."""
+    from kwrec.pipeline.train import live_rules
+
+    try:
+        return live_rules(settings, open_store(settings.store, settings.s3, must_exist=True))
+    except StoreNotFound:
+        return RuleSet()
+    except StoreError as exc:
+        report(f"live rules not read ({exc}): evaluating without their blocks")
+        return RuleSet()
 
 
 @app.command("sample-data")

@@ -25,6 +25,7 @@ from typing import Any
 
 import polars as pl
 
+from kwrec.core.models.banned import BannedText
 from kwrec.core.models.customer_model import CustomerModel
 from kwrec.core.models.train import train_customer
 from kwrec.settings import TrainParams
@@ -188,8 +189,12 @@ def evaluate_events(
     customer: str,
     protocol: EvaluateSettings | None = None,
     progress: Callable[[int, int], None] | None = None,
+    banned: BannedText | None = None,
 ) -> dict[str, Any]:
-    """Train on the older part of preprocessed ``events``, evaluate on the newer part."""
+    """Train on the older part of preprocessed ``events``, evaluate on the newer part.
+
+    ``banned``: the customer's bans, as training gets them, so that the evaluated model makes up no
+    completion the released one would refuse."""
     protocol = protocol or EvaluateSettings()
     train, test = time_split(events, protocol.test_fraction)
     train_set = set(train["norm"].to_list())
@@ -204,7 +209,7 @@ def evaluate_events(
         for part in ("all", "seen", "unseen")
     }
     with tempfile.TemporaryDirectory(prefix="kwrec-eval-") as tmp:
-        meta = train_customer(train, params, Path(tmp), customer=customer)
+        meta = train_customer(train, params, Path(tmp), customer=customer, banned=banned)
         model = CustomerModel(Path(tmp), meta)
         same = Equivalence(model)
         for done, (query, prefixes) in enumerate(cases, 1):

@@ -22,11 +22,13 @@ from kwrec.core.evaluation import Accumulator, K, MostPopularCompletion, rank_of
 from kwrec.core.ingest import load_customer_config
 from kwrec.core.ingest.source import CustomerLogs, as_customer_logs
 from kwrec.core.manifest import CustomerEntry, Manifest
+from kwrec.core.models.banned import BannedText
 from kwrec.core.models.customer_model import CustomerModel
 from kwrec.core.models.protocol import Suggestion
 from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
 from kwrec.core.release_diff import open_model, stability
+from kwrec.core.rules import LiveBans
 from kwrec.core.store import ArtifactStore
 from kwrec.errors import ArtifactError, StoreError
 from kwrec.reporting import Report
@@ -172,6 +174,7 @@ def gate_scores(
     against: GateAgainst,
     cache_dir: Path,
     report: Report,
+    banned: BannedText | None = None,
 ) -> dict[str, Any]:
     """The gate's numbers for the candidate trained from ``events``: computed where the events already are
     (the customer's training task), so a day's gate runs in parallel with training and reads no log again.
@@ -191,7 +194,7 @@ def gate_scores(
     cases = test_cases(test, policy.protocol())
     report(f"{customer}: gate: {len(cases)} test queries, training the candidate on the older part")
     with tempfile.TemporaryDirectory(prefix=f"kwrec-gate-{customer}-") as tmp:
-        meta = train_customer(train, params, Path(tmp) / "candidate", customer=customer)
+        meta = train_customer(train, params, Path(tmp) / "candidate", customer=customer, banned=banned)
         new = score_model(CustomerModel(Path(tmp) / "candidate", meta), cases)
         old = score_model(live_model, cases)
     mpc = MostPopularCompletion(train["norm"].to_list())
@@ -267,11 +270,16 @@ def gate_customer(
     scores = candidate.gate
     if not scores or {k: scores.get(k) for k in against.key()} != against.key():
         params = TrainParams.model_validate(candidate.params)
-        config = load_customer_config(customer_dir)
+        # The live blocks the candidate was trained without (its input key records them).
+        blocked = candidate.ingest.get("live_bans") or {}
+        bans = LiveBans(tuple(blocked.get("contains", ())), tuple(blocked.get("exact", ())))
+        config = load_customer_config(customer_dir).with_live_bans(bans)
         with tempfile.TemporaryDirectory(prefix=f"kwrec-gate-{customer}-") as tmp:
             # The candidate's own quarantine was stored at training time; this one is thrown away.
             pre, _ = read_and_preprocess(customer_dir, config, params, Path(tmp) / "quarantine.jsonl")
-            scores = gate_scores(store, pre.events, params, customer, against, cache_dir, report)
+            scores = gate_scores(
+                store, pre.events, params, customer, against, cache_dir, report, banned=config.banned_text
+            )
     if scores.get("stability") is None and not scores.get("note"):
         # Numbers from before the guardrail, or recomputed above: both artifacts are in the store, and
         # the decision is the same as the one the training task's numbers make.

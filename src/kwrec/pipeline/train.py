@@ -148,18 +148,26 @@ def train_customer_entry(
         evaluation = None
         if evaluate:
             report(f"{customer}: evaluating (time split)")
-            evaluation = evaluate_events(pre.events, params, customer=customer, protocol=protocol)
+            evaluation = evaluate_events(
+                pre.events, params, customer=customer, protocol=protocol, banned=config.banned_text
+            )
         scores = None
         if gate is not None:
-            scores = gate_scores(store, pre.events, params, customer, gate, cache_dir, report)
+            scores = gate_scores(
+                store, pre.events, params, customer, gate, cache_dir, report, banned=config.banned_text
+            )
         report(f"{customer}: training on {pre.events.height:,} events")
         # Hand the frame over instead of keeping a reference: training turns it into integer codes
         # early, and the string columns can then be freed (peak memory on large customers).
         stats, handover = pre.stats, [pre.events]
         del pre
-        banned = config.banned_text
         meta = train_customer(
-            handover.pop(), params, tmpdir / "artifact", customer=customer, report=report, banned=banned
+            handover.pop(),
+            params,
+            tmpdir / "artifact",
+            customer=customer,
+            report=report,
+            banned=config.banned_text,
         )
         if warning := nothing_to_suggest(customer, meta["stats"]):
             report(warning)

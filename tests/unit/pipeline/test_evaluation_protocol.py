@@ -134,3 +134,38 @@ def test_releases_show_mpc_and_flag_customers_below_it(
     assert "below the most-popular-completion baseline: books-en (0.5 < 0.7)" in " ".join(
         shown.stdout.split()
     )
+
+
+def test_evaluate_leaves_out_the_live_blocks_training_leaves_out(tmp_path: Path) -> None:
+    # A keyword blocked live is left out of training; `kwrec evaluate` on the same store must leave it
+    # out as well, or its numbers are of another model than the one released.
+    data = tmp_path / "data"
+    (data / "shop-kr").mkdir(parents=True)
+    for f in (SAMPLE / "shop-kr").iterdir():
+        (data / "shop-kr" / f.name).write_bytes(f.read_bytes())
+    config = tmp_path / "kwrec.toml"
+    config.write_text(
+        f'store = "{tmp_path / "store"}"\ncache_dir = "{tmp_path / "cache"}"\n', encoding="utf-8"
+    )
+    common = ["--config", str(config)]
+    done = runner.invoke(
+        app, ["block", "shop-kr", "아이폰", "--match", "contains", "--reason", "other", *common]
+    )
+    assert done.exit_code == 0, done.output
+    trained = runner.invoke(app, ["train", "--data", str(data), *common, "--json"])
+    assert trained.exit_code == 0, trained.output
+    version = json.loads(trained.stdout)["version"]
+    stored = read_manifest(open_store(str(tmp_path / "store")), version).customers["shop-kr"].evaluation
+    assert stored is not None
+    result = runner.invoke(app, ["evaluate", "--data", str(data), *common, "--json"])
+    assert result.exit_code == 0, result.output
+    (evaluated,) = json.loads(result.stdout)
+    assert evaluated["autocomplete"] == stored["autocomplete"]
+    assert evaluated["test_queries"] == stored["test_queries"]
+    assert "leaving out 1 live block(s)" in result.stderr
+    # Without the store's rules the numbers are another model's: the block is what made them agree.
+    bare = tmp_path / "bare.toml"
+    bare.write_text(f'store = "{tmp_path / "none"}"\ncache_dir = "{tmp_path / "cache"}"\n', encoding="utf-8")
+    other = runner.invoke(app, ["evaluate", "--data", str(data), "--config", str(bare), "--json"])
+    assert other.exit_code == 0, other.output
+    assert json.loads(other.stdout)[0]["autocomplete"] != stored["autocomplete"]
