@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,36 @@ def query_prefix(query: str) -> str | None:
     return query[:length].rstrip(" ") or None
 
 
+@dataclass
+class HeldOut:
+    """A customer's events split in time, and the model trained on the older part: what evaluation
+    and the gate both score, trained once when their test fractions agree."""
+
+    test_fraction: float
+    train: pl.DataFrame
+    test: pl.DataFrame
+    model: CustomerModel
+
+
+@contextmanager
+def held_out(
+    events: pl.DataFrame,
+    params: TrainParams,
+    test_fraction: float,
+    *,
+    customer: str,
+    banned: BannedText | None = None,
+) -> Iterator[HeldOut]:
+    """Train on the older part of preprocessed ``events`` (the model lives until the block ends).
+
+    ``banned``: the customer's bans, as training gets them, so that the model scored makes up no
+    completion the released one would refuse."""
+    train, test = time_split(events, test_fraction)
+    with tempfile.TemporaryDirectory(prefix=f"kwrec-held-out-{customer}-") as tmp:
+        meta = train_customer(train, params, Path(tmp), customer=customer, banned=banned)
+        yield HeldOut(test_fraction, train, test, CustomerModel(Path(tmp), meta))
+
+
 def evaluate_events(
     events: pl.DataFrame,
     params: TrainParams,
@@ -190,13 +221,26 @@ def evaluate_events(
     protocol: EvaluateSettings | None = None,
     progress: Callable[[int, int], None] | None = None,
     banned: BannedText | None = None,
+    trained: HeldOut | None = None,
 ) -> dict[str, Any]:
-    """Train on the older part of preprocessed ``events``, evaluate on the newer part.
-
-    ``banned``: the customer's bans, as training gets them, so that the evaluated model makes up no
-    completion the released one would refuse."""
+    """Train on the older part of preprocessed ``events``, evaluate on the newer part (``trained``: a
+    model already trained on the same split, reused when its test fraction is the protocol's)."""
     protocol = protocol or EvaluateSettings()
-    train, test = time_split(events, protocol.test_fraction)
+    with ExitStack() as stack:
+        if trained is None or trained.test_fraction != protocol.test_fraction:
+            trained = stack.enter_context(
+                held_out(events, params, protocol.test_fraction, customer=customer, banned=banned)
+            )
+        return _evaluate(trained, protocol, customer, progress)
+
+
+def _evaluate(
+    trained: HeldOut,
+    protocol: EvaluateSettings,
+    customer: str,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, Any]:
+    train, test, model = trained.train, trained.test, trained.model
     train_set = set(train["norm"].to_list())
     mpc = MostPopularCompletion(train["norm"].to_list())
     cases = test_cases(test, protocol)
@@ -208,24 +252,21 @@ def evaluate_events(
         for system in ("kwrec", "mpc")
         for part in ("all", "seen", "unseen")
     }
-    with tempfile.TemporaryDirectory(prefix="kwrec-eval-") as tmp:
-        meta = train_customer(train, params, Path(tmp), customer=customer, banned=banned)
-        model = CustomerModel(Path(tmp), meta)
-        same = Equivalence(model)
-        for done, (query, prefixes) in enumerate(cases, 1):
-            part = "seen" if query in train_set else "unseen"
-            for prefix in prefixes:
-                ours = [s.keyword.lower() for s in model.autocomplete(prefix, K)]
-                for system, answers in (("kwrec", ours), ("mpc", mpc.complete(prefix))):
-                    for figure, rank in (
-                        ("strict", rank_of(answers, query)),
-                        ("equivalent", same.rank(answers, query)),
-                    ):
-                        acc[(figure, system, "all")].add(rank)
-                        acc[(figure, system, part)].add(rank)
-            if progress is not None and (done % 200 == 0 or done == len(cases)):
-                progress(done, len(cases))
-        related = _related_hit_rate(model, test)
+    same = Equivalence(model)
+    for done, (query, prefixes) in enumerate(cases, 1):
+        part = "seen" if query in train_set else "unseen"
+        for prefix in prefixes:
+            ours = [s.keyword.lower() for s in model.autocomplete(prefix, K)]
+            for system, answers in (("kwrec", ours), ("mpc", mpc.complete(prefix))):
+                for figure, rank in (
+                    ("strict", rank_of(answers, query)),
+                    ("equivalent", same.rank(answers, query)),
+                ):
+                    acc[(figure, system, "all")].add(rank)
+                    acc[(figure, system, part)].add(rank)
+        if progress is not None and (done % 200 == 0 or done == len(cases)):
+            progress(done, len(cases))
+    related = _related_hit_rate(model, test)
     unseen = sum(1 for q, _ in cases if q not in train_set)
     return {
         "customer": customer,

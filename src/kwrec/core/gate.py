@@ -12,20 +12,28 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import polars as pl
 
-from kwrec.core.evaluation import Accumulator, K, MostPopularCompletion, rank_of, test_cases, time_split
+from kwrec.core.evaluation import (
+    Accumulator,
+    HeldOut,
+    K,
+    MostPopularCompletion,
+    held_out,
+    rank_of,
+    test_cases,
+)
 from kwrec.core.ingest import load_customer_config
 from kwrec.core.ingest.source import CustomerLogs, as_customer_logs
 from kwrec.core.manifest import CustomerEntry, Manifest
 from kwrec.core.models.banned import BannedText
 from kwrec.core.models.customer_model import CustomerModel
 from kwrec.core.models.protocol import Suggestion
-from kwrec.core.models.train import train_customer
 from kwrec.core.preprocess import read_and_preprocess
 from kwrec.core.release_diff import open_model, stability
 from kwrec.core.rules import LiveBans
@@ -175,12 +183,14 @@ def gate_scores(
     cache_dir: Path,
     report: Report,
     banned: BannedText | None = None,
+    trained: HeldOut | None = None,
 ) -> dict[str, Any]:
     """The gate's numbers for the candidate trained from ``events``: computed where the events already are
     (the customer's training task), so a day's gate runs in parallel with training and reads no log again.
 
     Both models are scored on the same prefixes of the newest ``test_fraction`` of ``events``; the
-    candidate is trained again on the older part only.
+    candidate is trained again on the older part only, unless ``trained`` (the evaluation's model, on
+    the same split) already is.
     """
     out: dict[str, Any] = against.key()
     policy = against.policy
@@ -190,13 +200,17 @@ def gate_scores(
         # A live model this kwrec cannot read (an older artifact format after an upgrade, a damaged
         # store) cannot be compared with; refusing the new model would leave the unreadable one live.
         return {**out, "note": f"live model not comparable ({exc})"}
-    train, test = time_split(events, policy.test_fraction)
-    cases = test_cases(test, policy.protocol())
-    report(f"{customer}: gate: {len(cases)} test queries, training the candidate on the older part")
-    with tempfile.TemporaryDirectory(prefix=f"kwrec-gate-{customer}-") as tmp:
-        meta = train_customer(train, params, Path(tmp) / "candidate", customer=customer, banned=banned)
-        new = score_model(CustomerModel(Path(tmp) / "candidate", meta), cases)
+    with ExitStack() as stack:
+        if trained is None or trained.test_fraction != policy.test_fraction:
+            report(f"{customer}: gate: training the candidate on the older part")
+            trained = stack.enter_context(
+                held_out(events, params, policy.test_fraction, customer=customer, banned=banned)
+            )
+        cases = test_cases(trained.test, policy.protocol())
+        report(f"{customer}: gate: {len(cases)} test queries")
+        new = score_model(trained.model, cases)
         old = score_model(live_model, cases)
+        train = trained.train
     mpc = MostPopularCompletion(train["norm"].to_list())
     mpc.prepare({p for _, ps in cases for p in ps})
     return {

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from kwrec import ARTIFACT_FORMAT, __version__
 from kwrec.adapters.sources import open_logs
-from kwrec.core.evaluation import evaluate_events, versus_mpc
+from kwrec.core.evaluation import evaluate_events, held_out, versus_mpc
 from kwrec.core.gate import GateAgainst, candidate_stability, gate_scores
 from kwrec.core.ingest import (
     CustomerLogs,
@@ -125,6 +126,7 @@ def train_customer_entry(
     """
     config = load_customer_config(customer_dir).with_live_bans(bans)
     params = config.train_params(base)
+    banned = config.banned_text
     fingerprint = fingerprint_inputs(customer_dir)
     key = input_key(fingerprint, params, bans)
     previous = reusable_entry(store, customer, key, verify_in=cache_dir, report=report)
@@ -145,29 +147,39 @@ def train_customer_entry(
         if quarantine.counts:
             report(f"{customer}: {quarantine.summary()}")
             store.write_bytes(quarantine_key(version, customer), kept.read_bytes())
-        evaluation = None
-        if evaluate:
-            report(f"{customer}: evaluating (time split)")
-            evaluation = evaluate_events(
-                pre.events, params, customer=customer, protocol=protocol, banned=config.banned_text
-            )
-        scores = None
-        if gate is not None:
-            scores = gate_scores(
-                store, pre.events, params, customer, gate, cache_dir, report, banned=config.banned_text
-            )
+        evaluation, scores = None, None
+        protocol = protocol or EvaluateSettings()
+        with ExitStack() as stack:
+            shared = None
+            if evaluate and gate is not None and gate.policy.test_fraction == protocol.test_fraction:
+                # Evaluation and the gate split the events alike: one model on the older part serves both.
+                shared = stack.enter_context(
+                    held_out(pre.events, params, protocol.test_fraction, customer=customer, banned=banned)
+                )
+            if evaluate:
+                report(f"{customer}: evaluating (time split)")
+                evaluation = evaluate_events(
+                    pre.events, params, customer=customer, protocol=protocol, banned=banned, trained=shared
+                )
+            if gate is not None:
+                scores = gate_scores(
+                    store,
+                    pre.events,
+                    params,
+                    customer,
+                    gate,
+                    cache_dir,
+                    report,
+                    banned=banned,
+                    trained=shared,
+                )
         report(f"{customer}: training on {pre.events.height:,} events")
         # Hand the frame over instead of keeping a reference: training turns it into integer codes
         # early, and the string columns can then be freed (peak memory on large customers).
         stats, handover = pre.stats, [pre.events]
         del pre
         meta = train_customer(
-            handover.pop(),
-            params,
-            tmpdir / "artifact",
-            customer=customer,
-            report=report,
-            banned=config.banned_text,
+            handover.pop(), params, tmpdir / "artifact", customer=customer, report=report, banned=banned
         )
         if warning := nothing_to_suggest(customer, meta["stats"]):
             report(warning)
