@@ -138,12 +138,20 @@ def train_customer_entry(
     kept = quarantine_file(cache_dir, version, customer)
     with tempfile.TemporaryDirectory(prefix=f"kwrec-{customer}-") as tmp:
         tmpdir = Path(tmp)
-        pre, quarantine = read_and_preprocess(customer_dir, config, params, kept, report)
-        if pre.events.height == 0:
-            raise DataError(
-                f"customer {customer}: no usable search event after preprocessing",
-                hint=f"see {kept.resolve()} for why rows were rejected",
-            )
+        try:
+            pre, quarantine = read_and_preprocess(customer_dir, config, params, kept, report)
+            if pre.events.height == 0:
+                raise DataError(
+                    f"customer {customer}: no usable search event after preprocessing",
+                    hint=f"see {kept.resolve()} for why rows were rejected",
+                )
+        except DataError as exc:
+            # The local copy is on whichever worker ran the task: the store is where its owner can read it.
+            if kept.exists():
+                key = quarantine_key(version, customer)
+                store.write_bytes(key, kept.read_bytes())
+                exc.hint = "; ".join(filter(None, (exc.hint, f"rejected rows: {store.url}/{key}")))
+            raise
         if quarantine.counts:
             report(f"{customer}: {quarantine.summary()}")
             store.write_bytes(quarantine_key(version, customer), kept.read_bytes())

@@ -302,3 +302,24 @@ def test_verify_and_rollback_print_their_verdict_on_stdout(
     assert body["verification"][0]["version"] == "gs_2612070100"
     code, out, _ = run("rollback", "--to", "gs_2612070100", "--store", str(store))
     assert code == 0 and out.strip() == "gs_2612070100 is live on docker at http://127.0.0.1:8000"
+
+
+def test_a_failed_customers_rejected_rows_are_kept_in_the_store(tmp_path: Path) -> None:
+    # On a worker the local quarantine is out of reach: the release in the store keeps it, and the
+    # error names where.
+    data = tmp_path / "data"
+    (data / "good").mkdir(parents=True)
+    (data / "good" / "q.txt").write_text("apple pie\nbanana\n" * 5)
+    (data / "broken").mkdir()
+    (data / "broken" / "q.csv").write_text(
+        "timestamp,user_id,query\nnot a time,u1,apple\nyesterday,u2,pear\n"
+    )
+    store = tmp_path / "store"
+    code, out, err = run("train", "--data", str(data), "--store", str(store), "--json")
+    assert code == 0, err
+    version = json.loads(out)["version"]
+    kept = store / "releases" / version / "quarantine" / "broken.jsonl"
+    assert kept.exists(), sorted(p.name for p in store.rglob("*.jsonl"))
+    rows = [json.loads(line) for line in kept.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 2 and all(r["reason"] for r in rows)
+    assert f"rejected rows: file://{store}/releases/{version}/quarantine/broken.jsonl" in err
