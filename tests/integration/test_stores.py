@@ -386,7 +386,7 @@ def test_missing_credentials_is_a_clear_error(
 ) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    with pytest.raises(StoreError, match="no AWS credentials"):
+    with pytest.raises(StoreError, match="no AWS credentials found to open the store"):
         S3Store("bucket-x", endpoint_url=moto_endpoint, max_attempts=1)
 
 

@@ -131,14 +131,16 @@ class S3Store:
 
     def _translate(self, exc: Exception, action: str, key: str) -> StoreError:
         where = f"{self.url} (at {self.endpoint})"
+        # "open" the store itself has no key to name
+        what = f"{action} {key!r}" if key else f"{action} the store"
         if isinstance(exc, NoCredentialsError):
             return StoreError(
-                f"{where}: no AWS credentials found to {action} {key!r}",
+                f"{where}: no AWS credentials found to {what}",
                 hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or use an instance role",
             )
         if isinstance(exc, EndpointConnectionError):
             return StoreError(
-                f"{where}: cannot reach the S3 endpoint to {action} {key!r}",
+                f"{where}: cannot reach the S3 endpoint to {what}",
                 hint="check the endpoint URL and the network; the request was retried",
             )
         if isinstance(exc, ClientError):
@@ -152,15 +154,15 @@ class S3Store:
                 )
             if code in {"403", "AccessDenied", "Forbidden"}:
                 return StoreError(
-                    f"{where}: access denied to {action} {key!r}",
+                    f"{where}: access denied to {what}",
                     hint="check the credentials and the bucket policy",
                 )
             return StoreError(
-                f"{where}: cannot {action} {key!r}: {code} {message}".rstrip(),
+                f"{where}: cannot {what}: {code} {message}".rstrip(),
                 hint="retry; if it persists, check the endpoint's health and the bucket",
             )
         return StoreError(
-            f"{where}: cannot {action} {key!r}: {type(exc).__name__}: {exc}",
+            f"{where}: cannot {what}: {type(exc).__name__}: {exc}",
             hint="retry; if it persists, check the endpoint and the network",
         )
 
