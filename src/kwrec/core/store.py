@@ -132,6 +132,10 @@ class ArtifactStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def exists_at_all(self) -> bool:
+        """Whether the store itself is there: writing to one that is not creates it."""
+        ...
+
     def list_keys(self, prefix: str = "") -> list[str]:
         """All keys under directory ``prefix`` (recursive, sorted, full keys)."""
         ...

@@ -146,8 +146,9 @@ def train_customer_entry(
                     hint=f"see {kept.resolve()} for why rows were rejected",
                 )
         except DataError as exc:
-            # The local copy is on whichever worker ran the task: the store is where its owner can read it.
-            if kept.exists():
+            # The local copy is on whichever worker ran the task: the store is where its owner can read it
+            # (a store that is not there yet is left uncreated: a failed first train creates nothing).
+            if kept.exists() and store.exists_at_all():
                 key = quarantine_key(version, customer)
                 store.write_bytes(key, kept.read_bytes())
                 exc.hint = "; ".join(filter(None, (exc.hint, f"rejected rows: {store.url}/{key}")))

@@ -306,10 +306,12 @@ def test_verify_and_rollback_print_their_verdict_on_stdout(
 
 def test_a_failed_customers_rejected_rows_are_kept_in_the_store(tmp_path: Path) -> None:
     # On a worker the local quarantine is out of reach: the release in the store keeps it, and the
-    # error names where.
+    # error names where. (A store that is not there yet stays uncreated: see the test above.)
     data = tmp_path / "data"
     (data / "good").mkdir(parents=True)
     (data / "good" / "q.txt").write_text("apple pie\nbanana\n" * 5)
+    code, _, err = run("train", "--data", str(data), "--store", str(tmp_path / "store"))
+    assert code == 0, err
     (data / "broken").mkdir()
     (data / "broken" / "q.csv").write_text(
         "timestamp,user_id,query\nnot a time,u1,apple\nyesterday,u2,pear\n"

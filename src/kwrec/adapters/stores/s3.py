@@ -232,6 +232,9 @@ class S3Store:
         with self._errors("write", validate_key(key)):
             self._client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data)
 
+    def exists_at_all(self) -> bool:
+        return True  # the bucket was found when the store was opened; a prefix is not a thing to create
+
     def exists(self, key: str) -> bool:
         return self._head(validate_key(key), "check")
 
