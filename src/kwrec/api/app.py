@@ -223,7 +223,13 @@ def create_app(settings: Settings, *, state: ServingState | None = None) -> Fast
             start_loading(st, settings, on_ready=_on_ready)
         if metrics.multiprocess_dir() is not None:
             metrics.start_flushing()
-        yield
+        try:
+            yield
+        finally:
+            # A worker that stops (a restart, a scale-down) moves its last counts into the shared files:
+            # the counts since the last periodic flush would otherwise go with it.
+            if metrics.multiprocess_dir() is not None:
+                metrics.TALLY.flush()
 
     app = FastAPI(
         title="kwrec",

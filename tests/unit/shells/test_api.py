@@ -360,3 +360,32 @@ def test_two_workers_share_metrics() -> None:
             time.sleep(0.5)
         assert answers() == ok
         assert _sample(srv.get("/metrics").text, "kwrec_model_age_seconds") > 0
+
+
+def test_a_worker_that_stops_keeps_its_answer_counts() -> None:
+    # Answers are tallied in plain integers and flushed every 5 s: a worker stopped (SIGTERM, as a
+    # restart or scale-down does) right after answering must flush on its way out, not lose them.
+    import psutil
+
+    with run_server(trained_store(), "--workers", "2", timeout=60) as srv:
+        workers = psutil.Process(srv.process.pid).children(recursive=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # both workers loaded: every answer is a 200
+            codes = {httpx.get(f"{srv.url}/readyz", timeout=10).status_code for _ in range(8)}
+            if codes == {200}:
+                break
+            time.sleep(0.2)
+        for _ in range(20):
+            r = httpx.get(f"{srv.url}/v1/alpha-kr/popular", params={"limit": 2}, timeout=10)
+            assert r.status_code == 200
+        for w in workers:  # both, well inside the flush interval: only the flush on exit can save them
+            w.terminate()
+        psutil.wait_procs(workers, timeout=15)
+        deadline = time.monotonic() + 30  # uvicorn starts new workers
+        while time.monotonic() < deadline:
+            try:
+                text = httpx.get(f"{srv.url}/metrics", timeout=5).text
+                break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert _sample(text, "kwrec_answers_total", customer="alpha-kr", kind="popular") == 20
