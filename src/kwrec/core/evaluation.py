@@ -19,7 +19,7 @@ import hashlib
 import random
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,11 +202,16 @@ def held_out(
     *,
     customer: str,
     banned: BannedText | None = None,
+    reuse: HeldOut | None = None,
 ) -> Iterator[HeldOut]:
-    """Train on the older part of preprocessed ``events`` (the model lives until the block ends).
+    """Train on the older part of preprocessed ``events`` (the model lives until the block ends), or
+    hand back ``reuse`` when it was trained on the same split.
 
     ``banned``: the customer's bans, as training gets them, so that the model scored makes up no
     completion the released one would refuse."""
+    if reuse is not None and reuse.test_fraction == test_fraction:
+        yield reuse
+        return
     train, test = time_split(events, test_fraction)
     with tempfile.TemporaryDirectory(prefix=f"kwrec-held-out-{customer}-") as tmp:
         meta = train_customer(train, params, Path(tmp), customer=customer, banned=banned)
@@ -226,12 +231,9 @@ def evaluate_events(
     """Train on the older part of preprocessed ``events``, evaluate on the newer part (``trained``: a
     model already trained on the same split, reused when its test fraction is the protocol's)."""
     protocol = protocol or EvaluateSettings()
-    with ExitStack() as stack:
-        if trained is None or trained.test_fraction != protocol.test_fraction:
-            trained = stack.enter_context(
-                held_out(events, params, protocol.test_fraction, customer=customer, banned=banned)
-            )
-        return _evaluate(trained, protocol, customer, progress)
+    fraction = protocol.test_fraction
+    with held_out(events, params, fraction, customer=customer, banned=banned, reuse=trained) as model:
+        return _evaluate(model, protocol, customer, progress)
 
 
 def _evaluate(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -200,17 +199,14 @@ def gate_scores(
         # A live model this kwrec cannot read (an older artifact format after an upgrade, a damaged
         # store) cannot be compared with; refusing the new model would leave the unreadable one live.
         return {**out, "note": f"live model not comparable ({exc})"}
-    with ExitStack() as stack:
-        if trained is None or trained.test_fraction != policy.test_fraction:
-            report(f"{customer}: gate: training the candidate on the older part")
-            trained = stack.enter_context(
-                held_out(events, params, policy.test_fraction, customer=customer, banned=banned)
-            )
-        cases = test_cases(trained.test, policy.protocol())
-        report(f"{customer}: gate: {len(cases)} test queries")
-        new = score_model(trained.model, cases)
+    fraction = policy.test_fraction
+    with held_out(events, params, fraction, customer=customer, banned=banned, reuse=trained) as candidate:
+        cases = test_cases(candidate.test, policy.protocol())
+        shared = "" if candidate is trained else ", the candidate trained on the older part"
+        report(f"{customer}: gate: {len(cases)} test queries{shared}")
+        new = score_model(candidate.model, cases)
         old = score_model(live_model, cases)
-        train = trained.train
+        train = candidate.train
     mpc = MostPopularCompletion(train["norm"].to_list())
     mpc.prepare({p for _, ps in cases for p in ps})
     return {
@@ -285,8 +281,7 @@ def gate_customer(
     if not scores or {k: scores.get(k) for k in against.key()} != against.key():
         params = TrainParams.model_validate(candidate.params)
         # The live blocks the candidate was trained without (its input key records them).
-        blocked = candidate.ingest.get("live_bans") or {}
-        bans = LiveBans(tuple(blocked.get("contains", ())), tuple(blocked.get("exact", ())))
+        bans = LiveBans.from_key(candidate.ingest.get("live_bans"))
         config = load_customer_config(customer_dir).with_live_bans(bans)
         with tempfile.TemporaryDirectory(prefix=f"kwrec-gate-{customer}-") as tmp:
             # The candidate's own quarantine was stored at training time; this one is thrown away.

@@ -62,6 +62,11 @@ class LiveBans:
             return None
         return {"contains": sorted(self.contains), "exact": sorted(self.exact)}
 
+    @classmethod
+    def from_key(cls, key: dict[str, list[str]] | None) -> LiveBans:
+        """The bans an artifact's input key recorded (:meth:`key`), none when it recorded none."""
+        return cls(tuple(key.get("contains", ())), tuple(key.get("exact", ()))) if key else NO_BANS
+
 
 NO_BANS = LiveBans()
 

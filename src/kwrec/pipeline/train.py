@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,13 +158,14 @@ def train_customer_entry(
             store.write_bytes(quarantine_key(version, customer), kept.read_bytes())
         evaluation, scores = None, None
         protocol = protocol or EvaluateSettings()
-        with ExitStack() as stack:
-            shared = None
-            if evaluate and gate is not None and gate.policy.test_fraction == protocol.test_fraction:
-                # Evaluation and the gate split the events alike: one model on the older part serves both.
-                shared = stack.enter_context(
-                    held_out(pre.events, params, protocol.test_fraction, customer=customer, banned=banned)
-                )
+        # When evaluation and the gate split the events alike (the default), one held-out model serves both.
+        share = evaluate and gate is not None and gate.policy.test_fraction == protocol.test_fraction
+        fraction = protocol.test_fraction
+        with (
+            held_out(pre.events, params, fraction, customer=customer, banned=banned)
+            if share
+            else nullcontext()
+        ) as shared:
             if evaluate:
                 report(f"{customer}: evaluating (time split)")
                 evaluation = evaluate_events(
