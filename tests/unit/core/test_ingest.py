@@ -187,6 +187,39 @@ def test_no_input_files_or_no_valid_row_is_a_data_error(tmp_path: Path) -> None:
         read(tmp_path / "bad", tmp_path)
 
 
+def test_timestamps_in_a_form_kwrec_does_not_read_say_how_to_have_them_read(tmp_path: Path) -> None:
+    """A log that writes "2025.11.25 19:46" loses every row to "bad timestamp": the message must name
+    the setting that reads it, and the setting must then read it."""
+    cdir = tmp_path / "dotted"
+    lines = [f"2025.11.25 19:{m:02d},u{m % 3},노트북" for m in range(10)]
+    write(cdir / "a.csv", "timestamp,user_id,query\n" + "\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="no valid row") as err:
+        read(cdir, tmp_path)
+    assert "timestamp_format" in str(err.value) and str(cdir / "kwrec.toml") in str(err.value)
+
+    write(cdir / "kwrec.toml", 'timezone = "UTC"\ntimestamp_format = "%Y-%m-%d"\n')
+    with pytest.raises(DataError, match="do not match timestamp_format = '%Y-%m-%d'"):
+        read(cdir, tmp_path)
+
+    write(cdir / "kwrec.toml", 'timezone = "UTC"\ntimestamp_format = "%Y.%m.%d %H:%M"\n')
+    events, q, _ = read(cdir, tmp_path)
+    assert events.height == 10 and q.total == 0 and q.advice is None
+    assert events["ts"].min() == datetime(2025, 11, 25, 19, 0, tzinfo=UTC)
+
+
+def test_a_few_bad_timestamps_are_quarantined_without_advice(tmp_path: Path) -> None:
+    """Advice about the form comes only when more rows are lost to timestamps than kept."""
+    cdir = tmp_path / "mostly"
+    good = [f"2025-11-25 19:{m:02d}:00,u{m % 3},노트북" for m in range(6)]
+    bad = [f"25/11/2025 19:{m:02d},u1,마우스" for m in range(5)]
+    write(cdir / "a.csv", "timestamp,user_id,query\n" + "\n".join(good + bad) + "\n")
+    events, q, _ = read(cdir, tmp_path)
+    assert (events.height, q.counts, q.advice) == (6, {"bad timestamp": 5}, None)
+    write(cdir / "a.csv", "timestamp,user_id,query\n" + "\n".join(good[:4] + bad) + "\n")
+    events, q, _ = read(cdir, tmp_path)
+    assert events.height == 4 and q.advice is not None and "timestamp_format" in q.summary()
+
+
 def test_column_mapping_and_dialect(tmp_path: Path) -> None:
     cdir = tmp_path / "shop"
     write(

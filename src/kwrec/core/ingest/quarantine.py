@@ -53,6 +53,8 @@ class Quarantine:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.counts: dict[str, int] = {}
+        #: What to change when the rejections say the input's form, not a few rows, is wrong.
+        self.advice: str | None = None
         path.unlink(missing_ok=True)
 
     @property
@@ -63,7 +65,8 @@ class Quarantine:
         """``12 rows quarantined (3 missing query, 9 pii), kept in /abs/path.jsonl``."""
         reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(self.counts.items()))
         rows = f"{self.total:,} row{'' if self.total == 1 else 's'}"
-        return f"{rows} quarantined ({reasons}), kept in {self.path.resolve()}"
+        advice = f"; {self.advice}" if self.advice else ""
+        return f"{rows} quarantined ({reasons}), kept in {self.path.resolve()}{advice}"
 
     def add(self, file: str, line: int, reason: str, raw: str = "") -> None:
         """One rejected row or file (``line`` 0 for a whole file)."""

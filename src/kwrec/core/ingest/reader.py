@@ -113,6 +113,9 @@ def read_customer_logs(
         quarantine.add_frame(rejected, file=label)
         frames.append(rows)
     events = pl.concat(frames) if frames else pl.DataFrame(schema=EVENT_SCHEMA)
+    if quarantine.counts.get(fmt.BAD_TIMESTAMP, 0) > events.height:
+        # More rows lost to their timestamps than kept: a form kwrec does not read, not a few bad lines.
+        quarantine.advice = timestamp_advice(logs.location, config.timestamp_format)
     if events.height == 0:
         raise DataError(no_valid_row(customer, logs.location, len(inputs), unmapped, quarantine))
     return events.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("seq")).select(list(EVENT_SCHEMA))
@@ -130,6 +133,22 @@ def no_valid_row(
             '(e.g. [columns] query = "keyword")'
         )
     return text + (f"; {quarantine.summary()}" if quarantine.total else "")
+
+
+def timestamp_advice(location: str, timestamp_format: str | None) -> str:
+    """What to do when a log writes its times in a form kwrec does not read (by itself, or with the
+    customer's ``timestamp_format``)."""
+    config = f"{location.rstrip('/')}/{CONFIG_NAME}"
+    if timestamp_format:
+        return (
+            f"the timestamps do not match timestamp_format = {timestamp_format!r} in {config}: "
+            "correct the pattern (strftime: %Y year, %m month, %d day, %H:%M:%S time, %z UTC offset)"
+        )
+    return (
+        "timestamps are read as ISO 8601 (2026-11-01 09:30:00, 2026-11-01T09:30:00+09:00) or epoch "
+        f"seconds or milliseconds; for any other form set timestamp_format in {config} "
+        '(a strftime pattern, e.g. timestamp_format = "%Y.%m.%d %H:%M")'
+    )
 
 
 def _label(logs: CustomerLogs, f: LogFile) -> str:
