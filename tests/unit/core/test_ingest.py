@@ -187,6 +187,24 @@ def test_no_input_files_or_no_valid_row_is_a_data_error(tmp_path: Path) -> None:
         read(tmp_path / "bad", tmp_path)
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_with_a_byte_order_mark_is_read(tmp_path: Path, codec: str) -> None:
+    """Excel's "Unicode text" export: UTF-16 with a BOM, tab-separated, CRLF. A broken code unit (a lone
+    surrogate) quarantines its line only."""
+    cdir = tmp_path / "excel"
+    rows = [f"2026-11-01T09:{m:02d}:00Z\tu{m}\t노트북 파우치 {m}" for m in range(4)]
+    text = "timestamp\tuser_id\tquery\r\n" + "\r\n".join(rows) + "\r\n"
+    bom = b"\xff\xfe" if codec == "utf-16-le" else b"\xfe\xff"
+    data = bytearray(bom + text.encode(codec))
+    lone = "\ud800".encode(codec, "surrogatepass")
+    at = data.index("u2".encode(codec))
+    data[at:at] = lone  # into the third row's user id
+    write(cdir / "export.tsv", bytes(data))
+    events, q, lines = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["노트북 파우치 0", "노트북 파우치 1", "노트북 파우치 3"]
+    assert q.counts == {"bad encoding": 1} and lines[0]["line"] == 4
+
+
 def test_timestamps_in_a_form_kwrec_does_not_read_say_how_to_have_them_read(tmp_path: Path) -> None:
     """A log that writes "2025.11.25 19:46" loses every row to "bad timestamp": the message must name
     the setting that reads it, and the setting must then read it."""

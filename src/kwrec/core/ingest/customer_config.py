@@ -75,8 +75,8 @@ class CustomerConfig(BaseModel):
     )
     timestamp_format: str | None = Field(None, description="strftime format; default ISO 8601 or epoch")
     timezone: str = Field("Asia/Seoul", description="zone of timestamps written without an offset")
-    encoding: Literal["auto", "utf-8", "cp949", "euc-kr"] = Field(
-        "auto", description="auto detects UTF-8 or CP949/EUC-KR per file"
+    encoding: Literal["auto", "utf-8", "cp949", "euc-kr", "utf-16"] = Field(
+        "auto", description="auto detects UTF-8, CP949/EUC-KR, or UTF-16 by its byte-order mark, per file"
     )
     ban: list[str] = Field(
         default_factory=list,
@@ -145,7 +145,9 @@ class CustomerConfig(BaseModel):
     @property
     def python_encoding(self) -> str | None:
         """Forced codec, or ``None`` to detect per file. EUC-KR files are read as CP949 (its superset)."""
-        return {"auto": None, "utf-8": "utf-8", "cp949": "cp949", "euc-kr": "cp949"}[self.encoding]
+        return {"auto": None, "utf-8": "utf-8", "cp949": "cp949", "euc-kr": "cp949", "utf-16": "utf-16"}[
+            self.encoding
+        ]
 
 
 def _problems(exc: ValidationError) -> str:

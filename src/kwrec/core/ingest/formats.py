@@ -42,6 +42,8 @@ CORRUPT_PARQUET: Final = "corrupt parquet"
 UNSUPPORTED: Final = "unsupported file type"
 
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
+# Excel's "Unicode text" export (and many Windows tools) write UTF-16 with a byte-order mark.
+_UTF16_BOMS: Final = (b"\xff\xfe", b"\xfe\xff")
 _CHUNK: Final = 1 << 20
 
 
@@ -235,8 +237,11 @@ def _line_numbers(data: bytes, positions: list[int]) -> set[int]:
 
 
 def decode(data: bytes, forced: str | None) -> Decoded:
-    """Detect UTF-8 (with or without BOM) or CP949 for the whole file and return UTF-8 bytes in which
-    every byte invalid in that encoding became U+FFFD; the lines where that happened are listed."""
+    """Detect UTF-8 (with or without BOM), UTF-16 (by its BOM) or CP949 for the whole file and return
+    UTF-8 bytes in which every byte invalid in that encoding became U+FFFD; the lines where that
+    happened are listed."""
+    if forced == "utf-16" or (forced is None and data.startswith(_UTF16_BOMS)):
+        return _decode_utf16(data)
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
         forced = forced or "utf-8"
@@ -259,6 +264,14 @@ def decode(data: bytes, forced: str | None) -> Decoded:
             return Decoded(b"".join(parts), "utf-8", frozenset(_line_numbers(data, positions)))
     text, marks = _decode_marking(data, "cp949")
     return Decoded(text.encode("utf-8"), "cp949", frozenset(_line_numbers(data, marks)))
+
+
+def _decode_utf16(data: bytes) -> Decoded:
+    # The codec reads the BOM (little-endian without one, as Windows writes). Its byte offsets are not
+    # line offsets (a newline is two bytes), so bad lines are found in the text: the lines with U+FFFD.
+    text = data.decode("utf-16", errors="replace").removeprefix("\ufeff")
+    bad = (n for n, line in enumerate(text.split("\n"), 1) if "\ufffd" in line)
+    return Decoded(text.encode("utf-8"), "utf-16", frozenset(bad))
 
 
 # ------------------------------------------------------------------------------------------------ lines
