@@ -205,6 +205,24 @@ def test_utf16_with_a_byte_order_mark_is_read(tmp_path: Path, codec: str) -> Non
     assert q.counts == {"bad encoding": 1} and lines[0]["line"] == 4
 
 
+def test_a_json_array_or_object_is_no_query_or_user(tmp_path: Path) -> None:
+    """Its JSON text must never become a keyword; a number, or text that starts with a bracket, is fine."""
+    cdir = tmp_path / "nested"
+    records = [
+        {"timestamp": 1764100000, "user_id": "u1", "query": "[특가] 노트북"},
+        {"timestamp": 1764100001, "user_id": "u2", "query": ["노트북", 1]},
+        {"timestamp": 1764100002, "user_id": "u3", "query": {"text": "노트북"}},
+        {"timestamp": 1764100003, "user_id": {"id": 4}, "query": "마우스"},
+        {"timestamp": 1764100004, "user_id": 5, "query": 12345},
+        {"timestamp": 1764100005, "user_id": "u6", "query": "{맥북} 에어", "session_id": [1]},
+    ]
+    write(cdir / "a.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    events, q, lines = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["[특가] 노트북", "12345"]
+    assert events["user_id"].to_list() == ["u1", "5"]
+    assert q.counts == {"not text": 4} and [e["line"] for e in lines] == [2, 3, 4, 6]
+
+
 def test_timestamps_in_a_form_kwrec_does_not_read_say_how_to_have_them_read(tmp_path: Path) -> None:
     """A log that writes "2025.11.25 19:46" loses every row to "bad timestamp": the message must name
     the setting that reads it, and the setting must then read it."""

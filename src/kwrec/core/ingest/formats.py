@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 import struct
 import threading
@@ -35,6 +36,7 @@ BAD_QUOTING: Final = "bad quoting"
 MISSING_QUERY: Final = "missing query"
 BAD_TIMESTAMP: Final = "bad timestamp"
 INVALID_JSON: Final = "invalid JSON"
+NOT_TEXT: Final = "not text"
 UNREADABLE: Final = "unreadable file"
 CORRUPT_GZIP: Final = "corrupt gzip"
 TRUNCATED_GZIP: Final = "truncated gzip"
@@ -45,6 +47,7 @@ _UTF8_BOM: Final = b"\xef\xbb\xbf"
 # Excel's "Unicode text" export (and many Windows tools) write UTF-16 with a byte-order mark.
 _UTF16_BOMS: Final = (b"\xff\xfe", b"\xfe\xff")
 _CHUNK: Final = 1 << 20
+_TEXT_FIELDS: Final = ("query", "user_id", "session_id")
 
 
 class Format(StrEnum):
@@ -445,7 +448,9 @@ def _parse_cells(ok: pl.DataFrame, *, delimiter: str, quote: str | None, n: int)
 
 
 def parse_jsonl(good: pl.DataFrame, fields: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """JSON lines -> ``(rows, rejected)``; a line must be a JSON object. Values come out as text."""
+    """JSON lines -> ``(rows, rejected)``; a line must be a JSON object. Values come out as text; a
+    query, user or session that is a JSON array or object is no text, and its row is rejected (its
+    JSON would otherwise become a keyword such as ``["iphone", 1]``)."""
     names = list(fields)
     select = ", ".join(f"text->>${i + 1} AS {_ident(n)}" for i, n in enumerate(names))
     con = duckdb.connect()
@@ -465,7 +470,30 @@ def parse_jsonl(good: pl.DataFrame, fields: dict[str, str]) -> tuple[pl.DataFram
     bad = pl.concat([flagged.filter(~pl.col("ok")).select("line"), not_object])
     rejected = _rejected(good.join(bad, on="line", how="semi", maintain_order="left"), INVALID_JSON)
     rows = extracted.filter(pl.col("is_object")).drop("is_object")
+    nested = _nested_values(rows, good, fields)
+    if nested.height:
+        rejected = pl.concat([rejected, _rejected(nested, NOT_TEXT)]).sort("line")
+        rows = rows.join(nested, on="line", how="anti")
     return rows.sort("line"), rejected
+
+
+def _nested_values(rows: pl.DataFrame, good: pl.DataFrame, fields: dict[str, str]) -> pl.DataFrame:
+    """Lines (line, text) whose query, user or session is a JSON array or object. Only values that
+    start like one are parsed again: a query may well be "[특가] 노트북"."""
+    present = [f for f in _TEXT_FIELDS if f in rows.columns]
+    if not present:
+        return good.clear()
+    looks = pl.any_horizontal(pl.col(f).str.contains(r"^\s*[\[{]") for f in present)
+    suspects = good.join(rows.filter(looks).select("line"), on="line", how="semi", maintain_order="left")
+    bad: list[int] = []
+    for line, text in suspects.iter_rows():
+        try:
+            record = json.loads(text)
+        except ValueError:  # valid for duckdb, not for Python (NaN, a lone surrogate): keep as read
+            continue
+        if isinstance(record, dict) and any(isinstance(record.get(fields[f]), list | dict) for f in present):
+            bad.append(line)
+    return suspects.filter(pl.col("line").is_in(bad))
 
 
 def _ident(name: str) -> str:
