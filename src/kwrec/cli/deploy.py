@@ -190,7 +190,7 @@ def gc(
     else:
         console.print(
             f"kept {len(result.kept)}, deleted {len(result.deleted)} releases, "
-            f"{len(result.artifacts)} artifacts, {len(result.images)} images"
-            + (" (dry run)" if dry_run else ""),
+            f"{len(result.artifacts)} artifacts, {len(result.images)} images, "
+            f"{len(result.unfinished)} folders of unfinished runs" + (" (dry run)" if dry_run else ""),
             highlight=False,
         )

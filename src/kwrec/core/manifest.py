@@ -225,12 +225,26 @@ def update_manifest(store: ArtifactStore, version: str, change: Callable[[Manife
     return updated[0]
 
 
+def version_order(version: str) -> tuple[str, str]:
+    """Sort key of release versions: by timestamp, then name (``gs_2611271500`` before ``zz_2611271501``)."""
+    return version.rsplit("_", 1)[1], version
+
+
 def list_versions(store: ArtifactStore) -> list[str]:
     """Stored release versions that have a manifest, oldest first (by timestamp, then name)."""
     versions = [
         v for v in store.list_dirs(RELEASES) if VERSION_RE.fullmatch(v) and store.exists(manifest_key(v))
     ]
-    return sorted(versions, key=lambda v: (v.rsplit("_", 1)[1], v))
+    return sorted(versions, key=version_order)
+
+
+def unfinished_versions(store: ArtifactStore) -> list[str]:
+    """Release folders without a manifest, oldest first: a run that failed for every customer or was
+    killed before publishing left them (rejected rows, for instance), or a run is writing one now."""
+    versions = [
+        v for v in store.list_dirs(RELEASES) if VERSION_RE.fullmatch(v) and not store.exists(manifest_key(v))
+    ]
+    return sorted(versions, key=version_order)
 
 
 def latest_version(store: ArtifactStore) -> str:

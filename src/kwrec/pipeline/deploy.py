@@ -17,12 +17,22 @@ from kwrec.adapters.registries import RegistryCredentials, credentials_source
 from kwrec.adapters.registries.v2 import RegistryClient
 from kwrec.adapters.targets import NO_RULES, RULES_DIR_IN_CONTAINER, Prepared, RulesWiring, Target
 from kwrec.adapters.targets.docker_host import DockerTarget
-from kwrec.core.manifest import Manifest, PushRecord, list_versions, read_manifest, release_shards, shard_view
+from kwrec.core.manifest import (
+    Manifest,
+    PushRecord,
+    list_versions,
+    read_manifest,
+    release_shards,
+    shard_view,
+    unfinished_versions,
+    version_order,
+)
 from kwrec.core.store import ArtifactStore
 from kwrec.core.store_layout import release_prefix
 from kwrec.errors import DeployError, KwrecError, ReleaseNotFoundError, VerificationError
 from kwrec.ids import validate_version
 from kwrec.pipeline import records
+from kwrec.pipeline.lock import running_version
 from kwrec.pipeline.train import drop_input_pointers
 from kwrec.reporting import Report
 from kwrec.settings import Settings
@@ -278,6 +288,7 @@ class GcResult:
     artifacts: list[str]
     images: list[str]
     containers: list[str]
+    unfinished: list[str] = field(default_factory=list)  # folders of runs that never published
 
 
 def protected_versions(store: ArtifactStore) -> set[str]:
@@ -306,9 +317,12 @@ def gc(
         r.image.digest for v in kept for r in release_shards(manifests[v]).values() if r.image is not None
     }
     artifacts = sorted({e.artifact_key for v in doomed for e in manifests[v].customers.values()} - used)
-    result = GcResult(kept, doomed, artifacts, [], [])
+    result = GcResult(kept, doomed, artifacts, [], [], _unfinished_to_delete(store, kept))
     if dry_run:
         return result
+    for v in result.unfinished:
+        store.delete_prefix(release_prefix(v))
+        report(f"deleted the folder of unfinished run {v}")
     for v in doomed:
         _delete_image(settings, manifests[v], kept_digests, result, report)
         store.delete_prefix(release_prefix(v))
@@ -318,6 +332,17 @@ def gc(
         drop_input_pointers(store, key)
         report(f"deleted artifact {key}")
     return result
+
+
+def _unfinished_to_delete(store: ArtifactStore, kept: list[str]) -> list[str]:
+    """Folders of runs that never published, older than every kept release: they age out as releases do.
+
+    A newer one may be today's failure an operator still has to read (or a run writing it now); the
+    version of a run that holds the lock is never touched, whatever its timestamp."""
+    if not kept:
+        return []
+    oldest, running = version_order(kept[0]), running_version(store)
+    return [v for v in unfinished_versions(store) if version_order(v) < oldest and v != running]
 
 
 def _delete_image(

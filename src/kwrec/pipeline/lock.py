@@ -131,6 +131,14 @@ def _held(raw: bytes | None) -> dict[str, Any] | None:
     return record
 
 
+def running_version(store: ArtifactStore) -> str | None:
+    """The version a live run-lock holder is releasing, if any (what gc must leave to it)."""
+    if not store.exists(LOCK_KEY):
+        return None
+    held = _held(store.read_bytes(LOCK_KEY))
+    return str(held.get("version")) if held is not None and _alive(held) else None
+
+
 def release_owned(store: ArtifactStore, owner: str) -> bool:
     """Free the lock held by ``owner`` (the Airflow DAG's teardown, which has no RunLock object)."""
     if not store.exists(LOCK_KEY):

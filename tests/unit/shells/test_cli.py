@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from kwrec.adapters.stores import open_store
 from kwrec.cli.main import app
+from kwrec.pipeline.lock import RunLock, default_owner
 from kwrec.pipeline.train import TrainOutcome
 from kwrec.settings import Settings
 
@@ -325,3 +327,47 @@ def test_a_failed_customers_rejected_rows_are_kept_in_the_store(tmp_path: Path) 
     rows = [json.loads(line) for line in kept.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 2 and all(r["reason"] for r in rows)
     assert f"rejected rows: file://{store}/releases/{version}/quarantine/broken.jsonl" in err
+
+
+def test_gc_deletes_the_folders_of_runs_that_never_published_as_they_age_out(tmp_path: Path) -> None:
+    # A run in which every customer failed leaves its rejected rows under releases/<version>/ with no
+    # manifest: gc must not keep them for ever, nor delete the newest (an operator may still read it).
+    data, store = tmp_path / "data", tmp_path / "store"
+    (data / "good").mkdir(parents=True)
+    (data / "good" / "q.txt").write_text("apple pie\nbanana\n" * 5)
+    args = ("--data", str(data), "--store", str(store))
+    assert run("train", *args, "--timestamp", "2612010100")[0] == 0
+    broken = data / "good" / "q.txt"
+    broken.unlink()
+    (data / "good" / "q.csv").write_text("timestamp,user_id,query\nnot a time,u1,apple\n")
+    for ts in ("2612020100", "2612040100"):  # every customer fails: no release, a folder each
+        code, _, err = run("train", *args, "--timestamp", ts)
+        assert code != 0 and (store / "releases" / f"gs_{ts}" / "quarantine" / "good.jsonl").exists(), err
+    (data / "good" / "q.csv").unlink()
+    broken.write_text("apple pie\nbanana\ncherry\n" * 5)
+    assert run("train", *args, "--timestamp", "2612030100")[0] == 0
+
+    code, out, err = run("gc", "--keep", "1", "--dry-run", "--store", str(store), "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert (plan["kept"], plan["deleted"], plan["unfinished"]) == (
+        ["gs_2612030100"],
+        ["gs_2612010100"],
+        ["gs_2612020100"],
+    )
+    assert (store / "releases" / "gs_2612020100").exists()
+    code, out, err = run("gc", "--keep", "1", "--store", str(store))
+    assert code == 0 and "1 folders of unfinished runs" in err, err
+    left = sorted(p.name for p in (store / "releases").iterdir())
+    assert left == ["gs_2612030100", "gs_2612040100"]
+
+    # A chain that holds the lock for an older timestamp (a resumed `run --timestamp`) keeps its folder.
+    resumed = store / "releases" / "gs_2612020200" / "quarantine"
+    resumed.mkdir(parents=True)
+    (resumed / "good.jsonl").write_text("{}\n")
+    lock = RunLock(open_store(str(store)), default_owner(), "gs_2612020200", 60).acquire()
+    code, out, err = run("gc", "--keep", "1", "--dry-run", "--store", str(store), "--json")
+    assert code == 0 and json.loads(out)["unfinished"] == [], err
+    lock.release()
+    code, out, err = run("gc", "--keep", "1", "--dry-run", "--store", str(store), "--json")
+    assert code == 0 and json.loads(out)["unfinished"] == ["gs_2612020200"], err
