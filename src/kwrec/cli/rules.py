@@ -21,6 +21,7 @@ from kwrec.core.rules_store import unblock as store_unblock
 from kwrec.core.rules_store import unpin as store_unpin
 from kwrec.core.store import ArtifactStore
 from kwrec.ids import validate_customer
+from kwrec.pipeline.records import rule_reach_problem
 
 CustomerArg = Annotated[str, typer.Argument(help="customer id")]
 KeywordArg = Annotated[str, typer.Argument(help="the keyword, as users see it")]
@@ -54,6 +55,12 @@ def _row(r: Rule) -> dict[str, Any]:
         "by": r.by,
         "note": r.note,
     }
+
+
+def _warn_reach(st: ArtifactStore, customer: str) -> None:
+    problem = rule_reach_problem(st, customer)
+    if problem:
+        console.print(f"warning: {problem}", highlight=False, soft_wrap=True)
 
 
 def _done(rules: RuleSet, change: Change, json_out: bool) -> None:
@@ -91,7 +98,9 @@ def block(
     rule = make_block(
         customer, keyword, reason, match=match, starts=starts, until=until, note=note, by=_who(by)
     )
-    _done(*store_block(_store(store, config), rule), json_out)
+    st = _store(store, config)
+    _done(*store_block(st, rule), json_out)
+    _warn_reach(st, rule.customer)
 
 
 @user_errors
@@ -125,7 +134,9 @@ def pin(
     rule = make_pin(
         customer, prefix, keyword, position=position, starts=starts, until=until, note=note, by=_who(by)
     )
-    _done(*store_pin(_store(store, config), rule), json_out)
+    st = _store(store, config)
+    _done(*store_pin(st, rule), json_out)
+    _warn_reach(st, rule.customer)
 
 
 @user_errors

@@ -17,7 +17,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from kwrec.core.manifest import DeploymentOutcome, DeploymentRecord, Manifest, now_iso, update_manifest
+from kwrec.core.manifest import (
+    DeploymentOutcome,
+    DeploymentRecord,
+    Manifest,
+    list_versions,
+    now_iso,
+    read_manifest,
+    update_manifest,
+)
 from kwrec.core.store import ArtifactStore, update_record
 from kwrec.core.store_layout import TARGETS, target_key
 from kwrec.errors import ArtifactError, DeployError, DeployInProgressError
@@ -273,3 +281,28 @@ def mark_replaced(
 
 def live_targets(manifest: Manifest, aliases: list[TargetAlias]) -> list[str]:
     return [a.target for a in aliases if a.live == manifest.version]
+
+
+def rule_reach_problem(store: ArtifactStore, customer: str) -> str | None:
+    """Why a live rule set for ``customer`` in ``store`` may reach no serving replica, if it may.
+
+    A rule for a customer no release serves waits silently, and a store with no release is most often
+    not the store the replicas read (a forgotten ``--store``): an operator taking a suggestion down
+    must hear of both at once, not find out when it is still shown."""
+    versions = list_versions(store)
+    if not versions:
+        return (
+            f"{store.url} holds no release, so no serving replica reads its rules yet "
+            "(is --store or KWREC_STORE the store your release chain uses?)"
+        )
+    live = {a.live for a in list_aliases(store) if a.live in versions}
+    known: set[str] = set()
+    for version in {versions[-1], *live}:
+        known.update(read_manifest(store, version).customers)
+    if customer in known:
+        return None
+    listed = ", ".join(sorted(known)[:10]) + (", ..." if len(known) > 10 else "")
+    return (
+        f"customer {customer} is in neither the newest release ({versions[-1]}) nor a live one, so the "
+        f"rule waits until it is released (check the id; released customers: {listed})"
+    )

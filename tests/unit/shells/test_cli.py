@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -371,3 +372,23 @@ def test_gc_deletes_the_folders_of_runs_that_never_published_as_they_age_out(tmp
     lock.release()
     code, out, err = run("gc", "--keep", "1", "--dry-run", "--store", str(store), "--json")
     assert code == 0 and json.loads(out)["unfinished"] == ["gs_2612020200"], err
+
+
+def test_a_rule_that_may_reach_no_replica_says_so(
+    sample_store: tuple[Settings, TrainOutcome], tmp_path: Path
+) -> None:
+    # A mistyped customer id, or a store no release was ever made in (a forgotten --store), would make
+    # `block` report success while every replica goes on showing the keyword.
+    store = tmp_path / "store"
+    shutil.copytree(sample_store[0].store, store)
+    code, out, err = run("block", "shop-kr", "아이폰", "--reason", "other", "--store", str(store), "--json")
+    assert code == 0 and json.loads(out)["version"] == 1 and "warning" not in err, err
+    code, out, err = run("block", "shop-kt", "아이폰", "--reason", "other", "--store", str(store), "--json")
+    assert code == 0 and json.loads(out)["version"] == 2, err
+    assert "warning: customer shop-kt is in neither the newest release" in err
+    assert "books-en, news-kr, shop-kr" in err
+    code, _, err = run("pin", "shop-kt", "아", "아이폰", "--store", str(store))
+    assert code == 0 and "warning: customer shop-kt" in err, err
+    empty = tmp_path / "elsewhere"
+    code, _, err = run("block", "shop-kr", "아이폰", "--reason", "other", "--store", str(empty))
+    assert code == 0 and f"file://{empty} holds no release" in err, err
