@@ -152,6 +152,10 @@ def resolve_customer(state: ServingState, customer: str) -> CustomerModel | Resp
     model = state.models.get(customer)
     if model is not None:
         return model
+    if state.status == "failed":
+        # Loading is over and is not retried: waiting will not help. The cause (paths, store errors) is
+        # for operators, on /readyz and in the log, not in public answers.
+        return error_response(503, "not_ready", "the release failed to load (see /readyz)")
     if state.status != "ready":
         return error_response(503, "not_ready", f"the release is {state.status}, try again shortly")
     return error_response(
@@ -326,6 +330,8 @@ def create_app(settings: Settings, *, state: ServingState | None = None) -> Fast
     @app.get("/version", responses={200: _answer(VersionOut), 503: _ERRORS[503]}, tags=["operations"])
     async def version() -> Response:
         """The served model version, the code version and the customers of the release."""
+        if st.status == "failed":
+            return error_response(503, "not_ready", "the release failed to load (see /readyz)")
         if st.status != "ready":
             return error_response(503, "not_ready", f"the release is {st.status}")
         return json_response(

@@ -328,6 +328,9 @@ def test_corrupted_artifact_never_ready_but_alive() -> None:
         assert srv.get("/version").status_code == 503
         r = srv.get("/v1/alpha-kr/autocomplete", q="아")
         assert r.status_code == 503 and r.json()["error"] == "not_ready"
+        # Not "try again shortly": a failed load is not retried. And the cause, with the store's paths,
+        # is for /readyz and the log, not for public answers.
+        assert r.json()["message"] == "the release failed to load (see /readyz)"
         assert srv.get("/healthz").status_code == 200
 
 
