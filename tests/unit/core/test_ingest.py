@@ -223,6 +223,26 @@ def test_a_json_array_or_object_is_no_query_or_user(tmp_path: Path) -> None:
     assert q.counts == {"not text": 4} and [e["line"] for e in lines] == [2, 3, 4, 6]
 
 
+def test_a_json_file_is_json_lines_or_one_array_of_records(tmp_path: Path) -> None:
+    """BigQuery exports JSON lines as .json; other tools write one array. A bad record of an array is
+    quarantined by its position; an array that does not parse is read line by line."""
+    cdir = tmp_path / "exports"
+    records = [{"timestamp": 1764100000 + i, "user_id": f"u{i}", "query": f"노트북 {i}"} for i in range(3)]
+    write(cdir / "lines.json", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    array = [*records, 7, {"timestamp": 1764100009, "user_id": "u9", "query": ["x"]}]
+    write(cdir / "array.json.gz", json.dumps(array, ensure_ascii=False, indent=2))
+    write(cdir / "broken.json", '[{"timestamp": 1764100000, "user_id": "u1", "query": "a"},\n{"oops"\n')
+    events, q, lines = read(cdir, tmp_path)
+    assert sorted(events["query"].to_list()) == sorted(2 * [f"노트북 {i}" for i in range(3)])
+    assert q.counts == {"invalid JSON": 3, "not text": 1}
+    assert {(e["file"], e["line"]) for e in lines} == {
+        ("exports/array.json.gz", 4),
+        ("exports/array.json.gz", 5),
+        ("exports/broken.json", 1),
+        ("exports/broken.json", 2),
+    }
+
+
 def test_timestamps_in_a_form_kwrec_does_not_read_say_how_to_have_them_read(tmp_path: Path) -> None:
     """A log that writes "2025.11.25 19:46" loses every row to "bad timestamp": the message must name
     the setting that reads it, and the setting must then read it."""

@@ -63,6 +63,7 @@ _SUFFIXES: Final = {
     ".tsv": Format.TSV,
     ".jsonl": Format.JSONL,
     ".ndjson": Format.JSONL,
+    ".json": Format.JSONL,  # JSON lines (BigQuery's export) or one array of records: json_array_as_lines
     ".parquet": Format.PARQUET,
     ".txt": Format.TEXT,
     ".log": Format.TEXT,
@@ -494,6 +495,24 @@ def _nested_values(rows: pl.DataFrame, good: pl.DataFrame, fields: dict[str, str
         if isinstance(record, dict) and any(isinstance(record.get(fields[f]), list | dict) for f in present):
             bad.append(line)
     return suspects.filter(pl.col("line").is_in(bad))
+
+
+def json_array_as_lines(decoded: Decoded) -> Decoded:
+    """A file that is one JSON array of records (``[{...}, {...}]``), as JSON lines: record i becomes
+    line i. Anything else (JSON lines, or an array that does not parse) is returned as it is, to be read
+    line by line, so that its bad lines are quarantined one by one instead of the whole file."""
+    if decoded.data.lstrip()[:1] != b"[":
+        return decoded
+    try:
+        records = json.loads(decoded.data)
+    except ValueError:
+        return decoded
+    if not isinstance(records, list):
+        return decoded
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    # Bytes that were invalid in the file's encoding became U+FFFD: their records carry it.
+    bad = (i for i, text in enumerate(lines, 1) if "\ufffd" in text) if decoded.bad_lines else ()
+    return Decoded(("\n".join(lines) + "\n").encode("utf-8"), decoded.encoding, frozenset(bad))
 
 
 def _ident(name: str) -> str:

@@ -95,7 +95,7 @@ def read_customer_logs(
     if not inputs:
         raise DataError(
             f"customer {customer}: no input files in {logs.location}",
-            hint="add .csv, .tsv, .jsonl, .ndjson, .parquet, .txt or .log files (optionally .gz)",
+            hint="add .csv, .tsv, .jsonl, .ndjson, .json, .parquet, .txt or .log files (optionally .gz)",
         )
     frames: list[pl.DataFrame] = []
     unmapped: list[str] = []
@@ -176,6 +176,8 @@ def _read_file(f: LogFile, config: CustomerConfig, params: TrainParams) -> tuple
     else:
         decoded = fmt.decode(data, config.python_encoding)
         del data
+        if kind is fmt.Format.JSONL:
+            decoded = fmt.json_array_as_lines(decoded)
         good, rejected = fmt.split_lines(decoded, params.max_line_bytes)
         raw = good.select("line", pl.col("text").alias("raw"))
         if kind is fmt.Format.TEXT:
