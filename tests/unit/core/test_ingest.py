@@ -243,6 +243,23 @@ def test_a_json_file_is_json_lines_or_one_array_of_records(tmp_path: Path) -> No
     }
 
 
+def test_a_csv_separated_by_semicolons_is_read_without_configuration(tmp_path: Path) -> None:
+    """Excel in many locales writes ";" into a .csv. The header line tells; a configured delimiter wins,
+    and a query with a ";" in a comma-separated file stays one field."""
+    cdir = tmp_path / "excel"
+    write(
+        cdir / "a.csv",
+        "timestamp;user_id;query\n2026-11-01T09:00:00Z;u1;노트북\n2026-11-01T09:01:00Z;u2;마우스\n",
+    )
+    write(cdir / "b.csv", 'timestamp,user_id,query\n2026-11-01T09:02:00Z,u3,"a;b"\n')
+    events, q, _ = read(cdir, tmp_path)
+    assert events.select("user_id", "query").rows() == [("u1", "노트북"), ("u2", "마우스"), ("u3", "a;b")]
+    assert q.total == 0
+    write(cdir / "kwrec.toml", 'delimiter = "|"\n')
+    with pytest.raises(DataError, match="no column 'query'"):
+        read(cdir, tmp_path)
+
+
 def test_timestamps_in_a_form_kwrec_does_not_read_say_how_to_have_them_read(tmp_path: Path) -> None:
     """A log that writes "2025.11.25 19:46" loses every row to "bad timestamp": the message must name
     the setting that reads it, and the setting must then read it."""

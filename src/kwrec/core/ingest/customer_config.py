@@ -68,7 +68,12 @@ class CustomerConfig(BaseModel):
 
     columns: ColumnMap = Field(default_factory=ColumnMap)
     names: list[str] | None = Field(None, description="column names for files without a header line")
-    delimiter: str | None = Field(None, description="default ',' for .csv and tab for .tsv")
+    delimiter: str | None = Field(
+        None,
+        description=(
+            "default tab for .tsv; for .csv ',', or the one of ';', tab, '|' a header line without ',' has"
+        ),
+    )
     quote: str | None = Field(None, description="CSV quote character; default '\"' for .csv, none for .tsv")
     has_header: bool = Field(
         True, description="false: the files have no header line (name the columns with names = [...])"

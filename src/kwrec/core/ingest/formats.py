@@ -321,6 +321,21 @@ def _empty_rejected() -> pl.DataFrame:
 # ------------------------------------------------------------------------------------------- delimited
 
 
+_OTHER_DELIMITERS: Final = (";", "\t", "|")
+
+
+def sniff_delimiter(good: pl.DataFrame, default: str) -> str:
+    """``default``, unless the first line has none of it and exactly one other common delimiter (a
+    European Excel writes "timestamp;user_id;query" into a .csv): then that one."""
+    if good.height == 0:
+        return default
+    first = str(good["text"][0])
+    if default in first:
+        return default
+    found = [d for d in _OTHER_DELIMITERS if d in first]
+    return found[0] if len(found) == 1 else default
+
+
 def _find(names: list[str], wanted: str) -> int | None:
     stripped = [n.strip() for n in names]
     if wanted in stripped:

@@ -151,6 +151,11 @@ def timestamp_advice(location: str, timestamp_format: str | None) -> str:
     )
 
 
+def _csv_delimiter(good: pl.DataFrame, config: CustomerConfig) -> str:
+    # Only a header line tells a delimiter apart from text: a headerless file's first query may hold ";".
+    return fmt.sniff_delimiter(good, ",") if config.has_header and config.names is None else ","
+
+
 def _label(logs: CustomerLogs, f: LogFile) -> str:
     return f"{logs.name}/{f.rel}"
 
@@ -193,7 +198,8 @@ def _read_file(f: LogFile, config: CustomerConfig, params: TrainParams) -> tuple
                 )
             rows, bad = fmt.parse_delimited(
                 good,
-                delimiter=config.delimiter or ("\t" if kind is fmt.Format.TSV else ","),
+                delimiter=config.delimiter
+                or ("\t" if kind is fmt.Format.TSV else _csv_delimiter(good, config)),
                 quote=(
                     config.quote if config.quote is not None else ('"' if kind is fmt.Format.CSV else None)
                 )
