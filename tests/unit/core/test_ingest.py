@@ -4,7 +4,7 @@ import gzip
 import json
 import random
 import zlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -258,6 +258,24 @@ def test_a_csv_separated_by_semicolons_is_read_without_configuration(tmp_path: P
     write(cdir / "kwrec.toml", 'delimiter = "|"\n')
     with pytest.raises(DataError, match="no column 'query'"):
         read(cdir, tmp_path)
+
+
+def test_a_row_stamped_in_the_future_is_quarantined(tmp_path: Path) -> None:
+    """Decay counts back from the newest event: one row stamped 2099 would age every real search to
+    nothing (the model would suggest nothing). Within a day ahead of the clock is time-zone slack."""
+    cdir = tmp_path / "skewed"
+    soon = (datetime.now(UTC) + timedelta(hours=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    write(
+        cdir / "a.csv",
+        "timestamp,user_id,query\n"
+        "2026-11-01T09:00:00Z,u1,노트북\n"
+        f"{soon},u2,마우스\n"
+        "2099-01-01T00:00:00Z,u3,키보드\n"
+        "4070908800,u4,모니터\n",
+    )
+    events, q, lines = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["노트북", "마우스"]
+    assert q.counts == {"timestamp in the future": 2} and [e["line"] for e in lines] == [4, 5]
 
 
 def test_timestamps_in_a_form_kwrec_does_not_read_say_how_to_have_them_read(tmp_path: Path) -> None:

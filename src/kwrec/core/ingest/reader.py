@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -37,6 +38,7 @@ _ISO_RE: Final = (
 _FAST_UTC_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 _FAST_UTC_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 _TRUE: Final = ["true", "t", "yes", "y", "1"]
+FUTURE_SLACK: Final = timedelta(days=1)  # how far past the wall clock an event may be stamped
 _FALSE: Final = ["false", "f", "no", "n", "0"]
 
 
@@ -243,6 +245,10 @@ def _typed(
     rules = [(pl.col("query").is_null() | (pl.col("query") == ""), fmt.MISSING_QUERY)]
     if has_ts:
         rules.append((pl.col("ts").is_null(), fmt.BAD_TIMESTAMP))
+        # Decay and the popular/trending windows count back from the newest event: one row stamped 2099
+        # would age every real search to nothing. A day of slack covers time zones and skewed clocks.
+        latest = datetime.now(UTC) + FUTURE_SLACK
+        rules.append((pl.col("ts") > pl.lit(latest, pl.Datetime("us", "UTC")), fmt.FUTURE_TIMESTAMP))
     reason = fmt.first_reason(rules)
     out = out.with_columns(reason.alias("_reason"))
     rejected = (
