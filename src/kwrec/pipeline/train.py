@@ -88,7 +88,8 @@ def open_data(settings: Settings, data_dir: Path | str | None = None) -> LogSour
 
     A data directory that is not there, or is a file, is the user's mistake: said before any work.
     """
-    data = open_logs(data_dir if data_dir is not None else settings.data_dir, settings.s3)
+    own = (Path(settings.cache_dir), *(() if "://" in settings.store else (Path(settings.store),)))
+    data = open_logs(data_dir if data_dir is not None else settings.data_dir, settings.s3, own)
     if data.exists():
         return data
     local = Path(data.url) if "://" not in data.url else None

@@ -392,3 +392,19 @@ def test_a_rule_that_may_reach_no_replica_says_so(
     empty = tmp_path / "elsewhere"
     code, _, err = run("block", "shop-kr", "아이폰", "--reason", "other", "--store", str(empty))
     assert code == 0 and f"file://{empty} holds no release" in err, err
+
+
+def test_kwrecs_own_folders_inside_the_data_dir_are_no_customers(tmp_path: Path) -> None:
+    # `kwrec train --data .` from a folder that also holds ./var (the cache) and the store: read as a
+    # customer, the cache would feed kwrec's own quarantine files back in as search logs.
+    data = tmp_path
+    (data / "shop").mkdir()
+    (data / "shop" / "q.txt").write_text("apple pie\nbanana\n" * 5)
+    (data / "shop" / "bad.csv").write_text("timestamp,user_id,query\nnope,u1,x\n")
+    env = {"KWREC_CACHE_DIR": str(data / "var" / "cache")}
+    for _ in range(2):  # the second run finds the first's cache and store inside the data dir
+        code, out, err = run("train", "--data", str(data), "--store", str(data / "store"), "--json", env=env)
+        assert code == 0, err
+        body = json.loads(out)
+        assert (sorted(body["customers"]), list(body["failed"])) == (["shop"], []), body
+        assert "skipped" not in err, err

@@ -122,6 +122,9 @@ class LocalCustomerLogs:
 @dataclass(frozen=True)
 class LocalLogSource:
     path: Path
+    #: kwrec's own folders (cache, store): with ``--data .`` they sit among the customers' folders, and
+    #: reading them as a customer would train on kwrec's own quarantine files.
+    own: tuple[Path, ...] = ()
 
     @property
     def url(self) -> str:
@@ -131,7 +134,12 @@ class LocalLogSource:
         return self.path.is_dir()
 
     def folders(self) -> list[str]:
-        return sorted(e.name for e in self.path.iterdir() if e.is_dir())
+        own = {o.resolve() for o in self.own}
+        return sorted(
+            e.name
+            for e in self.path.iterdir()
+            if e.is_dir() and not any(o == e.resolve() or o.is_relative_to(e.resolve()) for o in own)
+        )
 
     def customer(self, name: str) -> LocalCustomerLogs:
         return LocalCustomerLogs(self.path / name)
