@@ -112,6 +112,33 @@ def test_ban_list(tmp_path: Path) -> None:
     assert stats["banned"] == 4 and q.counts == {"banned": 4}
 
 
+def test_a_ban_takes_the_misspellings_training_would_count_for_it(tmp_path: Path) -> None:
+    """Training counts "the hobit" for "the hobbit" and never shows it. With "the hobbit" banned, the
+    typo would be left to be suggested on its own: it goes with the ban. A keyword one keystroke away
+    that is not a typo by training's rule (about as many people) stays; so does everything unbanned."""
+    rows: list[tuple[datetime | None, str | None, str | None, str]] = []
+    t = 0
+
+    def add(query: str, people: int) -> None:
+        nonlocal t
+        for n in range(people):
+            rows.append((at(t), f"{query}-{n}", None, query))
+            t += 1
+
+    add("the hobbit", 12)
+    add("the hobit", 2)  # a typo of it
+    add("hobbit house", 6)  # banned too (contains the term)
+    add("hobit house", 1)  # a typo of a banned keyword, typed by one person
+    add("the rabbit", 12)  # one keystroke from "the hobbit"? no: two; and as popular
+    add("the rabit", 2)  # a typo of an unbanned keyword: training's business
+    config = CustomerConfig(ban=["hobbit"])
+    out, stats, q = run(rows, tmp_path, config)
+    assert sorted(set(out["norm"].to_list())) == ["the rabbit", "the rabit"]
+    assert stats["banned"] == 12 + 2 + 6 + 1 and q.counts == {"banned": 21}
+    out, stats, _ = run(rows, tmp_path, config, fuzzy=False)  # no typo tolerance: only the terms
+    assert sorted(set(out["norm"].to_list())) == ["hobit house", "the hobit", "the rabbit", "the rabit"]
+
+
 def test_bot_users_removed(tmp_path: Path) -> None:
     burst = [(at(i), "scraper", None, f"상품 {i}") for i in range(31)]  # 31 distinct within 31 s
     slow = [(at(i * 10), "slowpoke", None, f"상품 {i}") for i in range(31)]  # 31 distinct over 5 minutes

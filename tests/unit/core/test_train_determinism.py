@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from kwrec.core.models import train
+from kwrec.core.models import typos as typos_module
 
 
 def _frames(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -24,11 +25,11 @@ def _frames(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def test_typo_caps_cut_ties_by_keyword_not_by_row_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(train, "TYPO_MAX_TARGETS", 3)  # fewer slots than tied keywords
+    monkeypatch.setattr(typos_module, "TYPO_MAX_TARGETS", 3)  # fewer slots than tied keywords
     results = set()
     for seed in range(8):
         events, vocab = _frames(seed)
-        merged, typos = train._remap(events, train._typos(events, vocab, min_users=1))
+        merged, typos = train._remap(events, typos_module.typo_targets(events, vocab, min_users=1))
         assert typos.height == 3
         moved = merged.filter(pl.col("dh").is_null())  # a merged typo's event, now under its keyword
         results.add(tuple(sorted(moved["k"].to_list())))
