@@ -223,7 +223,7 @@ def _ban_misspellings(df: pl.DataFrame, params: TrainParams) -> pl.DataFrame:
     )
     banned = set(candidates.filter(pl.col("banned"))["k"].unique().to_list())
     vocab = candidates.select("k", "nk").unique("k")
-    mapping = typo_targets(candidates.select("k", "who"), vocab, params.min_users)
+    mapping = typo_targets(candidates.select("k", "who"), vocab, params.min_users, into=banned)
     misspelt = [k for k, target in mapping.items() if target in banned and k not in banned]
     if not misspelt:
         return df

@@ -7,6 +7,7 @@ Training merges them into their keyword; preprocessing bans those of a banned ke
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import polars as pl
 from rapidfuzz.distance import OSA
@@ -34,7 +35,9 @@ def _deletions(frame: pl.DataFrame, max_len: int) -> pl.DataFrame:
     return pl.concat(parts)
 
 
-def typo_targets(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> dict[int, int]:
+def typo_targets(
+    events: pl.DataFrame, vocab: pl.DataFrame, min_users: int, into: Collection[int] | None = None
+) -> dict[int, int]:
     """Searches one keystroke away from a far more popular keyword count for that keyword (샴성 -> 삼성).
 
     Candidates meet on a shared one-deletion variant (symmetric deletes), then the exact distance is
@@ -44,6 +47,9 @@ def typo_targets(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> d
     A typo counts whoever typed it, even one person: it is never shown, only counted for its keyword
     (as a layout mistake is). The keyword must pass the ``min_users`` floor on its own, so a typo's
     searches never lift a keyword over it.
+
+    ``into``: only these keywords as targets (the banned ones, for preprocessing), and only the sources
+    that could be their typos are compared (same first keystroke, few enough people).
     """
     users = events.group_by("k").agg(pl.col("who").n_unique().alias("u"))
     keyed = (
@@ -54,8 +60,17 @@ def typo_targets(events: pl.DataFrame, vocab: pl.DataFrame, min_users: int) -> d
     # Ties in user counts are broken by the keyword's code (an integer sort, unlike its text), so that
     # the caps cut at the same place every run.
     by_users = keyed.sort(["u", "k"], descending=[True, False])
-    targets = by_users.filter(pl.col("u") >= max(TYPO_MIN_TARGET_USERS, min_users)).head(TYPO_MAX_TARGETS)
+    targets = by_users.filter(pl.col("u") >= max(TYPO_MIN_TARGET_USERS, min_users))
+    if into is not None:
+        targets = targets.filter(pl.col("k").is_in(list(into)))
+    targets = targets.head(TYPO_MAX_TARGETS)
     sources = by_users.head(TYPO_MAX_SOURCES)
+    if into is not None and targets.height:
+        starts = targets["key"].str.slice(0, 1).unique().implode()
+        sources = sources.filter(
+            pl.col("key").str.slice(0, 1).is_in(starts)
+            & (TYPO_POPULARITY_RATIO * pl.col("u") <= targets["u"].max())
+        )
     if targets.height == 0 or sources.height == 0:
         return {}
     pairs = (
