@@ -238,12 +238,12 @@ def list_versions(store: ArtifactStore) -> list[str]:
     return sorted(versions, key=version_order)
 
 
-def unfinished_versions(store: ArtifactStore) -> list[str]:
+def unfinished_versions(store: ArtifactStore, published: list[str]) -> list[str]:
     """Release folders without a manifest, oldest first: a run that failed for every customer or was
-    killed before publishing left them (rejected rows, for instance), or a run is writing one now."""
-    versions = [
-        v for v in store.list_dirs(RELEASES) if VERSION_RE.fullmatch(v) and not store.exists(manifest_key(v))
-    ]
+    killed before publishing left them (rejected rows, for instance), or a run is writing one now.
+    ``published``: :func:`list_versions`, which has already asked after every folder's manifest."""
+    known = set(published)
+    versions = [v for v in store.list_dirs(RELEASES) if VERSION_RE.fullmatch(v) and v not in known]
     return sorted(versions, key=version_order)
 
 

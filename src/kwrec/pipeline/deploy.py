@@ -317,7 +317,7 @@ def gc(
         r.image.digest for v in kept for r in release_shards(manifests[v]).values() if r.image is not None
     }
     artifacts = sorted({e.artifact_key for v in doomed for e in manifests[v].customers.values()} - used)
-    result = GcResult(kept, doomed, artifacts, [], [], _unfinished_to_delete(store, kept))
+    result = GcResult(kept, doomed, artifacts, [], [], _unfinished_to_delete(store, versions, kept))
     if dry_run:
         return result
     for v in result.unfinished:
@@ -334,7 +334,7 @@ def gc(
     return result
 
 
-def _unfinished_to_delete(store: ArtifactStore, kept: list[str]) -> list[str]:
+def _unfinished_to_delete(store: ArtifactStore, versions: list[str], kept: list[str]) -> list[str]:
     """Folders of runs that never published, older than every kept release: they age out as releases do.
 
     A newer one may be today's failure an operator still has to read (or a run writing it now); the
@@ -342,7 +342,7 @@ def _unfinished_to_delete(store: ArtifactStore, kept: list[str]) -> list[str]:
     if not kept:
         return []
     oldest, running = version_order(kept[0]), running_version(store)
-    return [v for v in unfinished_versions(store) if version_order(v) < oldest and v != running]
+    return [v for v in unfinished_versions(store, versions) if version_order(v) < oldest and v != running]
 
 
 def _delete_image(
