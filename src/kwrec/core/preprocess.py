@@ -209,31 +209,26 @@ def _ban_misspellings(df: pl.DataFrame, params: TrainParams) -> pl.DataFrame:
     """
     if not params.fuzzy or not df.select((pl.col("_reason") == BANNED).any()).item():
         return df
-    candidates = (
-        df.filter(pl.col("_reason").is_null() | (pl.col("_reason") == BANNED))
-        .select(
-            pl.col("norm").str.replace_all(" ", "", literal=True).alias("nk"),
-            pl.when(pl.col("_has_user"))
-            .then(pl.col("_uid"))
-            .otherwise(pl.col("seq").cast(pl.UInt64))
-            .alias("who"),
-            (pl.col("_reason") == BANNED).fill_null(False).alias("banned"),
-        )
-        .with_columns(pl.col("nk").hash(seed=0).alias("k"))
+    # Keywords as training keys them: the normalised text without its spaces.
+    df = df.with_columns(pl.col("norm").str.replace_all(" ", "", literal=True).hash(seed=0).alias("_k"))
+    candidates = df.filter(pl.col("_reason").is_null() | (pl.col("_reason") == BANNED)).select(
+        pl.col("_k").alias("k"),
+        pl.col("norm").str.replace_all(" ", "", literal=True).alias("nk"),
+        pl.when(pl.col("_has_user"))
+        .then(pl.col("_uid"))
+        .otherwise(pl.col("seq").cast(pl.UInt64))
+        .alias("who"),
+        (pl.col("_reason") == BANNED).fill_null(False).alias("banned"),
     )
     banned = set(candidates.filter(pl.col("banned"))["k"].unique().to_list())
     vocab = candidates.select("k", "nk").unique("k")
+    # Every target is a banned keyword (into=): what maps to one, and is not banned itself, goes too.
     mapping = typo_targets(candidates.select("k", "who"), vocab, params.min_users, into=banned)
-    misspelt = [k for k, target in mapping.items() if target in banned and k not in banned]
-    if not misspelt:
-        return df
-    hit = pl.col("norm").str.replace_all(" ", "", literal=True).hash(seed=0).is_in(misspelt)
+    misspelt = [k for k in mapping if k not in banned]
+    hit = pl.col("_reason").is_null() & pl.col("_k").is_in(misspelt)
     return df.with_columns(
-        pl.when(pl.col("_reason").is_null() & hit)
-        .then(pl.lit(BANNED))
-        .otherwise(pl.col("_reason"))
-        .alias("_reason")
-    )
+        pl.when(hit).then(pl.lit(BANNED)).otherwise(pl.col("_reason")).alias("_reason")
+    ).drop("_k")
 
 
 def _back(sorted_keys: pl.DataFrame, expr: pl.Expr) -> pl.Series:

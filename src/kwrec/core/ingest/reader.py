@@ -38,8 +38,8 @@ _ISO_RE: Final = (
 _FAST_UTC_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 _FAST_UTC_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 _TRUE: Final = ["true", "t", "yes", "y", "1"]
-FUTURE_SLACK: Final = timedelta(days=1)  # how far past the wall clock an event may be stamped
 _FALSE: Final = ["false", "f", "no", "n", "0"]
+FUTURE_SLACK: Final = timedelta(days=1)  # how far past the wall clock an event may be stamped
 
 
 def _scan(logs: CustomerLogs) -> tuple[list[LogFile], list[LogFile]]:
