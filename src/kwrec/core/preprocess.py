@@ -223,7 +223,8 @@ def _ban_misspellings(df: pl.DataFrame, params: TrainParams) -> pl.DataFrame:
     banned = set(candidates.filter(pl.col("banned"))["k"].unique().to_list())
     vocab = candidates.select("k", "nk").unique("k")
     # Every target is a banned keyword (into=): what maps to one, and is not banned itself, goes too.
-    mapping = typo_targets(candidates.select("k", "who"), vocab, params.min_users, into=banned)
+    floor = params.users_floor(df.select(pl.col("_has_user").any()).item())  # as training's
+    mapping = typo_targets(candidates.select("k", "who"), vocab, floor, into=banned)
     misspelt = [k for k in mapping if k not in banned]
     hit = pl.col("_reason").is_null() & pl.col("_k").is_in(misspelt)
     return df.with_columns(

@@ -88,6 +88,11 @@ class TrainParams(BaseModel):
         3, ge=1, le=20, description="golden queries recorded per kind for verification"
     )
 
+    def users_floor(self, has_users: bool) -> int:
+        """``min_users`` for a log with user ids; 1 for one without, where every search is counted as
+        its own person and no floor can tell people apart."""
+        return self.min_users if has_users else 1
+
 
 class S3Settings(BaseModel):
     model_config = {"extra": "forbid"}

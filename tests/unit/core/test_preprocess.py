@@ -139,6 +139,16 @@ def test_a_ban_takes_the_misspellings_training_would_count_for_it(tmp_path: Path
     assert sorted(set(out["norm"].to_list())) == ["hobit house", "the hobit", "the rabbit", "the rabit"]
 
 
+def test_without_user_ids_a_ban_takes_misspellings_by_trainings_floor(tmp_path: Path) -> None:
+    """A log without users has no privacy floor in training (every search its own person): the typo
+    rule must not apply a floor there either, or a high min_users leaves "the hobit" to be shown."""
+    rows: list[tuple[datetime | None, str | None, str | None, str]] = [
+        (at(i), None, None, q) for i, q in enumerate(["the hobbit"] * 6 + ["the hobit"] + ["the rabbit"] * 6)
+    ]
+    out, _, _ = run(rows, tmp_path, CustomerConfig(ban=["hobbit"]), min_users=8)
+    assert sorted(set(out["norm"].to_list())) == ["the rabbit"]
+
+
 def test_bot_users_removed(tmp_path: Path) -> None:
     burst = [(at(i), "scraper", None, f"상품 {i}") for i in range(31)]  # 31 distinct within 31 s
     slow = [(at(i * 10), "slowpoke", None, f"상품 {i}") for i in range(31)]  # 31 distinct over 5 minutes

@@ -409,7 +409,7 @@ def train_customer(
     layout = _layout_mistakes(vocab)
     events, layout_moved = _remap(events, layout)
     timer.lap("events")
-    min_users = params.min_users if has_users else 1
+    min_users = params.users_floor(has_users)
     typo_map = typo_targets(events, vocab, min_users) if params.fuzzy else {}
     events, typo_moved = _remap(events, typo_map)
     timer.lap("typos")
