@@ -69,6 +69,8 @@ def _done(rules: RuleSet, change: Change, json_out: bool) -> None:
         return
     if change.rule is not None:
         what = change.rule.describe()
+        if change.removed:  # the same keyword in another spelling, or the same rule changed
+            what += " (replaces " + "; ".join(r.describe() for r in change.removed) + ")"
     else:
         what = "removed " + "; ".join(r.describe() for r in change.removed)
     console.print(

@@ -45,6 +45,7 @@ REASONS: tuple[str, ...] = Reason.__args__  # type: ignore[attr-defined]
 Match = Literal["exact", "contains"]
 MAX_KEYWORD_CHARS = 100  # the API's own limit on a query
 MAX_NOTE_CHARS = 500
+MAX_AUTHOR_CHARS = 200
 MAX_POSITION = 50  # the API's largest limit
 VERDICT_CACHE = 65_536  # keywords whose block verdict a compiled rule set remembers
 
@@ -122,7 +123,7 @@ class Rule(BaseModel):
     starts: datetime | None = None
     until: datetime | None = None
     note: str = Field("", max_length=MAX_NOTE_CHARS)
-    by: str = Field("", max_length=200)
+    by: str = Field("", max_length=MAX_AUTHOR_CHARS)
     at: datetime
 
     @field_validator("customer")
@@ -218,10 +219,20 @@ def make_pin(
     )
 
 
+def rule_author(by: str) -> str:
+    """Who made a change, as the audit trail keeps it: one line of visible text (a newline in ``--by``
+    would forge a second line of ``kwrec rules --history``)."""
+    author = clean_text(by)
+    if len(author) > MAX_AUTHOR_CHARS:
+        raise RuleError(f"--by is {len(author)} characters long", hint=f"at most {MAX_AUTHOR_CHARS}")
+    return author
+
+
 def _rule(
-    *, starts: str | None, until: str | None, note: str, now: datetime | None, **fields: object
+    *, starts: str | None, until: str | None, note: str, by: str, now: datetime | None, **fields: object
 ) -> Rule:
     validate_customer(str(fields["customer"]))
+    by = rule_author(by)
     if len(note) > MAX_NOTE_CHARS:
         raise RuleError(f"the note is {len(note)} characters long", hint=f"at most {MAX_NOTE_CHARS}")
     begin = parse_time(starts, "--from") if starts else None
@@ -231,7 +242,9 @@ def _rule(
         raise RuleError("--until is not after --from", hint="give a window that ends after it starts")
     if end and end <= at:
         raise RuleError(f"--until {until} is already past", hint="give a time in the future")
-    return Rule.model_validate({**fields, "starts": begin, "until": end, "note": clean_text(note), "at": at})
+    return Rule.model_validate(
+        {**fields, "starts": begin, "until": end, "note": clean_text(note), "by": by, "at": at}
+    )
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kwrec.core.rules import CustomerRules, LiveBans, Rule
+from kwrec.core.rules import CustomerRules, LiveBans, Rule, rule_author
 from kwrec.core.store import ArtifactStore
 from kwrec.core.text.normalize import clean_text, search_key
 from kwrec.errors import RuleError, StoreError
@@ -147,6 +147,7 @@ def change_rules(
     ``block``/``pin`` add ``rule`` (replacing a rule of the same identity); ``unblock``/``unpin`` remove
     the rule whose identity is ``remove``; a removal that matches nothing is a :class:`RuleError`.
     """
+    by = rule_author(by)
     for attempt in range(attempts):
         if attempt:
             # Lost a race: jitter (not security) lets the winner finish.

@@ -49,6 +49,7 @@ def _fetch(words: list[str]):  # type: ignore[no-untyped-def]
         ({"until": "2026-12-01T00:00+09:00"}, "already past"),
         ({"starts": "2026-12-25T00:00Z", "until": "2026-12-24T00:00Z"}, "not after --from"),
         ({"note": "x" * 501}, "note is 501 characters"),
+        ({"by": "x" * 201}, "--by is 201 characters"),
     ],
 )
 def test_bad_block_input_is_refused_with_what_is_wrong(kwargs: dict[str, str], message: str) -> None:
@@ -56,6 +57,12 @@ def test_bad_block_input_is_refused_with_what_is_wrong(kwargs: dict[str, str], m
     with pytest.raises(RuleError, match=message) as err:
         make_block("shop-kr", "홍길동", args.pop("reason"), now=NOW, **args)
     assert err.value.hint
+
+
+def test_the_author_is_one_line_of_visible_text() -> None:
+    # A newline in --by would print as a second, forged line of the audit history.
+    rule = make_block("shop-kr", "홍길동", "privacy", by="kim\n2026-12-24 root block x\x07", now=NOW)
+    assert rule.by == "kim 2026-12-24 root block x"
 
 
 def test_bad_customer_and_empty_or_long_keywords_are_refused() -> None:
@@ -132,7 +139,12 @@ def test_the_store_keeps_a_versioned_set_and_an_append_only_history(tmp_path: Pa
     assert history[0].rule == rule  # nothing rewritten
     with pytest.raises(RuleError, match="no block rule"):
         unblock(store, "shop-kr", "홍길동")
-    assert read_rules(store)[0].version == 5
+    block(store, rule)
+    with pytest.raises(RuleError, match="--by is 201 characters"):
+        unblock(store, "shop-kr", "홍길동", by="x" * 201)
+    _, change = unblock(store, "shop-kr", "홍길동", by="ops\nforged")
+    assert change.by == "ops forged"
+    assert read_rules(store)[0].version == 7
 
 
 def test_concurrent_writers_lose_no_change(tmp_path: Path) -> None:

@@ -394,6 +394,18 @@ def test_a_rule_that_may_reach_no_replica_says_so(
     assert code == 0 and f"file://{empty} holds no release" in err, err
 
 
+def test_a_block_says_what_it_replaces_and_refuses_a_bad_author(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    code, _, err = run("block", "shop-kr", "아이폰16", "--reason", "other", "--store", store)
+    assert code == 0 and "rules version 1: block '아이폰16'" in err and "replaces" not in err, err
+    # The same keyword in another spelling is the same rule: say that the older one is gone.
+    code, _, err = run("block", "shop-kr", "아이폰 16", "--reason", "court-order", "--store", store)
+    assert code == 0 and "(replaces block '아이폰16' (exact, other))" in err, err
+    code, out, err = run("block", "shop-kr", "x", "--reason", "other", "--by", "b" * 300, "--store", store)
+    assert code != 0 and "--by is 300 characters long (at most 200)" in err + out, err
+    assert "Traceback" not in err + out
+
+
 def test_kwrecs_own_folders_inside_the_data_dir_are_no_customers(tmp_path: Path) -> None:
     # `kwrec train --data .` from a folder that also holds ./var (the cache) and the store: read as a
     # customer, the cache would feed kwrec's own quarantine files back in as search logs.

@@ -77,7 +77,7 @@ def list_customers(source: LogSource | Path) -> tuple[list[str], list[str]]:
         try:
             customers.append(validate_customer(name))
         except InvalidIdentifierError as exc:
-            problems.append(f"{source.url.rstrip('/')}/{name}: skipped, {exc}")
+            problems.append(f"{source.url.rstrip('/')}/{name}: {exc}")
     return customers, problems
 
 
