@@ -364,6 +364,33 @@ def test_timestamps_epoch_and_iso_with_zones(tmp_path: Path) -> None:
     assert q.counts == {}
 
 
+def test_digits_only_local_times_are_read_as_dates_not_epoch_numbers(tmp_path: Path) -> None:
+    """20240501120000 read as epoch milliseconds is the year 2612 (every row "in the future"), and
+    20240501 as epoch seconds a day of 1970: many Korean logs and databases write times this way."""
+    cdir = tmp_path / "acme"
+    stamps = ["20240501120000", "202405011200", "1714532400", "1714532400000"]
+    write(cdir / "a.csv", "timestamp,query\n" + "".join(f"{s},q{i}\n" for i, s in enumerate(stamps)))
+    write(cdir / "b.csv", "timestamp,query\n20240502,q4\n20241301000000,q5\n")  # no 13th month
+    # The same in typed columns: JSON numbers (and Parquet integers) take the same path.
+    numbers = ('{"timestamp": 20240501120000, "query": "q6"}', '{"timestamp": 1714532400, "query": "q7"}')
+    write(cdir / "c.jsonl", "\n".join(numbers) + "\n")
+    events, q, _ = read(cdir, tmp_path)
+    at_noon_kst = kst(2024, 5, 1, 3, 0)
+    assert events["ts"].to_list() == [at_noon_kst] * 4 + [kst(2024, 5, 1, 15, 0), at_noon_kst, at_noon_kst]
+    # Not a date: read as the epoch number it also is (far in the future), and quarantined as such.
+    assert q.counts == {"timestamp in the future": 1}
+
+
+def test_rows_lost_to_the_future_by_a_misread_unit_get_the_timestamp_advice(tmp_path: Path) -> None:
+    cdir = tmp_path / "micro"
+    # Day before month (YYYYDDMMhhmmss) is no date, so the digits read as epoch milliseconds: year 2612.
+    lines = [f"2024{d}05120000,u{d},노트북" for d in range(20, 25)]
+    write(cdir / "a.csv", "timestamp,user_id,query\n" + "\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="timestamp in the future") as err:
+        read(cdir, tmp_path)
+    assert "timestamp_format" in str(err.value)
+
+
 def test_invalid_customer_dirs_are_reported_and_skipped(tmp_path: Path) -> None:
     for name in ("acme", "shop-kr", "Foo", "bad name", ".git", "_tmp"):
         (tmp_path / name).mkdir()

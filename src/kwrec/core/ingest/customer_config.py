@@ -78,7 +78,9 @@ class CustomerConfig(BaseModel):
     has_header: bool = Field(
         True, description="false: the files have no header line (name the columns with names = [...])"
     )
-    timestamp_format: str | None = Field(None, description="strftime format; default ISO 8601 or epoch")
+    timestamp_format: str | None = Field(
+        None, description="strftime format; default ISO 8601, YYYYMMDDhhmmss digits or epoch"
+    )
     timezone: str = Field("Asia/Seoul", description="zone of timestamps written without an offset")
     encoding: Literal["auto", "utf-8", "cp949", "euc-kr", "utf-16"] = Field(
         "auto", description="auto detects UTF-8, CP949/EUC-KR, or UTF-16 by its byte-order mark, per file"

@@ -40,6 +40,12 @@ _FAST_UTC_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 _TRUE: Final = ["true", "t", "yes", "y", "1"]
 _FALSE: Final = ["false", "f", "no", "n", "0"]
 FUTURE_SLACK: Final = timedelta(days=1)  # how far past the wall clock an event may be stamped
+# Digits-only local times (20261125194600, 202611251946, 20261125: many Korean logs and databases write
+# them). Read as epoch numbers they would land in 2612 (ms) or 1970 (s); epoch times of those lengths
+# are 1970-1973 or 1976 in seconds or milliseconds, and no search log is that old.
+_COMPACT: Final = ((14, "%Y%m%d%H%M%S"), (12, "%Y%m%d%H%M"), (8, "%Y%m%d"))
+_COMPACT_YEARS: Final = (1990, 2199)
+_COMPACT_RE: Final = r"^(?:199|2[01]\d)\d{5}(?:\d{4}(?:\d{2})?)?$"  # the lengths and years above
 
 
 def _scan(logs: CustomerLogs) -> tuple[list[LogFile], list[LogFile]]:
@@ -115,8 +121,10 @@ def read_customer_logs(
         quarantine.add_frame(rejected, file=label)
         frames.append(rows)
     events = pl.concat(frames) if frames else pl.DataFrame(schema=EVENT_SCHEMA)
-    if quarantine.counts.get(fmt.BAD_TIMESTAMP, 0) > events.height:
-        # More rows lost to their timestamps than kept: a form kwrec does not read, not a few bad lines.
+    lost_to_time = sum(quarantine.counts.get(r, 0) for r in (fmt.BAD_TIMESTAMP, fmt.FUTURE_TIMESTAMP))
+    if lost_to_time > events.height:
+        # More rows lost to their timestamps than kept: a form kwrec does not read (or reads as another:
+        # microseconds as milliseconds land in the future), not a few bad lines.
         quarantine.advice = timestamp_advice(logs.location, config.timestamp_format)
     if events.height == 0:
         raise DataError(no_valid_row(customer, logs.location, len(inputs), unmapped, quarantine))
@@ -147,8 +155,9 @@ def timestamp_advice(location: str, timestamp_format: str | None) -> str:
             "correct the pattern (strftime: %Y year, %m month, %d day, %H:%M:%S time, %z UTC offset)"
         )
     return (
-        "timestamps are read as ISO 8601 (2026-11-01 09:30:00, 2026-11-01T09:30:00+09:00) or epoch "
-        f"seconds or milliseconds; for any other form set timestamp_format in {config} "
+        "timestamps are read as ISO 8601 (2026-11-01 09:30:00, 2026-11-01T09:30:00+09:00), as digits "
+        "(20261101093000, 202611010930, 20261101) or epoch seconds or milliseconds; for any other form "
+        f"set timestamp_format in {config} "
         '(a strftime pattern, e.g. timestamp_format = "%Y.%m.%d %H:%M")'
     )
 
@@ -302,6 +311,16 @@ def _from_epoch(v: pl.Expr) -> pl.Expr:
     return us.round().cast(pl.Int64, strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
 
 
+def _compact_local(digits: pl.Expr) -> pl.Expr:
+    """A digits-only local time of 14, 12 or 8 digits (see ``_COMPACT``), else null."""
+    n = digits.str.len_chars()
+    out = pl.lit(None, pl.Datetime("us"))
+    for length, pattern in _COMPACT:
+        only = pl.when(n == length).then(digits)  # parse only the rows of this length
+        out = pl.coalesce(out, only.str.to_datetime(pattern, strict=False, time_unit="us"))
+    return pl.when(out.dt.year().is_between(*_COMPACT_YEARS)).then(out)
+
+
 def _localise(e: pl.Expr, tz: str) -> pl.Expr:
     # A local time that does not exist (DST gap) is unparsable; an ambiguous one takes the earlier instant.
     return e.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
@@ -314,8 +333,18 @@ def _timestamp(e: pl.Expr, dtype: pl.DataType, config: CustomerConfig) -> pl.Exp
         return e.dt.convert_time_zone("UTC") if dtype.time_zone else _localise(e, tz)
     if isinstance(dtype, pl.Date):
         return _localise(e.cast(pl.Datetime("us")), tz)
-    if dtype.is_numeric():
-        return _from_epoch(e.cast(pl.Float64))
+    if dtype.is_float():
+        return _from_epoch(e)
+    if dtype.is_integer():
+        v = e.cast(pl.Int64)
+        lo, hi = _COMPACT_YEARS
+        # Only numbers of a compact form's length and range become text (epoch seconds never do).
+        in_range = pl.lit(False)
+        for length, _ in _COMPACT:
+            scale = 10 ** (length - 4)
+            in_range = in_range | v.is_between(lo * scale, (hi + 1) * scale - 1)
+        compact = _compact_local(pl.when(in_range).then(v.cast(pl.String)))
+        return pl.when(compact.is_not_null()).then(_localise(compact, tz)).otherwise(_from_epoch(v))
     s = e.cast(pl.String).str.strip_chars()
     if config.timestamp_format:
         fmt_ = config.timestamp_format
@@ -330,6 +359,7 @@ def _timestamp(e: pl.Expr, dtype: pl.DataType, config: CustomerConfig) -> pl.Exp
     fast_ts = s.str.to_datetime(_FAST_UTC_FORMAT, strict=False, time_unit="us").dt.replace_time_zone("UTC")
     s = pl.when(fast).then(None).otherwise(s)
     is_epoch = s.str.contains(r"^[+-]?\d+(?:\.\d+)?$")
+    compact = _compact_local(pl.when(s.str.contains(_COMPACT_RE)).then(s))
     # One pass splits ISO 8601 into a local part (parsed with a single format: trying several formats
     # costs a failed parse per row and format) and an optional UTC offset.
     parts = s.str.extract_groups(_ISO_RE)
@@ -347,6 +377,8 @@ def _timestamp(e: pl.Expr, dtype: pl.DataType, config: CustomerConfig) -> pl.Exp
     return (
         pl.when(fast)
         .then(fast_ts)
+        .when(compact.is_not_null())
+        .then(_localise(compact, tz))
         .when(is_epoch)
         .then(_from_epoch(s.cast(pl.Float64, strict=False)))
         .when(parts.struct.field("zulu").is_not_null())
