@@ -391,6 +391,36 @@ def test_rows_lost_to_the_future_by_a_misread_unit_get_the_timestamp_advice(tmp_
     assert "timestamp_format" in str(err.value)
 
 
+def test_a_tab_separated_log_file_is_read_as_a_table_not_as_queries(tmp_path: Path) -> None:
+    """Excite's and AOL's raw logs are .log/.txt files of tab-separated fields. Read one query a line,
+    "2A9EABFB35F5B954<TAB>970916105432<TAB>the park" became a keyword (or PII, for the digits)."""
+    lines = [
+        f"U{i % 4}\t9709161054{i:02d}\t{q}" for i, q in enumerate(["the park", "dell", "the park", "art"])
+    ]
+    cdir = tmp_path / "excite"
+    write(cdir / "excite-small.log", "\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="3 tab-separated fields") as err:
+        read(cdir, tmp_path)
+    assert "has_header = false and names = [...]" in str(err.value)
+    # Doing what the message says reads it.
+    write(
+        cdir / "kwrec.toml",
+        'has_header = false\nnames = ["user_id", "timestamp", "query"]\ntimestamp_format = "%y%m%d%H%M%S"\n'
+        'timezone = "UTC"\n',
+    )
+    events, q, _ = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["the park", "dell", "the park", "art"] and q.total == 0
+    assert events["user_id"].to_list() == ["U0", "U1", "U2", "U3"]
+    assert events["ts"][0] == datetime(1997, 9, 16, 10, 54, 0, tzinfo=UTC)
+    # A header line that names the query column is enough; a list of queries with a stray tab stays one.
+    other = tmp_path / "headed"
+    write(other / "a.txt", "user_id\tquery\nu1\t노트북\nu2\t마우스\n")
+    write(other / "b.txt", "노트북\n마우스\tpad\n키보드\n")
+    events, _, _ = read(other, tmp_path)
+    assert events["query"].to_list() == ["노트북", "마우스", "노트북", "마우스\tpad", "키보드"]
+    assert events["user_id"].to_list() == ["u1", "u2", None, None, None]
+
+
 def test_invalid_customer_dirs_are_reported_and_skipped(tmp_path: Path) -> None:
     for name in ("acme", "shop-kr", "Foo", "bad name", ".git", "_tmp"):
         (tmp_path / name).mkdir()

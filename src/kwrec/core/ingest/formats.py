@@ -337,6 +337,23 @@ def sniff_delimiter(good: pl.DataFrame, default: str) -> str:
     return found[0] if len(found) == 1 else default
 
 
+_SNIFF_LINES: Final = 200
+
+
+def tab_separated_fields(good: pl.DataFrame) -> int | None:
+    """The number of tab-separated fields of a .txt/.log file's lines, when its first lines agree on one
+    (at least 2) in 9 of 10: such a file is a table (Excite's and AOL's raw logs), not one query a line.
+    None for a plain list of queries (a tab inside a query is rare, and never on most lines)."""
+    head = good.head(_SNIFF_LINES)
+    if head.height == 0:
+        return None
+    counts = head.select(pl.col("text").str.count_matches("\t", literal=True) + 1)["text"]
+    common = counts.mode().max()
+    if not isinstance(common, int) or common < 2 or (counts == common).sum() * 10 < head.height * 9:
+        return None
+    return common
+
+
 def _find(names: list[str], wanted: str) -> int | None:
     stripped = [n.strip() for n in names]
     if wanted in stripped:

@@ -167,6 +167,29 @@ def _csv_delimiter(good: pl.DataFrame, config: CustomerConfig) -> str:
     return fmt.sniff_delimiter(good, ",") if config.has_header and config.names is None else ","
 
 
+def _is_table(good: pl.DataFrame, config: CustomerConfig, fields: dict[str, str], explicit: set[str]) -> bool:
+    """Whether a .txt/.log file is to be read as tab-separated fields (the customer's kwrec.toml names
+    them or sets a delimiter, or the lines are a table with a header that has the query column); a table
+    with no header to name its fields is rejected with what to set, not trained field-glued-to-field."""
+    if config.names is not None or config.delimiter is not None or not config.has_header:
+        return True
+    n = fmt.tab_separated_fields(good)
+    if n is None:
+        return False
+    header = str(good["text"][0]).split("\t")
+    try:
+        fmt.resolve_fields(header, fields, explicit)
+    except fmt.FileRejected:
+        preview = ", ".join(repr(f[:30]) for f in header[:4])
+        raise fmt.FileRejected(
+            fmt.MISSING_COLUMNS,
+            f"its lines are {n} tab-separated fields ({preview}), with no header line naming them: name "
+            f'them with has_header = false and names = [...] (e.g. names = ["user_id", "timestamp", '
+            '"query"], one per field)',
+        ) from None
+    return True
+
+
 def _label(logs: CustomerLogs, f: LogFile) -> str:
     return f"{logs.name}/{f.rel}"
 
@@ -196,6 +219,8 @@ def _read_file(f: LogFile, config: CustomerConfig, params: TrainParams) -> tuple
             decoded = fmt.json_array_as_lines(decoded)
         good, rejected = fmt.split_lines(decoded, params.max_line_bytes)
         raw = good.select("line", pl.col("text").alias("raw"))
+        if kind is fmt.Format.TEXT and _is_table(good, config, fields, explicit):
+            kind = fmt.Format.TSV
         if kind is fmt.Format.TEXT:
             rows = good.select("line", pl.col("text").alias("query"))
         elif kind is fmt.Format.JSONL:
