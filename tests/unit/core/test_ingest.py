@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import random
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -419,6 +420,36 @@ def test_a_tab_separated_log_file_is_read_as_a_table_not_as_queries(tmp_path: Pa
     events, _, _ = read(other, tmp_path)
     assert events["query"].to_list() == ["노트북", "마우스", "노트북", "마우스\tpad", "키보드"]
     assert events["user_id"].to_list() == ["u1", "u2", None, None, None]
+
+
+def test_a_log_whose_user_ids_go_by_another_name_says_the_floor_cannot_act(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """AOL's log names its user column AnonID: unmapped, every search would count as its own person and
+    min_users would let through what one person typed, without a word."""
+    cdir = tmp_path / "aol"
+    write(cdir / "a.tsv", "AnonID\tQuery\tQueryTime\n142\trentdirect.com\t2006-03-01 07:17:12\n")
+    write(cdir / "b.jsonl", '{"anon": 7, "query": "westchester.gov", "timestamp": 1141200000}\n')
+    with caplog.at_level(logging.WARNING, logger="kwrec.core.ingest.reader"):
+        events, _, _ = read(cdir, tmp_path)
+    assert events.height == 2
+    warned = [r.getMessage() for r in caplog.records if "no user id" in r.getMessage()]
+    assert len(warned) == 1 and "'AnonID', 'QueryTime'" in warned[0], warned
+    assert str(cdir / "kwrec.toml") in warned[0] and 'user_id = "..."' in warned[0]
+
+    caplog.clear()
+    write(cdir / "kwrec.toml", '[columns]\nuser_id = "AnonID"\n')
+    (cdir / "b.jsonl").unlink()
+    with caplog.at_level(logging.WARNING, logger="kwrec.core.ingest.reader"):
+        events, _, _ = read(cdir, tmp_path)
+    assert events["user_id"].to_list() == ["142"] and not caplog.records
+    # Nothing else in the file could be a user: no warning (a plain query list has no columns at all).
+    plain = tmp_path / "plain"
+    write(plain / "a.csv", "timestamp,query\n2026-11-01 10:00:00,노트북\n")
+    write(plain / "b.txt", "마우스\n")
+    with caplog.at_level(logging.WARNING, logger="kwrec.core.ingest.reader"):
+        read(plain, tmp_path)
+    assert not caplog.records
 
 
 def test_invalid_customer_dirs_are_reported_and_skipped(tmp_path: Path) -> None:

@@ -386,12 +386,12 @@ def parse_delimited(
     names: list[str] | None,
     fields: dict[str, str],
     explicit: set[str],
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """CSV/TSV lines -> ``(rows, rejected)``; rows has ``line`` and one String column per found field.
-    ``names`` None means the first line is the header."""
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """CSV/TSV lines -> ``(rows, rejected, column names)``; rows has ``line`` and one String column per
+    found field. ``names`` None means the first line is the header."""
     if names is None:
         if good.height == 0:
-            return pl.DataFrame(schema={"line": pl.Int64}), _empty_rejected()
+            return pl.DataFrame(schema={"line": pl.Int64}), _empty_rejected(), []
         header = good["text"][0]
         names = next(
             csv.reader([header], delimiter=delimiter, quotechar=quote or '"', quoting=_quoting(quote))
@@ -433,7 +433,7 @@ def parse_delimited(
         [ok.select("line"), cells.select(pl.col(f"c{i}").alias(f) for f, i in index.items())],
         how="horizontal",
     )
-    return rows, rejected
+    return rows, rejected, names
 
 
 def _quoting(quote: str | None) -> Literal[0, 3]:
@@ -548,6 +548,18 @@ def json_array_as_lines(decoded: Decoded) -> Decoded:
     return Decoded(("\n".join(lines) + "\n").encode("utf-8"), decoded.encoding, frozenset(bad))
 
 
+def first_object_keys(good: pl.DataFrame) -> list[str]:
+    """The keys of the first JSON line that is an object (what columns a JSON-lines file has)."""
+    for text in good["text"].head(_SNIFF_LINES):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return list(value)
+    return []
+
+
 def _ident(name: str) -> str:
     # Canonical field names only (fixed in code), quoted anyway.
     return '"' + name.replace('"', '""') + '"'
@@ -556,8 +568,9 @@ def _ident(name: str) -> str:
 # --------------------------------------------------------------------------------------------- Parquet
 
 
-def read_parquet(data: bytes, fields: dict[str, str], explicit: set[str]) -> pl.DataFrame:
-    """Parquet -> rows with ``line`` (1-based row number) and the found fields in their stored types."""
+def read_parquet(data: bytes, fields: dict[str, str], explicit: set[str]) -> tuple[pl.DataFrame, list[str]]:
+    """Parquet -> ``(rows, column names)``: rows with ``line`` (1-based row number) and the found fields in
+    their stored types."""
     try:
         frame = pl.read_parquet(io.BytesIO(data))
     except Exception as exc:
@@ -570,4 +583,4 @@ def read_parquet(data: bytes, fields: dict[str, str], explicit: set[str]) -> pl.
                 out = out.with_columns(pl.col(f).cast(pl.String))
             except pl.exceptions.PolarsError:
                 raise FileRejected(BAD_ENCODING, f"column {fields[f]!r} is not text") from None
-    return out.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64))
+    return out.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64)), frame.columns

@@ -107,10 +107,11 @@ def read_customer_logs(
         )
     frames: list[pl.DataFrame] = []
     unmapped: list[str] = []
+    file_columns: dict[str, list[str]] = {}
     for f in inputs:
         label = _label(logs, f)
         try:
-            rows, rejected = _read_file(f, config, params)
+            rows, rejected, columns = _read_file(f, config, params)
         except fmt.FileRejected as exc:
             # Debug only: the run reports the quarantine's counts once (or the no-valid-row error says it).
             log.debug("customer %s: %s quarantined: %s", customer, label, exc)
@@ -120,12 +121,16 @@ def read_customer_logs(
             continue
         quarantine.add_frame(rejected, file=label)
         frames.append(rows)
+        if columns:
+            file_columns[f.rel] = columns
     events = pl.concat(frames) if frames else pl.DataFrame(schema=EVENT_SCHEMA)
     lost_to_time = sum(quarantine.counts.get(r, 0) for r in (fmt.BAD_TIMESTAMP, fmt.FUTURE_TIMESTAMP))
     if lost_to_time > events.height:
         # More rows lost to their timestamps than kept: a form kwrec does not read (or reads as another:
         # microseconds as milliseconds land in the future), not a few bad lines.
         quarantine.advice = timestamp_advice(logs.location, config.timestamp_format)
+    if events.height and events["user_id"].null_count() == events.height and file_columns:
+        _warn_no_user_ids(customer, logs.location, file_columns, config)
     if events.height == 0:
         raise DataError(no_valid_row(customer, logs.location, len(inputs), unmapped, quarantine))
     return events.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("seq")).select(list(EVENT_SCHEMA))
@@ -143,6 +148,26 @@ def no_valid_row(
             '(e.g. [columns] query = "keyword")'
         )
     return text + (f"; {quarantine.summary()}" if quarantine.total else "")
+
+
+def _warn_no_user_ids(
+    customer: str, location: str, file_columns: dict[str, list[str]], config: CustomerConfig
+) -> None:
+    """Files with columns but no user id: every search then counts as its own person, so ``min_users``
+    cannot keep back what one person typed. A log that has ids under another name (AOL's AnonID) would
+    lose that protection without a word."""
+    mapped = {config.columns.source(c).casefold() for c in CANONICAL}
+    rel, columns = next(iter(file_columns.items()))
+    others = [c for c in columns if c.strip().casefold() not in mapped]
+    if not others:
+        return
+    shown = ", ".join(repr(c) for c in others[:8]) + (", ..." if len(others) > 8 else "")
+    log.warning(
+        "customer %s: no user id in %s (its other columns: %s): every search counts as its own person, "
+        "so min_users cannot keep back a query one person typed; if one of them identifies the user, map it "
+        'in %s/%s ([columns] user_id = "...")',
+        customer, rel, shown, location.rstrip("/"), CONFIG_NAME,
+    )  # fmt: skip
 
 
 def timestamp_advice(location: str, timestamp_format: str | None) -> str:
@@ -194,7 +219,10 @@ def _label(logs: CustomerLogs, f: LogFile) -> str:
     return f"{logs.name}/{f.rel}"
 
 
-def _read_file(f: LogFile, config: CustomerConfig, params: TrainParams) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _read_file(
+    f: LogFile, config: CustomerConfig, params: TrainParams
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """``(events, rejected, the file's column names)``; no names for one query a line."""
     kind = fmt.detect_format(f.name)
     fields = {c: config.columns.source(c) for c in CANONICAL}
     explicit = {c for c in CANONICAL if config.columns.explicit(c)}
@@ -202,7 +230,7 @@ def _read_file(f: LogFile, config: CustomerConfig, params: TrainParams) -> tuple
     if cut is not None and kind is fmt.Format.PARQUET:
         raise fmt.FileRejected(fmt.CORRUPT_GZIP, cut.error)  # part of a Parquet file is no table
     if kind is fmt.Format.PARQUET:
-        rows = fmt.read_parquet(data, fields, explicit)
+        rows, columns = fmt.read_parquet(data, fields, explicit)
         too_long = pl.col("query").str.len_bytes() > params.max_line_bytes
         nul = pl.col("query").str.contains("\x00", literal=True)
         reason = pl.when(too_long).then(pl.lit(fmt.LINE_TOO_LONG)).when(nul).then(pl.lit(fmt.NUL_BYTES))
@@ -221,9 +249,11 @@ def _read_file(f: LogFile, config: CustomerConfig, params: TrainParams) -> tuple
         raw = good.select("line", pl.col("text").alias("raw"))
         if kind is fmt.Format.TEXT and _is_table(good, config, fields, explicit):
             kind = fmt.Format.TSV
+        columns = []
         if kind is fmt.Format.TEXT:
             rows = good.select("line", pl.col("text").alias("query"))
         elif kind is fmt.Format.JSONL:
+            columns = fmt.first_object_keys(good)
             rows, bad = fmt.parse_jsonl(good, fields)
             rejected = pl.concat([rejected, bad])
         else:
@@ -232,7 +262,7 @@ def _read_file(f: LogFile, config: CustomerConfig, params: TrainParams) -> tuple
                     fmt.MISSING_COLUMNS,
                     "has_header = false but no names = [...] in kwrec.toml to name the columns",
                 )
-            rows, bad = fmt.parse_delimited(
+            rows, bad, columns = fmt.parse_delimited(
                 good,
                 delimiter=config.delimiter
                 or ("\t" if kind is fmt.Format.TSV else _csv_delimiter(good, config)),
@@ -254,7 +284,7 @@ def _read_file(f: LogFile, config: CustomerConfig, params: TrainParams) -> tuple
             how="vertical_relaxed",
         )
         log.warning("%s: %s", f.rel, cut.describe())
-    return events, rejected.sort("line")
+    return events, rejected.sort("line"), columns
 
 
 def _typed(
