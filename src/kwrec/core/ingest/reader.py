@@ -414,7 +414,9 @@ def _timestamp(e: pl.Expr, dtype: pl.DataType, config: CustomerConfig) -> pl.Exp
     fast_ts = s.str.to_datetime(_FAST_UTC_FORMAT, strict=False, time_unit="us").dt.replace_time_zone("UTC")
     s = pl.when(fast).then(None).otherwise(s)
     is_epoch = s.str.contains(r"^[+-]?\d+(?:\.\d+)?$")
-    compact = _compact_local(pl.when(s.str.contains(_COMPACT_RE)).then(s))
+    # The length test first: epoch seconds and milliseconds (10 and 13 digits) skip the regex.
+    maybe_compact = pl.when(s.str.len_bytes().is_in([n for n, _ in _COMPACT])).then(s)
+    compact = _compact_local(pl.when(maybe_compact.str.contains(_COMPACT_RE)).then(s))
     # One pass splits ISO 8601 into a local part (parsed with a single format: trying several formats
     # costs a failed parse per row and format) and an optional UTC offset.
     parts = s.str.extract_groups(_ISO_RE)
