@@ -14,15 +14,16 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import polars as pl
 
 from kwrec.core.ingest.customer_config import CustomerConfig
-from kwrec.core.ingest.reader import _timestamp
+from kwrec.core.ingest.reader import parse_timestamps
 
 EPOCH = 1_764_500_000
+KST = timezone(timedelta(hours=9))
 
 
 def _forms(rows: int) -> dict[str, tuple[pl.Series, pl.Expr]]:
@@ -45,6 +46,10 @@ def _forms(rows: int) -> dict[str, tuple[pl.Series, pl.Expr]]:
             pl.Series("v", [t.strftime("%Y-%m-%d %H:%M:%S") for t in cycle]),
             v.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us").dt.replace_time_zone("Asia/Seoul"),
         ),
+        "ISO 8601 with offset (2026-11-30T19:53:20+09:00)": (
+            pl.Series("v", [t.astimezone(KST).strftime("%Y-%m-%dT%H:%M:%S+09:00") for t in cycle]),
+            v.str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", time_unit="us"),
+        ),
         "digits (20261130195320)": (
             pl.Series("v", [t.strftime("%Y%m%d%H%M%S") for t in cycle]),
             v.str.to_datetime("%Y%m%d%H%M%S", time_unit="us").dt.replace_time_zone("Asia/Seoul"),
@@ -61,12 +66,21 @@ def _best(frame: pl.DataFrame, expr: pl.Expr) -> Callable[[], float]:
     return once
 
 
+def _best_of(fn: Callable[[], object]) -> Callable[[], float]:
+    def once() -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    return once
+
+
 def run(rows: int, rounds: int) -> dict[str, Any]:
     config = CustomerConfig()
     out: dict[str, Any] = {"rows": rows, "forms": {}}
     for name, (values, baseline) in _forms(rows).items():
         frame = values.to_frame()
-        kwrec = _best(frame, _timestamp(pl.col("v"), values.dtype, config))
+        kwrec = _best_of(lambda v=values: parse_timestamps(v, config))
         told = _best(frame, baseline)
         times: dict[str, list[float]] = {"kwrec": [], "baseline": []}
         for _ in range(rounds):

@@ -37,6 +37,8 @@ _ISO_RE: Final = (
 )
 _FAST_UTC_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 _FAST_UTC_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+_FAST_LOCAL_RE: Final = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
+_FAST_LOCAL_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 _TRUE: Final = ["true", "t", "yes", "y", "1"]
 _FALSE: Final = ["false", "f", "no", "n", "0"]
 FUTURE_SLACK: Final = timedelta(days=1)  # how far past the wall clock an event may be stamped
@@ -294,10 +296,10 @@ def _typed(
     has_ts = "timestamp" in rows.columns
     cols = rows.columns
     query = pl.col("query") if "query" in cols else pl.lit(None, pl.String)
-    ts = _timestamp(pl.col("timestamp"), rows.schema["timestamp"], config) if has_ts else None
+    ts = parse_timestamps(rows["timestamp"], config) if has_ts else None
     out = rows.select(
         "line",
-        (ts if ts is not None else pl.lit(None, pl.Datetime("us", "UTC"))).alias("ts"),
+        (pl.lit(ts) if ts is not None else pl.lit(None, pl.Datetime("us", "UTC"))).alias("ts"),
         _text_id("user_id", cols),
         _text_id("session_id", cols),
         query.cast(pl.String).alias("query"),
@@ -400,49 +402,79 @@ def _timestamp(e: pl.Expr, dtype: pl.DataType, config: CustomerConfig) -> pl.Exp
             in_range = in_range | v.is_between(lo * scale, (hi + 1) * scale - 1)
         compact = _compact_local(pl.when(in_range).then(v.cast(pl.String)))
         return pl.when(compact.is_not_null()).then(_localise(compact, tz)).otherwise(_from_epoch(v))
-    s = e.cast(pl.String).str.strip_chars()
+    raise TypeError(f"text timestamps are read by parse_timestamps, not as {dtype}")
+
+
+def parse_timestamps(values: pl.Series, config: CustomerConfig) -> pl.Series:
+    """A timestamp column of any type -> UTC datetimes (null where unreadable), each row by its form."""
+    dtype = values.dtype
+    if isinstance(dtype, pl.Datetime | pl.Date) or dtype.is_numeric():
+        return values.to_frame("v").select(_timestamp(pl.col("v"), dtype, config)).to_series()
+    return _text_times(values.cast(pl.String).str.strip_chars(), config)
+
+
+def _text_times(values: pl.Series, config: CustomerConfig) -> pl.Series:
+    """Text timestamps -> UTC. Computed in stages, each a column: an eager select evaluates a
+    sub-expression again at every use (ISO 8601 with an offset ran its regex seven times a row)."""
+    tz = config.timezone
+    s = pl.col("s")
+    f = values.to_frame("s")
     if config.timestamp_format:
         fmt_ = config.timestamp_format
         parsed = s.str.to_datetime(fmt_, strict=False, time_unit="us")
-        if "%z" in fmt_ or "%:z" in fmt_ or "%#z" in fmt_:
-            return parsed.dt.convert_time_zone("UTC")
-        return _localise(parsed, tz)
-    # Most logs write one shape, UTC "2026-11-01T09:30:00Z": a capture-free match and one fixed-format
-    # parse handle it ~15x faster than the general path below. The general path gets null for those
-    # rows (when/then evaluates every branch on every row, and null costs nothing to regex or parse).
-    fast = s.str.contains(_FAST_UTC_RE)
-    fast_ts = s.str.to_datetime(_FAST_UTC_FORMAT, strict=False, time_unit="us").dt.replace_time_zone("UTC")
-    s = pl.when(fast).then(None).otherwise(s)
-    is_epoch = s.str.contains(r"^[+-]?\d+(?:\.\d+)?$")
-    # The length test first: epoch seconds and milliseconds (10 and 13 digits) skip the regex.
-    maybe_compact = pl.when(s.str.len_bytes().is_in([n for n, _ in _COMPACT])).then(s)
-    compact = _compact_local(pl.when(maybe_compact.str.contains(_COMPACT_RE)).then(s))
-    # One pass splits ISO 8601 into a local part (parsed with a single format: trying several formats
-    # costs a failed parse per row and format) and an optional UTC offset.
-    parts = s.str.extract_groups(_ISO_RE)
-    local = pl.format(
-        "{}T{}{}",
-        parts.struct.field("date"),
-        parts.struct.field("hm").fill_null("00:00"),
-        parts.struct.field("sec").fill_null(":00"),
-    ).str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
-    sign = pl.when(parts.struct.field("sign") == "-").then(-1).otherwise(1)
-    offset_min = sign * (
-        parts.struct.field("oh").cast(pl.Int64) * 60 + parts.struct.field("om").fill_null("0").cast(pl.Int64)
+        aware = "%z" in fmt_ or "%:z" in fmt_ or "%#z" in fmt_
+        return f.select(parsed.dt.convert_time_zone("UTC") if aware else _localise(parsed, tz)).to_series()
+    # Most logs write one of two shapes, UTC "2026-11-01T09:30:00Z" or local "2026-11-01 09:30:00"
+    # (databases, Korean exports): a capture-free match and one fixed-format parse handle each ~15x
+    # faster than the general path below, which gets null for those rows (when/then evaluates every
+    # branch on every row, and null costs nothing to regex or parse; a failed parse costs more).
+    f = f.with_columns(fast=s.str.contains(_FAST_UTC_RE), fast_local=s.str.contains(_FAST_LOCAL_RE))
+    fast, fast_local = pl.col("fast"), pl.col("fast_local")
+    f = f.with_columns(
+        fast_ts=pl.when(fast).then(s).str.to_datetime(_FAST_UTC_FORMAT, strict=False, time_unit="us"),
+        fast_local_ts=pl.when(fast_local)
+        .then(s)
+        .str.to_datetime(_FAST_LOCAL_FORMAT, strict=False, time_unit="us"),
+        rest=pl.when(fast | fast_local).then(None).otherwise(s),
     )
-    aware = local.dt.replace_time_zone("UTC") - pl.duration(minutes=offset_min)
-    # Digits and ISO without an offset are both local times: one time-zone pass serves both.
-    localised = _localise(pl.coalesce(compact, local), tz)
-    return (
+    rest = pl.col("rest")
+    # The length test first: epoch seconds and milliseconds (10 and 13 digits) skip the digits regex.
+    f = f.with_columns(
+        is_epoch=rest.str.contains(r"^[+-]?\d+(?:\.\d+)?$"),
+        digits=pl.when(rest.str.len_bytes().is_in([n for n, _ in _COMPACT])).then(rest),
+        # One pass splits ISO 8601 into a local part (parsed with a single format: trying several
+        # formats costs a failed parse per row and format) and an optional UTC offset.
+        parts=rest.str.extract_groups(_ISO_RE),
+    )
+    parts = pl.col("parts")
+    f = f.with_columns(
+        compact=_compact_local(pl.when(pl.col("digits").str.contains(_COMPACT_RE)).then(pl.col("digits"))),
+        local=pl.format(
+            "{}T{}{}",
+            parts.struct.field("date"),
+            parts.struct.field("hm").fill_null("00:00"),
+            parts.struct.field("sec").fill_null(":00"),
+        ).str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
+        zulu=parts.struct.field("zulu").is_not_null(),
+        offset_min=pl.when(parts.struct.field("sign") == "-").then(-1).otherwise(1)
+        * (
+            parts.struct.field("oh").cast(pl.Int64) * 60
+            + parts.struct.field("om").fill_null("0").cast(pl.Int64)
+        ),
+    )
+    compact, local, offset_min = pl.col("compact"), pl.col("local"), pl.col("offset_min")
+    # Digits and ISO without an offset are all local times: one time-zone pass serves them.
+    f = f.with_columns(localised=_localise(pl.coalesce(pl.col("fast_local_ts"), compact, local), tz))
+    return f.select(
         pl.when(fast)
-        .then(fast_ts)
-        .when(compact.is_not_null())
-        .then(localised)
-        .when(is_epoch)
-        .then(_from_epoch(s.cast(pl.Float64, strict=False)))
-        .when(parts.struct.field("zulu").is_not_null())
+        .then(pl.col("fast_ts").dt.replace_time_zone("UTC"))
+        .when(fast_local | compact.is_not_null())
+        .then(pl.col("localised"))
+        .when(pl.col("is_epoch"))
+        .then(_from_epoch(rest.cast(pl.Float64, strict=False)))
+        .when(pl.col("zulu"))
         .then(local.dt.replace_time_zone("UTC"))
-        .when(parts.struct.field("sign").is_not_null())
-        .then(aware)
-        .otherwise(localised)
-    )
+        .when(offset_min.is_not_null())
+        .then(local.dt.replace_time_zone("UTC") - pl.duration(minutes=offset_min))
+        .otherwise(pl.col("localised"))
+    ).to_series()
