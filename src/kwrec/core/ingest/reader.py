@@ -129,7 +129,8 @@ def read_customer_logs(
     lost_to_time = sum(quarantine.counts.get(r, 0) for r in (fmt.BAD_TIMESTAMP, fmt.FUTURE_TIMESTAMP))
     if lost_to_time > events.height:
         # More rows lost to their timestamps than kept: a form kwrec does not read (or reads as another:
-        # microseconds as milliseconds land in the future), not a few bad lines.
+        # digits with the day before the month are no date, and as epoch milliseconds land in 2612),
+        # not a few bad lines.
         quarantine.advice = timestamp_advice(logs.location, config.timestamp_format)
     if events.height and events["user_id"].null_count() == events.height and file_columns:
         _warn_no_user_ids(customer, logs.location, file_columns, config)
