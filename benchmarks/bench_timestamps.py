@@ -57,15 +57,6 @@ def _forms(rows: int) -> dict[str, tuple[pl.Series, pl.Expr]]:
     }
 
 
-def _best(frame: pl.DataFrame, expr: pl.Expr) -> Callable[[], float]:
-    def once() -> float:
-        start = time.perf_counter()
-        frame.select(expr)
-        return time.perf_counter() - start
-
-    return once
-
-
 def _best_of(fn: Callable[[], object]) -> Callable[[], float]:
     def once() -> float:
         start = time.perf_counter()
@@ -81,7 +72,7 @@ def run(rows: int, rounds: int) -> dict[str, Any]:
     for name, (values, baseline) in _forms(rows).items():
         frame = values.to_frame()
         kwrec = _best_of(lambda v=values: parse_timestamps(v, config))
-        told = _best(frame, baseline)
+        told = _best_of(lambda f=frame, e=baseline: f.select(e))
         times: dict[str, list[float]] = {"kwrec": [], "baseline": []}
         for _ in range(rounds):
             times["kwrec"].append(round(kwrec(), 3))
