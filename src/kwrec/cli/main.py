@@ -244,7 +244,7 @@ def evaluate(
     from rich.markup import escape
     from rich.progress import Progress
 
-    from kwrec.core.evaluation import FIGURES, describe_plan, evaluate_events, versus_mpc
+    from kwrec.core.evaluation import FIGURES, FLOORED, describe_plan, evaluate_events, versus_mpc
     from kwrec.core.ingest import list_customers, load_customer_config
     from kwrec.core.preprocess import read_and_preprocess
     from kwrec.pipeline.train import open_data, quarantine_file
@@ -329,6 +329,18 @@ def evaluate(
             shown = {part: "n/a" if v is None else v for part, v in ratio.items()}
             line = f"{r['customer']}: kwrec / MPC mrr@10 ({title}): all {shown['all']}, seen {shown['seen']}"
             stdout.print(escape(f"{line} ({verdict})"), highlight=False)
+            floored = versus_mpc(r, figure, FLOORED)
+            if floored["seen"] is not None:
+                # MPC lists what one person typed, which kwrec never may: this line tells the floor's
+                # share of a gap from the ranking's.
+                stdout.print(
+                    escape(
+                        f"{r['customer']}: kwrec / MPC held to the same privacy floor (queries "
+                        f"{r['min_users']}+ people typed) ({title}): all {floored['all']}, "
+                        f"seen {floored['seen']}"
+                    ),
+                    highlight=False,
+                )
         rel = r["related"]
         stdout.print(f"{r['customer']}: related hit rate@10 = {rel['hit_rate@10']} over {rel['pairs']} pairs")
 

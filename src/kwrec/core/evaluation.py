@@ -6,6 +6,11 @@ of the query the user really typed in each top-10 gives MRR@10 and success@k. Qu
 into "seen" (typed in the training part) and "unseen": MPC can never complete an unseen query,
 which is where kwrec's word-level completion earns its keep.
 
+When the privacy floor acts (``[train] min_users`` above 1 on a log with user ids), a third system is
+scored: MPC held to the same floor ("mpc-floor": only training queries that many people typed). MPC
+lists whatever one person typed, which kwrec may never show; the floored baseline separates what the
+floor costs from what the ranking does.
+
 Two figures per system. *Strict*: the suggestion must be the typed query itself. *Equivalent*: a
 suggestion also counts when kwrec's model takes it for the same keyword as the typed query: another
 spacing ("dishnetwork" / "dish network"), a typo or layout mistake merged into it ("goggle" ->
@@ -78,6 +83,16 @@ def time_split(events: pl.DataFrame, test_fraction: float) -> tuple[pl.DataFrame
     assert isinstance(first, int) and isinstance(last, int)
     boundary = first + (last - first + 1) * (1 - test_fraction)
     return events.filter(pl.col("seq") < boundary), events.filter(pl.col("seq") >= boundary)
+
+
+FLOORED = "mpc-floor"
+
+
+def floored_queries(train: pl.DataFrame, min_users: int) -> list[str]:
+    """The training queries (one per search) of those that at least ``min_users`` people typed."""
+    users = train.group_by("norm").agg(pl.col("user").n_unique().alias("u"))
+    allowed = users.filter(pl.col("u") >= min_users).select("norm")
+    return train.join(allowed, on="norm", how="semi")["norm"].to_list()
 
 
 class MostPopularCompletion:
@@ -233,7 +248,7 @@ def evaluate_events(
     protocol = protocol or EvaluateSettings()
     fraction = protocol.test_fraction
     with held_out(events, params, fraction, customer=customer, banned=banned, reuse=trained) as model:
-        return _evaluate(model, protocol, customer, progress)
+        return _evaluate(model, protocol, customer, progress, params)
 
 
 def _evaluate(
@@ -241,17 +256,23 @@ def _evaluate(
     protocol: EvaluateSettings,
     customer: str,
     progress: Callable[[int, int], None] | None,
+    params: TrainParams,
 ) -> dict[str, Any]:
     train, test, model = trained.train, trained.test, trained.model
     train_set = set(train["norm"].to_list())
-    mpc = MostPopularCompletion(train["norm"].to_list())
     cases = test_cases(test, protocol)
-    mpc.prepare({p for _, ps in cases for p in ps})
+    prefixes_typed = {p for _, ps in cases for p in ps}
+    baselines = {"mpc": MostPopularCompletion(train["norm"].to_list())}
+    floor = params.users_floor(train["user"].null_count() < train.height)
+    if floor > 1:
+        baselines[FLOORED] = MostPopularCompletion(floored_queries(train, floor))
+    for baseline in baselines.values():
+        baseline.prepare(prefixes_typed)
 
     acc = {
         (figure, system, part): Accumulator()
         for figure in FIGURES.values()
-        for system in ("kwrec", "mpc")
+        for system in ("kwrec", *baselines)
         for part in ("all", "seen", "unseen")
     }
     same = Equivalence(model)
@@ -259,7 +280,8 @@ def _evaluate(
         part = "seen" if query in train_set else "unseen"
         for prefix in prefixes:
             ours = [s.keyword.lower() for s in model.autocomplete(prefix, K)]
-            for system, answers in (("kwrec", ours), ("mpc", mpc.complete(prefix))):
+            answers_by = {"kwrec": ours, **{name: b.complete(prefix) for name, b in baselines.items()}}
+            for system, answers in answers_by.items():
                 for figure, rank in (
                     ("strict", rank_of(answers, query)),
                     ("equivalent", same.rank(answers, query)),
@@ -282,16 +304,20 @@ def _evaluate(
             for key, figure in FIGURES.items()
         },
         "related": related,
+        "min_users": floor,
     }
 
 
-def versus_mpc(result: dict[str, Any], figure: str = "autocomplete") -> dict[str, float | None]:
-    """kwrec's MRR@10 over MPC's on the same prefixes, overall and on seen queries (None: MPC scored 0)."""
+def versus_mpc(
+    result: dict[str, Any], figure: str = "autocomplete", baseline: str = "mpc"
+) -> dict[str, float | None]:
+    """kwrec's MRR@10 over a baseline's on the same prefixes, overall and on seen queries (None: the
+    baseline scored 0, or this result has no such baseline: ``mpc-floor`` is there when the floor acts)."""
     auto = result[figure]
 
     def ratio(part: str) -> float | None:
-        mpc = float(auto[f"mpc/{part}"]["mrr@10"])
-        return round(float(auto[f"kwrec/{part}"]["mrr@10"]) / mpc, 3) if mpc else None
+        theirs = float(auto.get(f"{baseline}/{part}", {}).get("mrr@10", 0.0))
+        return round(float(auto[f"kwrec/{part}"]["mrr@10"]) / theirs, 3) if theirs else None
 
     return {"all": ratio("all"), "seen": ratio("seen")}
 

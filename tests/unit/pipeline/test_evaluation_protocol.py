@@ -12,14 +12,15 @@ from typer.testing import CliRunner
 
 from kwrec.adapters.stores import open_store
 from kwrec.cli.main import app
-from kwrec.core.evaluation import Equivalence, prefixes_of, query_prefix
+from kwrec.core.evaluation import Equivalence, evaluate_events, prefixes_of, query_prefix, versus_mpc
 from kwrec.core.gate import GatePolicy, decide
 from kwrec.core.manifest import read_manifest, write_manifest
 from kwrec.pipeline.deploy import releases_rows
 from kwrec.pipeline.train import TrainOutcome
-from kwrec.settings import Settings
+from kwrec.settings import Settings, TrainParams
+from kwrec.settings.evaluate import EvaluateSettings
 from tests.conftest import SAMPLE
-from tests.helpers import popular_by, train_model
+from tests.helpers import events_frame, popular_by, train_model
 
 runner = CliRunner()
 POLICY = GatePolicy(tolerance=0.02, test_fraction=0.1, prefixes_per_query=3, max_test_queries=2000)
@@ -169,3 +170,30 @@ def test_evaluate_leaves_out_the_live_blocks_training_leaves_out(tmp_path: Path)
     other = runner.invoke(app, ["evaluate", "--data", str(data), "--config", str(bare), "--json"])
     assert other.exit_code == 0, other.output
     assert json.loads(other.stdout)[0]["autocomplete"] != stored["autocomplete"]
+
+
+def test_mpc_held_to_the_privacy_floor_is_scored_beside_plain_mpc() -> None:
+    """One person's repeated search is what plain MPC suggests and kwrec may not: the floored baseline
+    shows that share of a gap, and is absent where the floor does not act."""
+    solo = [(float(h), "solo", f"solo-{h}", "nintendo switch") for h in range(8)]
+    train = solo + popular_by("nintendo ds", 4, hour=2) + popular_by("zelda", 8, hour=3, prefix="z")
+    test = [(100.0, "solo", "s-t1", "nintendo switch"), (101.0, "solo", "s-t2", "nintendo switch")]
+    test += [(102.0, "d0", "d-t", "nintendo ds")]
+    events = events_frame(train + test)
+    protocol = EvaluateSettings(test_fraction=0.13, prefixes="all", max_test_queries=None)
+
+    floored = evaluate_events(events, TrainParams(min_users=2), customer="t", protocol=protocol)
+    assert floored["test_events"] == 3 and floored["min_users"] == 2
+    auto = floored["autocomplete"]
+    plain, held, ours = auto["mpc/seen"], auto["mpc-floor/seen"], auto["kwrec/seen"]
+    assert plain["prefixes"] == held["prefixes"] == ours["prefixes"]
+    # MPC completes "nintendo s..." with the one person's query; neither kwrec nor the floored MPC may.
+    assert plain["mrr@10"] > held["mrr@10"] > 0
+    assert ours["mrr@10"] == held["mrr@10"]
+    assert versus_mpc(floored)["seen"] < 1 and versus_mpc(floored, baseline="mpc-floor")["seen"] == 1
+
+    open_floor = evaluate_events(events, TrainParams(min_users=1), customer="t", protocol=protocol)
+    assert open_floor["min_users"] == 1 and "mpc-floor/seen" not in open_floor["autocomplete"]
+    assert versus_mpc(open_floor, baseline="mpc-floor") == {"all": None, "seen": None}
+    # With the floor off kwrec may show the one person's query too.
+    assert open_floor["autocomplete"]["kwrec/seen"]["mrr@10"] > held["mrr@10"]

@@ -107,6 +107,25 @@ def test_evaluate_json(tmp_path: Path) -> None:
     report = json.loads(out)[0]
     assert report["customer"] == "tiny"
     assert {"kwrec/all", "mpc/all", "kwrec/seen", "kwrec/unseen"} <= set(report["autocomplete"])
+    # No user ids: every search is its own person, the floor cannot act, no floored baseline.
+    assert report["min_users"] == 1 and "mpc-floor/all" not in report["autocomplete"]
+
+
+def test_evaluate_shows_mpc_held_to_the_privacy_floor(tmp_path: Path) -> None:
+    data = tmp_path / "data" / "shop"
+    data.mkdir(parents=True)
+    rows = [f"2026-01-01T0{h}:00:00Z,solo,nintendo switch" for h in range(8)]
+    rows += [f"2026-01-01T02:00:00Z,d{i},nintendo ds" for i in range(4)]
+    rows += [f"2026-01-01T03:00:00Z,z{i},zelda" for i in range(8)]
+    rows += ["2026-01-05T00:00:00Z,solo,nintendo switch", "2026-01-05T01:00:00Z,solo,nintendo switch"]
+    rows += ["2026-01-05T02:00:00Z,d0,nintendo ds"]
+    (data / "q.csv").write_text("timestamp,user_id,query\n" + "\n".join(rows) + "\n")
+    code, out, err = run(
+        "evaluate", "--data", str(tmp_path / "data"), "--test-fraction", "0.13", "--all-prefixes"
+    )
+    assert code == 0, err
+    assert "shop: kwrec / MPC mrr@10 (strict): all" in out and "BELOW" in out
+    assert "shop: kwrec / MPC held to the same privacy floor (queries 2+ people typed) (strict)" in out
 
 
 def test_evaluate_says_when_there_is_nothing_to_compare(tmp_path: Path) -> None:
