@@ -178,6 +178,47 @@ def test_corrupt_files_next_to_good_ones(tmp_path: Path) -> None:
     assert {e["file"] for e in lines} == {"acme/bad.csv.gz", "acme/bad.parquet", "acme/notes.docx"}
 
 
+def test_parquet_columns_of_any_stored_type(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Parquet writers store times as decimals and text as bytes or dictionaries: those are read. A
+    column that is no scalar (a list, a duration) refuses its file with the column and its type named,
+    and the other files are still read; never a traceback."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    epochs = [1714532400 + 3600 * i for i in range(3)]
+    queries = ["아이폰 케이스", "갤럭시 버즈", "에어팟"]
+    cdir = tmp_path / "acme"
+    cdir.mkdir()
+    typed = {
+        "timestamp": pa.array(epochs, pa.decimal128(20, 0)),
+        "user_id": pa.array([7, 8, 9], pa.int64()),
+        "query": pa.array([q.encode() for q in queries], pa.binary()),
+        "result_count": pa.array(["3", "0", "1,200"]).dictionary_encode(),
+    }
+    pq.write_table(pa.table(typed), cdir / "typed.parquet")
+    listed = {"timestamp": pa.array(epochs), "user_id": ["a", "b", "c"], "query": [[q] for q in queries]}
+    pq.write_table(pa.table(listed), cdir / "lists.parquet")
+    with caplog.at_level(logging.WARNING, logger="kwrec.core.ingest.reader"):
+        events, q, lines = read(cdir, tmp_path)
+    assert events["query"].to_list() == queries
+    assert events["ts"].to_list() == [datetime.fromtimestamp(e, UTC) for e in epochs]
+    assert events["user_id"].to_list() == ["7", "8", "9"]
+    assert events["result_count"].to_list() == [3, 0, 1200]
+    assert q.counts == {"not text": 1}
+    (refused,) = [e for e in lines if e["reason"] == "not text"]
+    assert refused["file"] == "acme/lists.parquet"
+    assert "column 'query' holds List(String) values" in str(refused["raw"])
+    assert "lists.parquet: column 'query' holds List(String)" in caplog.text
+
+    only = tmp_path / "durations"
+    only.mkdir()
+    durations = {"QueryTime": pa.array([timedelta(seconds=e) for e in epochs], pa.duration("s"))}
+    pq.write_table(pa.table({**durations, "query": queries}), only / "log.parquet")
+    write(only / "kwrec.toml", '[columns]\ntimestamp = "QueryTime"\n')
+    with pytest.raises(DataError, match=r"column 'QueryTime' \(timestamp\) holds Duration"):
+        read(only, tmp_path)
+
+
 def test_no_input_files_or_no_valid_row_is_a_data_error(tmp_path: Path) -> None:
     cdir = tmp_path / "empty"
     cdir.mkdir()

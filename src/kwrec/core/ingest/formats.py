@@ -577,10 +577,23 @@ def read_parquet(data: bytes, fields: dict[str, str], explicit: set[str]) -> tup
         raise FileRejected(CORRUPT_PARQUET, f"{type(exc).__name__}: {str(exc)[:200]}") from None
     index = resolve_fields(frame.columns, fields, explicit)
     out = frame.select(pl.nth(i).alias(f) for f, i in index.items())
-    for f in ("query", "user_id", "session_id"):
-        if f in out.columns and out[f].dtype != pl.String:
-            try:
-                out = out.with_columns(pl.col(f).cast(pl.String))
-            except pl.exceptions.PolarsError:
-                raise FileRejected(BAD_ENCODING, f"column {fields[f]!r} is not text") from None
+    for f in out.columns:
+        dtype = out[f].dtype
+        # Times, counts and flags are read in their stored types; anything else must read as text.
+        if dtype == pl.String or (f not in _TEXT_FIELDS and _scalar(dtype)):
+            continue
+        try:
+            out = out.with_columns(pl.col(f).cast(pl.String))
+        except pl.exceptions.PolarsError:
+            source = frame.columns[index[f]]
+            named = repr(source) if source == f else f"{source!r} ({f})"
+            raise FileRejected(
+                NOT_TEXT,
+                f"column {named} holds {dtype} values, which kwrec cannot read as text, a number or a "
+                "time: convert it, or map another column in kwrec.toml [columns]",
+            ) from None
     return out.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64)), frame.columns
+
+
+def _scalar(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or isinstance(dtype, pl.Boolean | pl.Datetime | pl.Date | pl.Null)

@@ -118,7 +118,7 @@ def read_customer_logs(
             # Debug only: the run reports the quarantine's counts once (or the no-valid-row error says it).
             log.debug("customer %s: %s quarantined: %s", customer, label, exc)
             quarantine.add(label, 0, exc.reason, exc.detail)
-            if exc.reason == fmt.MISSING_COLUMNS:
+            if exc.reason in (fmt.MISSING_COLUMNS, fmt.NOT_TEXT):
                 unmapped.append(f"{f.rel}: {exc.detail}")
             continue
         quarantine.add_frame(rejected, file=label)
@@ -136,6 +136,9 @@ def read_customer_logs(
         _warn_no_user_ids(customer, logs.location, file_columns, config)
     if events.height == 0:
         raise DataError(no_valid_row(customer, logs.location, len(inputs), unmapped, quarantine))
+    if unmapped:
+        # The other files were read; these lost every row to a column the config can fix.
+        log.warning("customer %s: file(s) not read: %s", customer, "; ".join(unmapped[:5]))
     return events.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("seq")).select(list(EVENT_SCHEMA))
 
 
@@ -409,6 +412,10 @@ def _timestamp(e: pl.Expr, dtype: pl.DataType, config: CustomerConfig) -> pl.Exp
 def parse_timestamps(values: pl.Series, config: CustomerConfig) -> pl.Series:
     """A timestamp column of any type -> UTC datetimes (null where unreadable), each row by its form."""
     dtype = values.dtype
+    if isinstance(dtype, pl.Decimal):
+        # Parquet writers store epoch numbers as decimals too; one out of Int64's range becomes null.
+        values = values.cast(pl.Int64 if dtype.scale == 0 else pl.Float64, strict=False)
+        dtype = values.dtype
     if isinstance(dtype, pl.Datetime | pl.Date) or dtype.is_numeric():
         return values.to_frame("v").select(_timestamp(pl.col("v"), dtype, config)).to_series()
     return _text_times(values.cast(pl.String).str.strip_chars(), config)
