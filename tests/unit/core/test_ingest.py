@@ -219,6 +219,29 @@ def test_parquet_columns_of_any_stored_type(tmp_path: Path, caplog: pytest.LogCa
         read(only, tmp_path)
 
 
+def test_a_reader_bug_in_one_file_quarantines_that_file_and_reads_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A form the reader mishandles (as Parquet decimals once did, with a TypeError) must not stop the
+    customer, nor the fleet's release: that file is kept in quarantine and the bug is logged."""
+
+    def broken(*_: object) -> None:
+        raise TypeError("a form nobody handled")
+
+    monkeypatch.setattr(fmt, "read_parquet", broken)
+    cdir = tmp_path / "acme"
+    write(cdir / "good.csv", csv_text())
+    pl.DataFrame({"query": ["x"]}).write_parquet(cdir / "odd.parquet")
+    with caplog.at_level(logging.ERROR, logger="kwrec.core.ingest.reader"):
+        events, q, lines = read(cdir, tmp_path)
+    assert events.height == 3
+    assert q.counts == {"unreadable file": 1}
+    assert lines[0]["file"] == "acme/odd.parquet" and "TypeError: a form nobody handled" in str(
+        lines[0]["raw"]
+    )
+    assert "reading acme/odd.parquet failed: a kwrec bug" in caplog.text
+
+
 def test_no_input_files_or_no_valid_row_is_a_data_error(tmp_path: Path) -> None:
     cdir = tmp_path / "empty"
     cdir.mkdir()

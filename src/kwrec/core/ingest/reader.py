@@ -14,7 +14,7 @@ from kwrec.core.ingest import formats as fmt
 from kwrec.core.ingest.customer_config import BAN_NAME, CANONICAL, CONFIG_NAME, CustomerConfig
 from kwrec.core.ingest.quarantine import Quarantine
 from kwrec.core.ingest.source import CustomerLogs, LogFile, as_customer_logs
-from kwrec.errors import DataError
+from kwrec.errors import DataError, KwrecError
 from kwrec.settings import TrainParams
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,15 @@ def read_customer_logs(
             quarantine.add(label, 0, exc.reason, exc.detail)
             if exc.reason in (fmt.MISSING_COLUMNS, fmt.NOT_TEXT):
                 unmapped.append(f"{f.rel}: {exc.detail}")
+            continue
+        except (KwrecError, OSError, MemoryError):
+            raise
+        except Exception as exc:  # a reader bug must not stop the fleet's release
+            # Something in this file that the reader does not handle: the file is kept in quarantine and
+            # the other files (and customers) go on; the traceback goes to the log for a bug report.
+            log.error("customer %s: reading %s failed: a kwrec bug", customer, label, exc_info=exc)
+            detail = f"kwrec failed reading it ({type(exc).__name__}: {str(exc)[:200]}); please report this"
+            quarantine.add(label, 0, fmt.UNREADABLE, detail)
             continue
         quarantine.add_frame(rejected, file=label)
         frames.append(rows)
