@@ -95,6 +95,24 @@ def floored_queries(train: pl.DataFrame, min_users: int) -> list[str]:
     return train.join(allowed, on="norm", how="semi")["norm"].to_list()
 
 
+def users_floor(train: pl.DataFrame, params: TrainParams) -> int:
+    """The ``min_users`` floor training applies to ``train`` (1 when it has no user ids)."""
+    return params.users_floor(train["user"].null_count() < train.height)
+
+
+def prepared_baselines(
+    train: pl.DataFrame, floor: int, cases: list[tuple[str, list[str]]]
+) -> dict[str, MostPopularCompletion]:
+    """MPC over ``train``, and MPC held to ``floor`` when it is above 1, ready for ``cases``' prefixes."""
+    baselines = {"mpc": MostPopularCompletion(train["norm"].to_list())}
+    if floor > 1:
+        baselines[FLOORED] = MostPopularCompletion(floored_queries(train, floor))
+    typed = {p for _, ps in cases for p in ps}
+    for baseline in baselines.values():
+        baseline.prepare(typed)
+    return baselines
+
+
 class MostPopularCompletion:
     """The baseline: the training queries that start with the prefix, most frequent first."""
 
@@ -261,13 +279,8 @@ def _evaluate(
     train, test, model = trained.train, trained.test, trained.model
     train_set = set(train["norm"].to_list())
     cases = test_cases(test, protocol)
-    prefixes_typed = {p for _, ps in cases for p in ps}
-    baselines = {"mpc": MostPopularCompletion(train["norm"].to_list())}
-    floor = params.users_floor(train["user"].null_count() < train.height)
-    if floor > 1:
-        baselines[FLOORED] = MostPopularCompletion(floored_queries(train, floor))
-    for baseline in baselines.values():
-        baseline.prepare(prefixes_typed)
+    floor = users_floor(train, params)
+    baselines = prepared_baselines(train, floor, cases)
 
     acc = {
         (figure, system, part): Accumulator()

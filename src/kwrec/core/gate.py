@@ -19,13 +19,15 @@ from typing import Any, Literal, Protocol
 import polars as pl
 
 from kwrec.core.evaluation import (
+    FLOORED,
     Accumulator,
     HeldOut,
     K,
-    MostPopularCompletion,
     held_out,
+    prepared_baselines,
     rank_of,
     test_cases,
+    users_floor,
 )
 from kwrec.core.ingest import load_customer_config
 from kwrec.core.ingest.source import CustomerLogs, as_customer_logs
@@ -82,6 +84,7 @@ class GateDecision:
     stability: float | None = None
     stability_floor: float | None = None
     mpc_mrr: float | None = None  # most-popular completion on the same test prefixes
+    mpc_floor_mrr: float | None = None  # the same held to the privacy floor (where it acts)
 
     @property
     def below_mpc(self) -> bool:
@@ -113,6 +116,9 @@ class GateDecision:
         verdict = "HELD BACK (keeps the live model)" if self.held_back else "accepted"
         mpc = "" if self.mpc_mrr is None else f", MPC {self.mpc_mrr}"
         warning = "; BELOW the most-popular-completion baseline" if self.below_mpc else ""
+        if warning and self.mpc_floor_mrr is not None:
+            # What one person typed MPC shows and kwrec may not: that part of the gap is the floor's.
+            warning += f" (held to the privacy floor, MPC {self.mpc_floor_mrr})"
         return (
             f"{self.customer}: {verdict}: new mrr@10 {self.new_mrr} vs live {self.live_mrr} "
             f"({self.live_version}){mpc}, tolerance {self.tolerance}, {self.prefixes} test prefixes"
@@ -123,7 +129,7 @@ class GateDecision:
     def to_dict(self) -> dict[str, Any]:
         # Fields added later only when set: a decision recorded before them writes back the same.
         data = asdict(self)
-        for name in ("stability", "stability_floor", "mpc_mrr"):
+        for name in ("stability", "stability_floor", "mpc_mrr", "mpc_floor_mrr"):
             if data[name] is None:
                 del data[name]
         return data
@@ -207,13 +213,14 @@ def gate_scores(
         new = score_model(candidate.model, cases)
         old = score_model(live_model, cases)
         train = candidate.train
-    mpc = MostPopularCompletion(train["norm"].to_list())
-    mpc.prepare({p for _, ps in cases for p in ps})
+    baselines = prepared_baselines(train, users_floor(train, params), cases)
+    scored = {name: float(score_answers(b.complete, cases)["mrr@10"]) for name, b in baselines.items()}
     return {
         **out,
         "new_mrr": float(new["mrr@10"]),
         "live_mrr": float(old["mrr@10"]),
-        "mpc_mrr": float(score_answers(mpc.complete, cases)["mrr@10"]),
+        "mpc_mrr": scored["mpc"],
+        **({"mpc_floor_mrr": scored[FLOORED]} if FLOORED in scored else {}),
         "prefixes": int(new["prefixes"]),
     }
 
@@ -236,6 +243,7 @@ def decide(customer: str, scores: dict[str, Any], policy: GatePolicy) -> GateDec
         stability=None if stable is None else float(stable),
         stability_floor=policy.stability_floor,
         mpc_mrr=None if scores.get("mpc_mrr") is None else float(scores["mpc_mrr"]),
+        mpc_floor_mrr=None if scores.get("mpc_floor_mrr") is None else float(scores["mpc_floor_mrr"]),
     )
     if decision.unstable:
         decision.action = "held back"

@@ -108,6 +108,12 @@ def test_gate_decision_says_when_the_candidate_is_below_mpc() -> None:
     assert "MPC 0.66" in decision.describe() and "BELOW" in decision.describe()
     fine = decide("shop-kr", {**scores, "mpc_mrr": 0.5}, POLICY)
     assert not fine.below_mpc and "BELOW" not in fine.describe()
+    # Where the privacy floor acts, the decision also says what MPC scores when held to it.
+    floored = decide("shop-kr", {**scores, "mpc_floor_mrr": 0.6}, POLICY)
+    assert floored.describe().endswith(
+        "BELOW the most-popular-completion baseline (held to the privacy floor, MPC 0.6)"
+    )
+    assert floored.to_dict()["mpc_floor_mrr"] == 0.6 and "mpc_floor_mrr" not in decision.to_dict()
 
 
 def test_releases_show_mpc_and_flag_customers_below_it(
