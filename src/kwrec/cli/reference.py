@@ -36,8 +36,9 @@ A key that is not listed here is an error that names the closest valid key.
 _CUSTOMER = f"""## A customer's `{CONFIG_NAME}`
 
 `DATA_DIR/<customer>/{CONFIG_NAME}` (optional) says how to read that customer's logs; `{BAN_NAME}` next to it
-(one term per line) is added to `ban`. Its `[train]` table overrides any key of the main `[train]` section
-above for this customer only. These keys are read from the file only (no environment variables).
+(one term per line, `#` for comments, in the logs' encodings: UTF-8, UTF-16 or CP949) is added to `ban`.
+Its `[train]` table overrides any key of the main `[train]` section above for this customer only. These
+keys are read from the file only (no environment variables).
 """
 
 

@@ -579,6 +579,16 @@ def test_customer_config_errors(tmp_path: Path) -> None:
     write(cdir / "kwrec.toml", "ban = ['a']\n")
     write(cdir / "banned.txt", "\ufeff도박\n# comment\n\n성인 \n")
     assert load_customer_config(cdir).ban == ["a", "도박", "성인"]
+    # Saved by Korean Windows' Notepad or Excel: CP949 (and UTF-16), read as the logs are.
+    write(cdir / "banned.txt", "도박\n# 주석\n성인\n".encode("cp949"))
+    assert load_customer_config(cdir).ban == ["a", "도박", "성인"]
+    write(cdir / "banned.txt", "도박\r\n성인\r\n".encode("utf-16"))
+    assert load_customer_config(cdir).ban == ["a", "도박", "성인"]
+    # A byte that no encoding reads is never a half-read ban term: the line is named.
+    write(cdir / "banned.txt", "도박\n".encode() + b"\xff\xfe\xfd\n")
+    write(cdir / "kwrec.toml", "ban = ['a']\nencoding = 'utf-8'\n")
+    with pytest.raises(ConfigError, match=r"banned.txt: line\(s\) 2 are not valid utf-8"):
+        load_customer_config(cdir)
     assert CustomerConfig().timezone == "Asia/Seoul"
 
 

@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kwrec.core.ingest.formats import decode
 from kwrec.core.ingest.source import CustomerLogs, as_customer_logs
 from kwrec.core.models.banned import BannedText
 from kwrec.core.rules import LiveBans
@@ -197,11 +198,17 @@ def load_customer_config(customer_dir: CustomerLogs | Path) -> CustomerConfig:
     if BAN_NAME in top:
         ban_path = f"{where}/{BAN_NAME}"
         try:
-            text = top[BAN_NAME].read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ConfigError(f"{ban_path} is not UTF-8", hint="save the ban list as UTF-8") from None
+            # Read like the logs: UTF-8, UTF-16 or CP949 (Korean Windows' default), or kwrec.toml's encoding.
+            decoded = decode(top[BAN_NAME].read_bytes(), config.python_encoding)
         except OSError as exc:
             raise ConfigError(f"cannot read {ban_path}: {exc.strerror or exc}") from None
+        if decoded.bad_lines:
+            lines = ", ".join(str(n) for n in sorted(decoded.bad_lines)[:10])
+            raise ConfigError(
+                f"{ban_path}: line(s) {lines} are not valid {decoded.encoding}",
+                hint="save the ban list as UTF-8 (or set encoding in kwrec.toml)",
+            )
+        text = decoded.data.decode("utf-8")
         extra = [t.strip() for t in text.splitlines() if t.strip() and not t.lstrip().startswith("#")]
         config = config.model_copy(update={"ban": [*config.ban, *extra]})
     return config
