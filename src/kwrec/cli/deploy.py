@@ -140,7 +140,7 @@ def releases(
     print_table(f"releases in {st.url}", table)
     for r in rows:
         if r["below_mpc"]:
-            below = ", ".join(f"{c} ({r['mrr@10'][c]} < {r['mpc_mrr@10'][c]})" for c in r["below_mpc"])
+            below = ", ".join(_below(r, c) for c in r["below_mpc"])
             stdout.print(
                 escape(f"{r['version']}: below the most-popular-completion baseline: {below}"),
                 highlight=False,
@@ -151,6 +151,13 @@ def releases(
             escape(f"target {a.target} ({a.kind}): live {a.live or '-'}, previous {a.previous or '-'}{busy}"),
             highlight=False,
         )
+
+
+def _below(row: dict[str, Any], customer: str) -> str:
+    """``books-en (0.5 < 0.7; held to the privacy floor, MPC 0.69)``."""
+    floor = row.get("mpc_floor_mrr@10", {}).get(customer)
+    held = "" if floor is None else f"; held to the privacy floor, MPC {floor}"
+    return f"{customer} ({row['mrr@10'][customer]} < {row['mpc_mrr@10'][customer]}{held})"
 
 
 def _metrics_cell(row: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from kwrec.adapters.registries import RegistryCredentials, credentials_source
 from kwrec.adapters.registries.v2 import RegistryClient
 from kwrec.adapters.targets import NO_RULES, RULES_DIR_IN_CONTAINER, Prepared, RulesWiring, Target
 from kwrec.adapters.targets.docker_host import DockerTarget
+from kwrec.core.evaluation import FLOORED
 from kwrec.core.manifest import (
     Manifest,
     PushRecord,
@@ -392,14 +393,14 @@ def releases_rows(store: ArtifactStore, target: str | None = None) -> list[dict[
         except (ReleaseNotFoundError, KwrecError):
             continue
         trained = sorted(c for c, e in m.customers.items() if e.status == "trained")
-        metrics, baseline = {}, {}
+        metrics: dict[str, float] = {}
+        baseline: dict[str, float] = {}
+        floored: dict[str, float] = {}
         for c, e in sorted(m.customers.items()):
             auto = (e.evaluation or {}).get("autocomplete") or {}
-            ours, mpc = auto.get("kwrec/all") or {}, auto.get("mpc/all") or {}
-            if "mrr@10" in ours:
-                metrics[c] = ours["mrr@10"]
-            if "mrr@10" in mpc:
-                baseline[c] = mpc["mrr@10"]
+            for into, key in ((metrics, "kwrec/all"), (baseline, "mpc/all"), (floored, f"{FLOORED}/all")):
+                if "mrr@10" in (auto.get(key) or {}):
+                    into[c] = auto[key]["mrr@10"]
         where = [f"{a.target}" for a in aliases if a.live == v]
         where += [f"{a.target} (previous)" for a in aliases if a.previous == v]
         where += [f"{a.target} (deploying)" for a in aliases if a.lease is not None and a.lease.version == v]
@@ -415,6 +416,8 @@ def releases_rows(store: ArtifactStore, target: str | None = None) -> list[dict[
                 # Most-popular completion on the same test prefixes; customers where kwrec scores less.
                 "mpc_mrr@10": baseline,
                 "below_mpc": sorted(c for c in metrics if c in baseline and metrics[c] < baseline[c]),
+                # The same held to the privacy floor, where it acts (releases evaluated since 37ab5ce).
+                "mpc_floor_mrr@10": floored,
                 "image": _first_digest(m),
                 "rules_version": m.rules_version,
                 "shards": {

@@ -136,11 +136,16 @@ def test_releases_show_mpc_and_flag_customers_below_it(
     (row,) = releases_rows(store)
     assert row["below_mpc"] == ["books-en"]
     assert row["mpc_mrr@10"]["books-en"] == 0.7 and row["mrr@10"]["books-en"] == 0.5
+    # MPC held to the privacy floor where it acts: books-en and shop-kr have user ids, news-kr has none.
+    floor = customers["books-en"].evaluation["autocomplete"]["mpc-floor/all"]["mrr@10"]
+    assert row["mpc_floor_mrr@10"] == {
+        c: customers[c].evaluation["autocomplete"]["mpc-floor/all"]["mrr@10"] for c in ("books-en", "shop-kr")
+    }
     shown = runner.invoke(app, ["releases", "--store", str(tmp_path / "store")])
     assert shown.exit_code == 0, shown.output
-    assert "below the most-popular-completion baseline: books-en (0.5 < 0.7)" in " ".join(
-        shown.stdout.split()
-    )
+    said = " ".join(shown.stdout.split())
+    below = f"books-en (0.5 < 0.7; held to the privacy floor, MPC {floor})"
+    assert f"below the most-popular-completion baseline: {below}" in said
 
 
 def test_evaluate_leaves_out_the_live_blocks_training_leaves_out(tmp_path: Path) -> None:

@@ -203,9 +203,9 @@ def load_customer_config(customer_dir: CustomerLogs | Path) -> CustomerConfig:
         except OSError as exc:
             raise ConfigError(f"cannot read {ban_path}: {exc.strerror or exc}") from None
         if decoded.bad_lines:
-            lines = ", ".join(str(n) for n in sorted(decoded.bad_lines)[:10])
+            numbers = ", ".join(str(n) for n in sorted(decoded.bad_lines)[:10])
             raise ConfigError(
-                f"{ban_path}: line(s) {lines} are not valid {decoded.encoding}",
+                f"{ban_path}: line(s) {numbers} are not valid {decoded.encoding}",
                 hint="save the ban list as UTF-8 (or set encoding in kwrec.toml)",
             )
         text = decoded.data.decode("utf-8")
