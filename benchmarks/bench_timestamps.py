@@ -42,6 +42,10 @@ def _forms(rows: int) -> dict[str, tuple[pl.Series, pl.Expr]]:
             pl.Series("v", [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in cycle]),
             v.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_unit="us"),
         ),
+        "ISO 8601 UTC, milliseconds (2026-11-30T10:53:20.123Z)": (
+            pl.Series("v", [t.strftime("%Y-%m-%dT%H:%M:%S.123Z") for t in cycle]),
+            v.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us"),
+        ),
         "ISO 8601 local (2026-11-30 19:53:20)": (
             pl.Series("v", [t.strftime("%Y-%m-%d %H:%M:%S") for t in cycle]),
             v.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us").dt.replace_time_zone("Asia/Seoul"),
@@ -49,6 +53,10 @@ def _forms(rows: int) -> dict[str, tuple[pl.Series, pl.Expr]]:
         "ISO 8601 with offset (2026-11-30T19:53:20+09:00)": (
             pl.Series("v", [t.astimezone(KST).strftime("%Y-%m-%dT%H:%M:%S+09:00") for t in cycle]),
             v.str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", time_unit="us"),
+        ),
+        "ISO 8601, milliseconds and offset (2026-11-30T19:53:20.123+09:00)": (
+            pl.Series("v", [t.astimezone(KST).strftime("%Y-%m-%dT%H:%M:%S.123+09:00") for t in cycle]),
+            v.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us"),
         ),
         "digits (20261130195320)": (
             pl.Series("v", [t.strftime("%Y%m%d%H%M%S") for t in cycle]),

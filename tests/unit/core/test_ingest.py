@@ -22,6 +22,7 @@ from kwrec.core.ingest import (
     read_customer_logs,
 )
 from kwrec.core.ingest import formats as fmt
+from kwrec.core.ingest.reader import parse_timestamps
 from kwrec.errors import ConfigError, DataError
 from kwrec.settings import TrainParams
 
@@ -427,6 +428,25 @@ def test_timestamps_epoch_and_iso_with_zones(tmp_path: Path) -> None:
     events, q, _ = read(cdir, tmp_path)
     assert events["ts"].to_list() == [kst(2024, 5, 1, 3, 0)] * len(stamps)
     assert q.counts == {}
+
+
+def test_iso_times_with_offsets_agree_with_pythons_parser() -> None:
+    """Every ISO 8601 shape a log writes with an offset or Z (fractions, +HH:MM, +HHMM, a space for
+    the T), whichever path the reader takes for it, against datetime.fromisoformat as the oracle."""
+    rng = random.Random(5)
+    texts = []
+    for _ in range(2000):
+        when = datetime(2020, 1, 1) + timedelta(seconds=rng.randrange(200_000_000))
+        text = when.strftime(f"%Y-%m-%d{rng.choice('T ')}%H:%M:%S")
+        if rng.random() < 0.5:
+            text += "." + str(rng.randrange(10**6)).zfill(6)[: rng.randrange(1, 7)]
+        minutes = rng.randrange(-12 * 60, 14 * 60 + 1, 15)
+        sign, hours, mins = "+" if minutes >= 0 else "-", abs(minutes) // 60, abs(minutes) % 60
+        text += rng.choice(["Z", f"{sign}{hours:02d}:{mins:02d}", f"{sign}{hours:02d}{mins:02d}"])
+        texts.append(text)
+    parsed = parse_timestamps(pl.Series(texts), CustomerConfig()).to_list()
+    expected = [datetime.fromisoformat(t).astimezone(UTC) for t in texts]
+    assert parsed == expected
 
 
 def test_digits_only_local_times_are_read_as_dates_not_epoch_numbers(tmp_path: Path) -> None:

@@ -35,10 +35,17 @@ _ISO_RE: Final = (
     r"^(?<date>\d{4}-\d{2}-\d{2})(?:[T ](?<hm>\d{2}:\d{2})(?<sec>:\d{2}(?:\.\d{1,9})?)?)?"
     r"\s*(?:(?<zulu>[Zz]|UTC)|(?<sign>[+-])(?<oh>\d{2}):?(?<om>\d{2})?)?$"
 )
+# Each shape its own format: polars parses these exact ones fastest (an optional fraction, "%.f",
+# makes plain "...:20Z" three times slower).
 _FAST_UTC_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 _FAST_UTC_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+# JavaScript's toISOString(): milliseconds and Z
+_FAST_UTC_FRACTION_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,9}Z$"
+_FAST_UTC_FRACTION_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.fZ"
 _FAST_LOCAL_RE: Final = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 _FAST_LOCAL_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
+_FAST_OFFSET_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?[+-]\d{2}:?\d{2}$"
+_FAST_OFFSET_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.f%:z"  # %.f: an optional fraction; %:z: +09:00 or +0900
 _TRUE: Final = ["true", "t", "yes", "y", "1"]
 _FALSE: Final = ["false", "f", "no", "n", "0"]
 FUTURE_SLACK: Final = timedelta(days=1)  # how far past the wall clock an event may be stamped
@@ -441,18 +448,34 @@ def _text_times(values: pl.Series, config: CustomerConfig) -> pl.Series:
         parsed = s.str.to_datetime(fmt_, strict=False, time_unit="us")
         aware = "%z" in fmt_ or "%:z" in fmt_ or "%#z" in fmt_
         return f.select(parsed.dt.convert_time_zone("UTC") if aware else _localise(parsed, tz)).to_series()
-    # Most logs write one of two shapes, UTC "2026-11-01T09:30:00Z" or local "2026-11-01 09:30:00"
-    # (databases, Korean exports): a capture-free match and one fixed-format parse handle each ~15x
-    # faster than the general path below, which gets null for those rows (when/then evaluates every
-    # branch on every row, and null costs nothing to regex or parse; a failed parse costs more).
-    f = f.with_columns(fast=s.str.contains(_FAST_UTC_RE), fast_local=s.str.contains(_FAST_LOCAL_RE))
-    fast, fast_local = pl.col("fast"), pl.col("fast_local")
+    # Most logs write one of three shapes: UTC "2026-11-01T09:30:00(.123)Z", local "2026-11-01 09:30:00"
+    # (databases, Korean exports) or with an offset "2026-11-01T09:30:00.123+09:00" (Java, JavaScript).
+    # A capture-free match and one fixed-format parse handle each several times faster than the
+    # general path below, which gets null for those rows (when/then evaluates every branch on every
+    # row, and null costs nothing to regex or parse; a failed parse costs more).
     f = f.with_columns(
-        fast_ts=pl.when(fast).then(s).str.to_datetime(_FAST_UTC_FORMAT, strict=False, time_unit="us"),
+        fast=s.str.contains(_FAST_UTC_RE),
+        fast_fraction=s.str.contains(_FAST_UTC_FRACTION_RE),
+        fast_local=s.str.contains(_FAST_LOCAL_RE),
+        fast_offset=s.str.contains(_FAST_OFFSET_RE),
+    )
+    fast, fast_local, fast_offset = pl.col("fast"), pl.col("fast_local"), pl.col("fast_offset")
+    fast_fraction = pl.col("fast_fraction")
+    f = f.with_columns(
+        fast_ts=pl.coalesce(
+            pl.when(fast).then(s).str.to_datetime(_FAST_UTC_FORMAT, strict=False, time_unit="us"),
+            pl.when(fast_fraction)
+            .then(s)
+            .str.to_datetime(_FAST_UTC_FRACTION_FORMAT, strict=False, time_unit="us"),
+        ),
         fast_local_ts=pl.when(fast_local)
         .then(s)
         .str.to_datetime(_FAST_LOCAL_FORMAT, strict=False, time_unit="us"),
-        rest=pl.when(fast | fast_local).then(None).otherwise(s),
+        fast_offset_ts=pl.when(fast_offset)
+        .then(s)
+        .str.to_datetime(_FAST_OFFSET_FORMAT, strict=False, time_unit="us")
+        .dt.convert_time_zone("UTC"),
+        rest=pl.when(fast | fast_fraction | fast_local | fast_offset).then(None).otherwise(s),
     )
     rest = pl.col("rest")
     # The length test first: epoch seconds and milliseconds (10 and 13 digits) skip the digits regex.
@@ -483,8 +506,10 @@ def _text_times(values: pl.Series, config: CustomerConfig) -> pl.Series:
     # Digits and ISO without an offset are all local times: one time-zone pass serves them.
     f = f.with_columns(localised=_localise(pl.coalesce(pl.col("fast_local_ts"), compact, local), tz))
     return f.select(
-        pl.when(fast)
+        pl.when(fast | fast_fraction)
         .then(pl.col("fast_ts").dt.replace_time_zone("UTC"))
+        .when(fast_offset)
+        .then(pl.col("fast_offset_ts"))
         .when(fast_local | compact.is_not_null())
         .then(pl.col("localised"))
         .when(pl.col("is_epoch"))
