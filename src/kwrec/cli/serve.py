@@ -12,8 +12,9 @@ import typer
 from rich.markup import escape
 
 from kwrec.cli.options import ConfigOpt, LogFormatOpt, LogLevelOpt, StoreOpt, load, user_errors
-from kwrec.errors import ConfigError
+from kwrec.errors import ConfigError, ReleaseNotFoundError, StoreError
 from kwrec.ids import validate_version
+from kwrec.settings import Settings
 
 
 @user_errors
@@ -59,7 +60,26 @@ def serve(
     overrides = {"host": host, "port": port, "workers": workers, "model_version": chosen}
     serve_settings = settings.serve.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     settings = settings.model_copy(update={"serve": serve_settings})
+    if chosen is not None:
+        _must_be_stored(settings, chosen)
     run_server(settings, config=config, access_log=access_log)
+
+
+def _must_be_stored(settings: Settings, version: str) -> None:
+    """A version the store does not have is a mistake to say now: a server for it would run and never
+    become ready. A store that cannot be asked is the server's to report (on /readyz, as in a container)."""
+    from kwrec.adapters.stores import open_store
+    from kwrec.core.store_layout import manifest_key
+
+    try:
+        store = open_store(settings.store, settings.s3)
+        stored = store.exists(manifest_key(version))
+    except StoreError:
+        return
+    if not stored:
+        raise ReleaseNotFoundError(
+            f"release {version} not found in {store.url}", hint="`kwrec releases` lists the stored versions"
+        )
 
 
 if __name__ == "__main__":  # `python -m kwrec.cli.serve`, usable before/without the `kwrec` entry point

@@ -72,6 +72,21 @@ def test_user_mistakes_get_one_clear_line(
     assert needle in err and "Traceback" not in err + out
 
 
+def test_serve_refuses_a_version_the_store_does_not_have(
+    sample_store: tuple[Settings, TrainOutcome], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Said at once: a server for a missing release would run and never become ready."""
+    settings, outcome = sample_store
+    started: list[str | None] = []
+    monkeypatch.setattr("kwrec.api.server.serve", lambda s, **_: started.append(s.serve.model_version))
+    code, out, err = run("serve", "--store", settings.store, "--version", "gs_2001010000")
+    assert code != 0 and not started
+    assert "release gs_2001010000 not found" in err and "Traceback" not in err + out
+    code, _, err = run("serve", "--store", settings.store, "--version", outcome.manifest.version)
+    assert code == 0, err
+    assert started == [outcome.manifest.version]
+
+
 def test_train_json_and_bad_timestamp(tmp_path: Path) -> None:
     data = tmp_path / "data" / "tiny"
     data.mkdir(parents=True)
