@@ -534,6 +534,12 @@ def test_a_log_whose_user_ids_go_by_another_name_says_the_floor_cannot_act(
     with caplog.at_level(logging.WARNING, logger="kwrec.core.ingest.reader"):
         read(plain, tmp_path)
     assert not caplog.records
+    # A later file that has one (an export that added the member number) is named, not only the first.
+    write(plain / "c.csv", "timestamp,member_no,query\n2026-11-02 10:00:00,m-1,키보드\n")
+    with caplog.at_level(logging.WARNING, logger="kwrec.core.ingest.reader"):
+        read(plain, tmp_path)
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert "no user id in c.csv (its other columns: 'member_no')" in warned
 
 
 def test_invalid_customer_dirs_are_reported_and_skipped(tmp_path: Path) -> None:

@@ -179,8 +179,11 @@ def _warn_no_user_ids(
     cannot keep back what one person typed. A log that has ids under another name (AOL's AnonID) would
     lose that protection without a word."""
     mapped = {config.columns.source(c).casefold() for c in CANONICAL}
-    rel, columns = next(iter(file_columns.items()))
-    others = [c for c in columns if c.strip().casefold() not in mapped]
+    unmapped = (
+        (rel, [c for c in cols if c.strip().casefold() not in mapped]) for rel, cols in file_columns.items()
+    )
+    # The first file that has a column the mapping leaves out.
+    rel, others = next(((rel, others) for rel, others in unmapped if others), ("", []))
     if not others:
         return
     shown = ", ".join(repr(c) for c in others[:8]) + (", ..." if len(others) > 8 else "")
