@@ -242,6 +242,47 @@ def test_a_reader_bug_in_one_file_quarantines_that_file_and_reads_the_others(
     )
     assert "reading acme/odd.parquet failed: a kwrec bug" in caplog.text
 
+    # A bug while typing files together: each is typed alone, and only the one it hits is lost.
+    from kwrec.core.ingest import reader
+
+    real = reader._typed
+
+    def fails_on_boom(rows: pl.DataFrame, *args: object) -> object:
+        if "boom" in rows["query"].to_list():
+            raise TypeError("boom")
+        return real(rows, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reader, "_typed", fails_on_boom)
+    other = tmp_path / "other"
+    write(other / "a.csv", csv_text())
+    write(other / "b.csv", "timestamp,query\n2024-05-01T12:00:00Z,boom\n")
+    write(other / "c.csv", "timestamp,query\n2024-05-01T12:00:00Z,fine\n")
+    events, q, lines = read(other, tmp_path)
+    assert events["query"].to_list() == ["아이폰 케이스", "갤럭시 버즈", "에어팟", "fine"]
+    assert q.counts == {"unreadable file": 1} and lines[-1]["file"] == "other/b.csv"
+
+
+def test_many_small_files_are_typed_together_and_each_bad_row_keeps_its_file_and_line(
+    tmp_path: Path,
+) -> None:
+    """Hourly exports are typed in one pass per run of same-shaped files; what is refused still names
+    its own file and line, and the events keep the input order across shapes."""
+    cdir = tmp_path / "acme"
+    for h in range(6):
+        rows = [f"2024-05-01T{h:02d}:0{m}:00Z,u{m},q{h}-{m}" for m in range(3)]
+        rows.insert(h % 3, f"not a time {h},u9,bad{h}")  # a different line of each file
+        write(cdir / f"2024050100{h:02d}.csv", "timestamp,user_id,query\n" + "\n".join(rows) + "\n")
+    # Another shape between them: its own batch, in its place.
+    write(cdir / "202405010003x.jsonl", '{"timestamp": 1714532400, "user_id": "j", "query": "json"}\n')
+    events, q, lines = read(cdir, tmp_path)
+    assert q.counts == {"bad timestamp": 6}
+    assert [(e["file"], e["line"], e["raw"]) for e in lines] == [
+        (f"acme/2024050100{h:02d}.csv", 2 + h % 3, f"not a time {h},u9,bad{h}") for h in range(6)
+    ]
+    expected = [f"q{h}-{m}" for h in range(4) for m in range(3)] + ["json"]
+    expected += [f"q{h}-{m}" for h in range(4, 6) for m in range(3)]
+    assert events["query"].to_list() == expected
+
 
 def test_no_input_files_or_no_valid_row_is_a_data_error(tmp_path: Path) -> None:
     cdir = tmp_path / "empty"

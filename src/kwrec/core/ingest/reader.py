@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -48,6 +49,7 @@ _FAST_OFFSET_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?[+-
 _FAST_OFFSET_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.f%:z"  # %.f: an optional fraction; %:z: +09:00 or +0900
 _TRUE: Final = ["true", "t", "yes", "y", "1"]
 _FALSE: Final = ["false", "f", "no", "n", "0"]
+_BATCH_ROWS: Final = 1_000_000  # rows typed at once: many small files together, a large one alone
 FUTURE_SLACK: Final = timedelta(days=1)  # how far past the wall clock an event may be stamped
 # Digits-only local times (20261125194600, 202611251946, 20261125: many Korean logs and databases write
 # them). Read as epoch numbers they would land in 2612 (ms) or 1970 (s); epoch times of those lengths
@@ -117,11 +119,19 @@ def read_customer_logs(
     frames: list[pl.DataFrame] = []
     unmapped: list[str] = []
     file_columns: dict[str, list[str]] = {}
+    batch: list[_Parsed] = []
+    batched_rows = 0
+
+    def flush() -> None:
+        frames.extend(_type_batch(batch, config, quarantine, customer))
+        batch.clear()
+
     for f in inputs:
         label = _label(logs, f)
         try:
-            rows, rejected, columns = _read_file(f, config, params)
+            parsed = _parse_file(f, label, config, params)
         except fmt.FileRejected as exc:
+            flush()  # the quarantine keeps the files' order
             # Debug only: the run reports the quarantine's counts once (or the no-valid-row error says it).
             log.debug("customer %s: %s quarantined: %s", customer, label, exc)
             quarantine.add(label, 0, exc.reason, exc.detail)
@@ -131,16 +141,18 @@ def read_customer_logs(
         except (KwrecError, OSError, MemoryError):
             raise
         except Exception as exc:  # a reader bug must not stop the fleet's release
-            # Something in this file that the reader does not handle: the file is kept in quarantine and
-            # the other files (and customers) go on; the traceback goes to the log for a bug report.
-            log.error("customer %s: reading %s failed: a kwrec bug", customer, label, exc_info=exc)
-            detail = f"kwrec failed reading it ({type(exc).__name__}: {str(exc)[:200]}); please report this"
-            quarantine.add(label, 0, fmt.UNREADABLE, detail)
+            flush()
+            _quarantine_bug(quarantine, customer, label, exc)
             continue
-        quarantine.add_frame(rejected, file=label)
-        frames.append(rows)
-        if columns:
-            file_columns[f.rel] = columns
+        # Files of one shape are typed together: a day of hourly exports is one timestamp parse, not
+        # 24 (each costs milliseconds of fixed work, whatever its size).
+        if batch and (parsed.rows.schema != batch[0].rows.schema or batched_rows >= _BATCH_ROWS):
+            flush()
+        batch.append(parsed)
+        batched_rows = parsed.rows.height + (batched_rows if len(batch) > 1 else 0)
+        if parsed.columns:
+            file_columns[f.rel] = parsed.columns
+    flush()
     events = pl.concat(frames) if frames else pl.DataFrame(schema=EVENT_SCHEMA)
     lost_to_time = sum(quarantine.counts.get(r, 0) for r in (fmt.BAD_TIMESTAMP, fmt.FUTURE_TIMESTAMP))
     if lost_to_time > events.height:
@@ -244,10 +256,18 @@ def _label(logs: CustomerLogs, f: LogFile) -> str:
     return f"{logs.name}/{f.rel}"
 
 
-def _read_file(
-    f: LogFile, config: CustomerConfig, params: TrainParams
-) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
-    """``(events, rejected, the file's column names)``; no names for one query a line."""
+@dataclass
+class _Parsed:
+    """One file read into its source fields, not yet typed (``_type_batch`` types files together)."""
+
+    label: str
+    rows: pl.DataFrame  # line and the source fields found, in their stored types
+    raw: pl.DataFrame  # line, raw: each row's input, for the quarantine
+    rejected: pl.DataFrame  # line, reason, raw: what reading the file already refused
+    columns: list[str]  # the file's column names; none for one query a line
+
+
+def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainParams) -> _Parsed:
     kind = fmt.detect_format(f.name)
     fields = {c: config.columns.source(c) for c in CANONICAL}
     explicit = {c for c in CANONICAL if config.columns.explicit(c)}
@@ -300,8 +320,6 @@ def _read_file(
                 explicit=explicit,
             )
             rejected = pl.concat([rejected, bad])
-    events, bad = _typed(rows, raw, config)
-    rejected = pl.concat([rejected, bad])
     if cut is not None:
         tail = f"{cut.tail[:200].decode('utf-8', 'replace')} <cut: {cut.describe()}>"
         rejected = pl.concat(
@@ -309,18 +327,57 @@ def _read_file(
             how="vertical_relaxed",
         )
         log.warning("%s: %s", f.rel, cut.describe())
-    return events, rejected.sort("line"), columns
+    return _Parsed(label, rows, raw, rejected, columns)
+
+
+def _type_batch(
+    batch: list[_Parsed], config: CustomerConfig, quarantine: Quarantine, customer: str
+) -> list[pl.DataFrame]:
+    """Type the files of ``batch`` (one shape) in one pass; each file's rejected rows go to the quarantine
+    under its own name, in line order. If typing fails (a bug), each file is typed alone, and a file that
+    still fails is quarantined whole."""
+    if not batch:
+        return []
+    try:
+        events, bad = _typed(
+            pl.concat([p.rows.with_columns(pl.lit(i, pl.Int32).alias("file")) for i, p in enumerate(batch)]),
+            pl.concat([p.raw.with_columns(pl.lit(i, pl.Int32).alias("file")) for i, p in enumerate(batch)]),
+            config,
+        )
+    except (KwrecError, OSError, MemoryError):
+        raise
+    except Exception as exc:  # a reader bug must not stop the fleet's release
+        if len(batch) > 1:
+            return [frame for p in batch for frame in _type_batch([p], config, quarantine, customer)]
+        _quarantine_bug(quarantine, customer, batch[0].label, exc)
+        return []
+    by_file = bad.partition_by("file", as_dict=True, include_key=False) if bad.height else {}
+    for i, p in enumerate(batch):
+        typed_bad = by_file.get((i,))
+        rejected = p.rejected if typed_bad is None else pl.concat([p.rejected, typed_bad])
+        quarantine.add_frame(rejected.sort("line"), file=p.label)
+    return [events]
+
+
+def _quarantine_bug(quarantine: Quarantine, customer: str, label: str, exc: Exception) -> None:
+    """Something in this file that the reader does not handle: the file is kept in quarantine and the
+    other files (and customers) go on; the traceback goes to the log for a bug report."""
+    log.error("customer %s: reading %s failed: a kwrec bug", customer, label, exc_info=exc)
+    detail = f"kwrec failed reading it ({type(exc).__name__}: {str(exc)[:200]}); please report this"
+    quarantine.add(label, 0, fmt.UNREADABLE, detail)
 
 
 def _typed(
     rows: pl.DataFrame, raw: pl.DataFrame, config: CustomerConfig
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Source fields -> typed event columns; rows without a query or with a bad timestamp are rejected."""
+    """Source fields -> typed event columns; rows without a query or with a bad timestamp are rejected.
+    ``rows`` and ``raw`` have ``file`` and ``line``, which name a row; the rejected keep them."""
     has_ts = "timestamp" in rows.columns
     cols = rows.columns
     query = pl.col("query") if "query" in cols else pl.lit(None, pl.String)
     ts = parse_timestamps(rows["timestamp"], config) if has_ts else None
     out = rows.select(
+        "file",
         "line",
         (pl.lit(ts) if ts is not None else pl.lit(None, pl.Datetime("us", "UTC"))).alias("ts"),
         _text_id("user_id", cols),
@@ -342,10 +399,10 @@ def _typed(
     out = out.with_columns(reason.alias("_reason"))
     rejected = (
         out.filter(pl.col("_reason").is_not_null())
-        .select("line", pl.col("_reason").alias("reason"))
-        .join(raw, on="line", how="left", maintain_order="left")
+        .select("file", "line", pl.col("_reason").alias("reason"))
+        .join(raw, on=["file", "line"], how="left", maintain_order="left")
     )
-    good = out.filter(pl.col("_reason").is_null()).drop("_reason", "line")
+    good = out.filter(pl.col("_reason").is_null()).drop("_reason", "line", "file")
     return good, rejected
 
 
