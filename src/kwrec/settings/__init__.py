@@ -42,7 +42,12 @@ class TrainParams(BaseModel):
     max_query_chars: int = Field(
         100, ge=1, le=1000, description="longer queries (after normalisation) are dropped from training"
     )
-    max_line_bytes: int = Field(4096, ge=64, description="longer input lines are quarantined")
+    max_line_bytes: int = Field(
+        4096,
+        ge=64,
+        description="a query longer than this (in bytes, as read) is quarantined; so is any text line "
+        "over 1 MiB, or over this if larger",
+    )
     repeat_collapse_seconds: int = Field(60, ge=0, description="same user, same query within this: one event")
     session_gap_minutes: int = Field(
         30, ge=1, description="a pause longer than this starts a new session (related keywords)"

@@ -154,6 +154,38 @@ def test_malformed_rows_counted_exactly(tmp_path: Path) -> None:
     assert max(len(str(e["raw"])) for e in lines) == 500
 
 
+def test_the_length_limit_is_on_the_query_not_on_a_wide_rows_line(tmp_path: Path) -> None:
+    """An export with 300 columns has a header and rows longer than max_line_bytes. Limiting the line
+    refused the header, made the first row the header and lost the file; a JSON event with a long user
+    agent lost its row. The limit is the query's; a line over 1 MiB is still refused as garbage."""
+    cdir = tmp_path / "wide"
+    extra = [f"extra_column_number_{i}" for i in range(300)]
+    header = ",".join(["timestamp", "user_id", "query", *extra])
+    rows = [
+        ",".join([f"2024-05-01T12:{i:02d}:00Z", f"u{i}", "아이폰 케이스", *["x" * 20] * 300])
+        for i in range(3)
+    ]
+    rows.append(",".join(["2024-05-01T12:09:00Z", "u9", "케이스 " * 1000, *["x"] * 300]))  # a long query
+    write(cdir / "a.csv", header + "\n" + "\n".join(rows) + "\n")
+    agent = "Mozilla/5.0 " * 800  # ~9.6 KB
+    events_json = [{"timestamp": "2024-05-01T13:00:00Z", "user_id": "j", "query": "갤럭시", "ua": agent}]
+    events_json.append(
+        {"timestamp": "2024-05-01T13:01:00Z", "user_id": "k", "query": "x", "ua": "y" * (1 << 20)}
+    )
+    write(cdir / "b.jsonl", "".join(json.dumps(e) + "\n" for e in events_json))
+    events, q, lines = read(cdir, tmp_path)
+    assert len(header) > 4096 and len(rows[0]) > 4096
+    assert events["query"].to_list() == ["아이폰 케이스"] * 3 + ["갤럭시"]
+    assert q.counts == {"line too long": 2}
+    assert [(e["file"], e["line"]) for e in lines] == [("wide/a.csv", 5), ("wide/b.jsonl", 2)]
+    # A header that still names nothing says so in a line of reasonable length.
+    write(cdir / "a.csv", ",".join(extra) + "\n" + ",".join(["x"] * 300) + "\n")
+    (cdir / "b.jsonl").unlink()
+    with pytest.raises(DataError) as info:
+        read(cdir, tmp_path)
+    assert "... (300 columns)]" in str(info.value) and len(str(info.value)) < 2000
+
+
 def test_jsonl_invalid_lines(tmp_path: Path) -> None:
     cdir = tmp_path / "acme"
     write(

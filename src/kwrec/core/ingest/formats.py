@@ -374,7 +374,8 @@ def resolve_fields(names: list[str], fields: dict[str, str], explicit: set[str])
         elif canonical == "query" or canonical in explicit:
             missing.append(f"{source!r} ({canonical})")
     if missing:
-        raise FileRejected(MISSING_COLUMNS, f"no column {', '.join(missing)} among {names}")
+        shown = repr(names[:20])[:-1] + (f", ... ({len(names)} columns)]" if len(names) > 20 else "]")
+        raise FileRejected(MISSING_COLUMNS, f"no column {', '.join(missing)} among {shown}")
     return found
 
 

@@ -49,6 +49,7 @@ _FAST_OFFSET_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?[+-
 _FAST_OFFSET_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.f%:z"  # %.f: an optional fraction; %:z: +09:00 or +0900
 _TRUE: Final = ["true", "t", "yes", "y", "1"]
 _FALSE: Final = ["false", "f", "no", "n", "0"]
+LINE_BYTES_CAP: Final = 1 << 20  # a text line longer than this is refused, whatever its query
 _BATCH_ROWS: Final = 1_000_000  # rows typed at once: many small files together, a large one alone
 FUTURE_SLACK: Final = timedelta(days=1)  # how far past the wall clock an event may be stamped
 # Digits-only local times (20261125194600, 202611251946, 20261125: many Korean logs and databases write
@@ -290,7 +291,10 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
         del data
         if kind is fmt.Format.JSONL:
             decoded = fmt.json_array_as_lines(decoded)
-        good, rejected = fmt.split_lines(decoded, params.max_line_bytes)
+        # The limit is on the query: a wide export (300 columns, a user agent, a URL) has long lines that
+        # are good rows, and its header must not be refused and replaced by the first row. A line over
+        # LINE_BYTES_CAP is garbage whatever it holds.
+        good, rejected = fmt.split_lines(decoded, max(params.max_line_bytes, LINE_BYTES_CAP))
         raw = good.select("line", pl.col("text").alias("raw"))
         if kind is fmt.Format.TEXT and _is_table(good, config, fields, explicit):
             kind = fmt.Format.TSV
@@ -320,6 +324,17 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
                 explicit=explicit,
             )
             rejected = pl.concat([rejected, bad])
+    if kind is not fmt.Format.PARQUET and "query" in rows.columns:
+        too_long = (pl.col("query").str.len_bytes() > params.max_line_bytes).fill_null(False)
+        rejected = pl.concat(
+            [
+                rejected,
+                rows.filter(too_long)
+                .select("line", pl.lit(fmt.LINE_TOO_LONG).alias("reason"))
+                .join(raw, on="line", how="left", maintain_order="left"),
+            ]
+        )
+        rows = rows.filter(~too_long)
     if cut is not None:
         tail = f"{cut.tail[:200].decode('utf-8', 'replace')} <cut: {cut.describe()}>"
         rejected = pl.concat(
