@@ -186,6 +186,30 @@ def test_the_length_limit_is_on_the_query_not_on_a_wide_rows_line(tmp_path: Path
     assert "... (300 columns)]" in str(info.value) and len(str(info.value)) < 2000
 
 
+def test_a_quoted_field_may_hold_line_breaks_and_a_stray_quote_swallows_nothing(tmp_path: Path) -> None:
+    """RFC 4180: an export's memo column may hold line breaks inside quotes; the record is read whole
+    (its two halves were refused as bad quoting). A stray quote (27" in a query) is still one refused
+    line, and the good rows between two of them are read."""
+    cdir = tmp_path / "acme"
+    rows = [
+        "timestamp,user_id,query,memo",
+        '2024-05-01T12:00:00Z,u1,아이폰 케이스,"first line',
+        'second line, with a comma"',
+        "2024-05-01T12:01:00Z,u2,갤럭시 버즈,plain",
+        '2024-05-01T12:02:00Z,u3,모니터 27",x',
+        "2024-05-01T12:03:00Z,u4,노트북,x",
+        "2024-05-01T12:04:00Z,u5,마우스,x",
+        '2024-05-01T12:05:00Z,u6,모니터 32",x',
+        '2024-05-01T12:06:00Z,u7,"키보드, 무선","a ""quoted"" word"',
+    ]
+    write(cdir / "a.csv", "\ufeff" + "\r\n".join(rows) + "\r\n")
+    events, q, lines = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["아이폰 케이스", "갤럭시 버즈", "노트북", "마우스", "키보드, 무선"]
+    assert events["user_id"].to_list() == ["u1", "u2", "u4", "u5", "u7"]
+    assert q.counts == {"bad quoting": 2}
+    assert [e["line"] for e in lines] == [5, 8]
+
+
 def test_jsonl_invalid_lines(tmp_path: Path) -> None:
     cdir = tmp_path / "acme"
     write(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 import re
 import struct
@@ -49,6 +50,7 @@ _UTF8_BOM: Final = b"\xef\xbb\xbf"
 _UTF16_BOMS: Final = (b"\xff\xfe", b"\xfe\xff")
 _CHUNK: Final = 1 << 20
 _TEXT_FIELDS: Final = ("query", "user_id", "session_id")
+MAX_RECORD_LINES: Final = 20  # lines one CSV record may span (a quoted field with line breaks)
 
 
 class Format(StrEnum):
@@ -379,6 +381,62 @@ def resolve_fields(names: list[str], fields: dict[str, str], explicit: set[str])
     return found
 
 
+def join_quoted_records(good: pl.DataFrame, *, quote: str, delimiter: str, fields: int) -> pl.DataFrame:
+    """Lines -> records: a quoted field may hold line breaks (RFC 4180; an export's memo or address
+    column), so a line whose quotes do not balance is joined with the lines after it up to the one that
+    balances them, within ``MAX_RECORD_LINES``, when the joined record has the file's ``fields`` fields.
+    Anything else stays as it was: an open quote that nothing closes, or a stray one (27" in a query),
+    is a line of its own (refused as bad quoting) and never swallows the rows after it."""
+    odd = good["text"].str.count_matches(quote, literal=True) % 2 == 1
+    opened = odd.arg_true().to_list()
+    if len(opened) < 2:
+        return good
+    candidates = [(a, b) for a, b in itertools.pairwise(opened) if b - a < MAX_RECORD_LINES]
+    if not candidates:
+        return good
+    texts = dict(zip(*_gathered(good, candidates), strict=True))
+    spans: list[tuple[int, int, str]] = []
+    taken = -1
+    for a, b in candidates:
+        if a <= taken:
+            continue  # a line ends one record at most
+        record = "\n".join(texts[p] for p in range(a, b + 1))
+        try:
+            cells = next(csv.reader([record], delimiter=delimiter, quotechar=quote, strict=True), None)
+        except csv.Error:  # a line break outside quotes, a quote inside an unquoted field
+            continue
+        if cells is not None and len(cells) == fields:
+            spans.append((a, b, record))
+            taken = b
+    if not spans:
+        return good
+    starts = pl.DataFrame(
+        {"_pos": [a for a, _, _ in spans], "_joined": [r for _, _, r in spans]},
+        schema={"_pos": pl.UInt32, "_joined": pl.String},
+    )
+    absorbed = [p for a, b, _ in spans for p in range(a + 1, b + 1)]
+    return (
+        good.with_row_index("_pos")
+        .join(starts, on="_pos", how="left", maintain_order="left")
+        .filter(~pl.col("_pos").is_in(absorbed))
+        .select("line", pl.coalesce("_joined", "text").alias("text"))
+    )
+
+
+def _gathered(good: pl.DataFrame, spans: list[tuple[int, int]]) -> tuple[list[int], list[str]]:
+    """The positions the spans cover, and their lines' text (only those rows leave polars)."""
+    positions = sorted({p for a, b in spans for p in range(a, b + 1)})
+    return positions, good["text"].gather(positions).to_list()
+
+
+def header_names(good: pl.DataFrame, delimiter: str, quote: str | None) -> list[str]:
+    """The column names of the first line."""
+    reader = csv.reader(
+        [good["text"][0]], delimiter=delimiter, quotechar=quote or '"', quoting=_quoting(quote)
+    )
+    return next(reader)
+
+
 def parse_delimited(
     good: pl.DataFrame,
     *,
@@ -393,10 +451,7 @@ def parse_delimited(
     if names is None:
         if good.height == 0:
             return pl.DataFrame(schema={"line": pl.Int64}), _empty_rejected(), []
-        header = good["text"][0]
-        names = next(
-            csv.reader([header], delimiter=delimiter, quotechar=quote or '"', quoting=_quoting(quote))
-        )
+        names = header_names(good, delimiter, quote)
         good = good.slice(1)
     index = resolve_fields(names, fields, explicit)
     n = len(names)

@@ -311,20 +311,27 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
                     fmt.MISSING_COLUMNS,
                     "has_header = false but no names = [...] in kwrec.toml to name the columns",
                 )
+            quote = (
+                config.quote if config.quote is not None else ('"' if kind is fmt.Format.CSV else None)
+            ) or None
+            delimiter = config.delimiter or ("\t" if kind is fmt.Format.TSV else _csv_delimiter(good, config))
+            names = config.names if (config.names is not None or not config.has_header) else None
+            if quote is not None and good.height:
+                # A quoted field may hold line breaks: its lines are one record (and one raw text).
+                header = names or fmt.header_names(good, delimiter, quote)
+                good = fmt.join_quoted_records(good, quote=quote, delimiter=delimiter, fields=len(header))
+                raw = good.select("line", pl.col("text").alias("raw"))
             rows, bad, columns = fmt.parse_delimited(
                 good,
-                delimiter=config.delimiter
-                or ("\t" if kind is fmt.Format.TSV else _csv_delimiter(good, config)),
-                quote=(
-                    config.quote if config.quote is not None else ('"' if kind is fmt.Format.CSV else None)
-                )
-                or None,
-                names=config.names if (config.names is not None or not config.has_header) else None,
+                delimiter=delimiter,
+                quote=quote,
+                names=names,
                 fields=fields,
                 explicit=explicit,
             )
             rejected = pl.concat([rejected, bad])
-    if kind is not fmt.Format.PARQUET and "query" in rows.columns:
+    longest = rows["query"].str.len_bytes().max() if "query" in rows.columns else None
+    if kind is not fmt.Format.PARQUET and isinstance(longest, int) and longest > params.max_line_bytes:
         too_long = (pl.col("query").str.len_bytes() > params.max_line_bytes).fill_null(False)
         rejected = pl.concat(
             [
