@@ -210,6 +210,42 @@ def test_a_quoted_field_may_hold_line_breaks_and_a_stray_quote_swallows_nothing(
     assert [e["line"] for e in lines] == [5, 8]
 
 
+def test_json_files_in_the_layouts_exporters_write(tmp_path: Path) -> None:
+    """Besides JSON lines and one array: an API export's wrapper object, records pretty-printed one
+    after another (jq's output), and nested fields mapped by JSONPath. A one-line record that holds a
+    list of objects (its results) stays one record."""
+    records = [
+        {"timestamp": f"2024-05-01T12:0{i}:00Z", "user_id": f"u{i}", "query": f"q{i}"} for i in range(3)
+    ]
+    layouts = {
+        "wrapped": json.dumps({"events": records, "meta": {"count": 3}}, indent=2),
+        "stream": "".join(json.dumps(r, indent=2) + "\n" for r in records),
+        "array": json.dumps(records, indent=1),
+    }
+    for name, text in layouts.items():
+        write(tmp_path / name / "a.json", text)
+        events, q, _ = read(tmp_path / name, tmp_path)
+        assert events["query"].to_list() == ["q0", "q1", "q2"], name
+        assert events["user_id"].to_list() == ["u0", "u1", "u2"] and q.total == 0, name
+    one = {"timestamp": "2024-05-01T12:00:00Z", "query": "q", "results": [{"id": 1}, {"id": 2}]}
+    write(tmp_path / "one" / "a.jsonl", json.dumps(one) + "\n")
+    events, q, _ = read(tmp_path / "one", tmp_path)
+    assert events["query"].to_list() == ["q"] and q.total == 0
+    nested = [{"ts": 1714532400 + i, "user": {"id": f"n{i}"}, "search": {"query": f"s{i}"}} for i in range(2)]
+    write(tmp_path / "nested" / "a.jsonl", "".join(json.dumps(r) + "\n" for r in nested))
+    write(
+        tmp_path / "nested" / "kwrec.toml",
+        '[columns]\ntimestamp = "ts"\nquery = "$.search.query"\nuser_id = "$.user.id"\n',
+    )
+    events, q, _ = read(tmp_path / "nested", tmp_path)
+    assert events["query"].to_list() == ["s0", "s1"] and events["user_id"].to_list() == ["n0", "n1"]
+    # A stream with a bad record is read line by line (nothing parses as a whole): every line is kept
+    # in quarantine and counted, and the error says so.
+    write(tmp_path / "broken" / "a.json", layouts["stream"] + "{ not json\n")
+    with pytest.raises(DataError, match=r"16 rows quarantined \(16 invalid JSON\)"):
+        read(tmp_path / "broken", tmp_path)
+
+
 def test_jsonl_invalid_lines(tmp_path: Path) -> None:
     cdir = tmp_path / "acme"
     write(

@@ -66,7 +66,7 @@ _SUFFIXES: Final = {
     ".tsv": Format.TSV,
     ".jsonl": Format.JSONL,
     ".ndjson": Format.JSONL,
-    ".json": Format.JSONL,  # JSON lines (BigQuery's export) or one array of records: json_array_as_lines
+    ".json": Format.JSONL,  # JSON lines (BigQuery's export) or other record layouts: json_records_as_lines
     ".parquet": Format.PARQUET,
     ".txt": Format.TEXT,
     ".log": Format.TEXT,
@@ -586,22 +586,70 @@ def _nested_values(rows: pl.DataFrame, good: pl.DataFrame, fields: dict[str, str
     return suspects.filter(pl.col("line").is_in(bad))
 
 
-def json_array_as_lines(decoded: Decoded) -> Decoded:
-    """A file that is one JSON array of records (``[{...}, {...}]``), as JSON lines: record i becomes
-    line i. Anything else (JSON lines, or an array that does not parse) is returned as it is, to be read
-    line by line, so that its bad lines are quarantined one by one instead of the whole file."""
-    if decoded.data.lstrip()[:1] != b"[":
+def json_records_as_lines(decoded: Decoded, query_key: str = "query") -> Decoded:
+    """A JSON file that is not JSON lines, as JSON lines (record i becomes line i):
+
+    - one array of records (``[{...}, {...}]``);
+    - one object whose only list of records holds them (an API export: ``{"events": [...], ...}``),
+      unless the object has the query's key (``query_key``, the customer's mapping): then it is one record;
+    - records one after another, each over several lines (``jq .`` output, pretty-printed exporters).
+
+    Anything else (JSON lines, or a file that does not parse) is returned as it is, to be read line by
+    line, so that its bad lines are quarantined one by one instead of the whole file."""
+    if decoded.data.lstrip()[:1] not in (b"[", b"{"):
         return decoded
     try:
-        records = json.loads(decoded.data)
+        records = _records_of(json.loads(decoded.data), query_key)
     except ValueError:
-        return decoded
-    if not isinstance(records, list):
+        records = _one_after_another(decoded.data)
+    if records is None:
         return decoded
     lines = [json.dumps(r, ensure_ascii=False) for r in records]
     # Bytes that were invalid in the file's encoding became U+FFFD: their records carry it.
     bad = (i for i, text in enumerate(lines, 1) if "\ufffd" in text) if decoded.bad_lines else ()
     return Decoded(("\n".join(lines) + "\n").encode("utf-8"), decoded.encoding, frozenset(bad))
+
+
+def _records_of(value: object, query_key: str) -> list[object] | None:
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, dict):
+        return None
+    # "$.search.query" (a JSONPath mapping) starts at the key "search".
+    top = re.split(r"[.\[]", query_key.removeprefix("$."), maxsplit=1)[0]
+    if top in value:
+        return [value]  # a record that holds lists of its own (a search and its results)
+    lists = [v for v in value.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
+    if len(lists) == 1:
+        return lists[0]
+    return None if lists else [value]  # two lists of records: no telling which are the searches
+
+
+def _one_after_another(data: bytes) -> list[object] | None:
+    """Records written one after another, or None. JSON lines never get here: their first line is a
+    whole value (and each line is read and judged on its own)."""
+    text = data.decode("utf-8")
+    first = text.lstrip().split("\n", 1)[0]
+    try:
+        json.loads(first)
+        return None
+    except ValueError:
+        pass
+    decoder, at = json.JSONDecoder(), 0
+    records: list[object] = []
+    while True:
+        while at < len(text) and text[at] in " \t\r\n":
+            at += 1
+        if at == len(text):
+            break
+        try:
+            value, at = decoder.raw_decode(text, at)
+        except ValueError:
+            return None
+        if not isinstance(value, dict):
+            return None
+        records.append(value)
+    return records or None
 
 
 def first_object_keys(good: pl.DataFrame) -> list[str]:

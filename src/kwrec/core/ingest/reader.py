@@ -290,7 +290,7 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
         decoded = fmt.decode(data, config.python_encoding)
         del data
         if kind is fmt.Format.JSONL:
-            decoded = fmt.json_array_as_lines(decoded)
+            decoded = fmt.json_records_as_lines(decoded, fields["query"])
         # The limit is on the query: a wide export (300 columns, a user agent, a URL) has long lines that
         # are good rows, and its header must not be refused and replaced by the first row. A line over
         # LINE_BYTES_CAP is garbage whatever it holds.
