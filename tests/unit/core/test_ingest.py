@@ -219,6 +219,7 @@ def test_json_files_in_the_layouts_exporters_write(tmp_path: Path) -> None:
     ]
     layouts = {
         "wrapped": json.dumps({"events": records, "meta": {"count": 3}}, indent=2),
+        "minified": json.dumps({"data": records}),  # one line
         "stream": "".join(json.dumps(r, indent=2) + "\n" for r in records),
         "array": json.dumps(records, indent=1),
     }

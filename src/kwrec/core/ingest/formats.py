@@ -50,6 +50,7 @@ _UTF8_BOM: Final = b"\xef\xbb\xbf"
 _UTF16_BOMS: Final = (b"\xff\xfe", b"\xfe\xff")
 _CHUNK: Final = 1 << 20
 _TEXT_FIELDS: Final = ("query", "user_id", "session_id")
+_NOT_SPACE: Final = re.compile(rb"\S")
 MAX_RECORD_LINES: Final = 20  # lines one CSV record may span (a quoted field with line breaks)
 
 
@@ -596,12 +597,24 @@ def json_records_as_lines(decoded: Decoded, query_key: str = "query") -> Decoded
 
     Anything else (JSON lines, or a file that does not parse) is returned as it is, to be read line by
     line, so that its bad lines are quarantined one by one instead of the whole file."""
-    if decoded.data.lstrip()[:1] not in (b"[", b"{"):
+    data = decoded.data
+    found = _NOT_SPACE.search(data)
+    if found is None or data[found.start() : found.start() + 1] not in (b"[", b"{"):
         return decoded
+    # Judged on the first line, so that JSON lines (the common case, and files of gigabytes) are never
+    # parsed or copied as a whole here.
+    end = data.find(b"\n", found.start())
+    end = len(data) if end < 0 else end
     try:
-        records = _records_of(json.loads(decoded.data), query_key)
-    except ValueError:
-        records = _one_after_another(decoded.data)
+        value = json.loads(data[found.start() : end])
+    except ValueError:  # one value over many lines, or values one after another
+        try:
+            records = _records_of(json.loads(data), query_key)
+        except ValueError:
+            records = _one_after_another(data)
+    else:
+        more_lines = _NOT_SPACE.search(data, end) is not None
+        records = None if more_lines else _records_of(value, query_key)
     if records is None:
         return decoded
     lines = [json.dumps(r, ensure_ascii=False) for r in records]
@@ -626,15 +639,8 @@ def _records_of(value: object, query_key: str) -> list[object] | None:
 
 
 def _one_after_another(data: bytes) -> list[object] | None:
-    """Records written one after another, or None. JSON lines never get here: their first line is a
-    whole value (and each line is read and judged on its own)."""
+    """Records written one after another, each over several lines, or None."""
     text = data.decode("utf-8")
-    first = text.lstrip().split("\n", 1)[0]
-    try:
-        json.loads(first)
-        return None
-    except ValueError:
-        pass
     decoder, at = json.JSONDecoder(), 0
     records: list[object] = []
     while True:
