@@ -149,8 +149,10 @@ def read_customer_logs(
         # 24 (each costs milliseconds of fixed work, whatever its size).
         if batch and (parsed.rows.schema != batch[0].rows.schema or batched_rows >= _BATCH_ROWS):
             flush()
+        if not batch:
+            batched_rows = 0
         batch.append(parsed)
-        batched_rows = parsed.rows.height + (batched_rows if len(batch) > 1 else 0)
+        batched_rows += parsed.rows.height
         if parsed.columns:
             file_columns[f.rel] = parsed.columns
     flush()
@@ -330,8 +332,10 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
                 explicit=explicit,
             )
             rejected = pl.concat([rejected, bad])
-    longest = rows["query"].str.len_bytes().max() if "query" in rows.columns else None
-    if kind is not fmt.Format.PARQUET and isinstance(longest, int) and longest > params.max_line_bytes:
+    # Parquet's queries were checked above; a text file's only here, where its fields are known.
+    text_file = kind is not fmt.Format.PARQUET and "query" in rows.columns
+    longest = rows["query"].str.len_bytes().max() if text_file else None
+    if isinstance(longest, int) and longest > params.max_line_bytes:
         too_long = (pl.col("query").str.len_bytes() > params.max_line_bytes).fill_null(False)
         rejected = pl.concat(
             [
