@@ -89,8 +89,9 @@ FLOORED = "mpc-floor"
 
 
 def floored_queries(train: pl.DataFrame, min_users: int) -> list[str]:
-    """The training queries (one per search) of those that at least ``min_users`` people typed."""
-    users = train.group_by("norm").agg(pl.col("user").n_unique().alias("u"))
+    """The training queries (one per search) of those that at least ``min_users`` people typed (a row
+    without a user id is nobody, as in training)."""
+    users = train.drop_nulls("user").group_by("norm").agg(pl.col("user").n_unique().alias("u"))
     allowed = users.filter(pl.col("u") >= min_users).select("norm")
     return train.join(allowed, on="norm", how="semi")["norm"].to_list()
 

@@ -187,6 +187,7 @@ def test_mpc_held_to_the_privacy_floor_is_scored_beside_plain_mpc() -> None:
     """One person's repeated search is what plain MPC suggests and kwrec may not: the floored baseline
     shows that share of a gap, and is absent where the floor does not act."""
     solo = [(float(h), "solo", f"solo-{h}", "nintendo switch") for h in range(8)]
+    solo.append((9.0, None, None, "nintendo switch"))  # no user id: nobody, not a second person
     train = solo + popular_by("nintendo ds", 4, hour=2) + popular_by("zelda", 8, hour=3, prefix="z")
     test = [(100.0, "solo", "s-t1", "nintendo switch"), (101.0, "solo", "s-t2", "nintendo switch")]
     test += [(102.0, "d0", "d-t", "nintendo ds")]
