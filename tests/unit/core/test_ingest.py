@@ -676,6 +676,22 @@ def test_a_log_whose_user_ids_go_by_another_name_says_the_floor_cannot_act(
     assert "no user id in c.csv (its other columns: 'member_no')" in warned
 
 
+def test_two_columns_of_one_name_are_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An export that joined two tables has two "query" columns: the first is read, and that is said."""
+    cdir = tmp_path / "acme"
+    write(cdir / "a.csv", "timestamp,Query,query,user_id\n2024-05-01T12:00:00Z,first,second,u1\n")
+    with caplog.at_level(logging.WARNING, logger="kwrec.core.ingest.reader"):
+        events, _, _ = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["second"]  # the exact spelling wins over another case
+    assert not caplog.records
+    write(cdir / "a.csv", "timestamp,query,query,user_id\n2024-05-01T12:00:00Z,first,second,u1\n")
+    with caplog.at_level(logging.WARNING, logger="kwrec.core.ingest.reader"):
+        events, _, _ = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["first"]
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert "a.csv has 2 columns named 'query' (columns 2, 3): the first is read as query" in warned
+
+
 def test_invalid_customer_dirs_are_reported_and_skipped(tmp_path: Path) -> None:
     for name in ("acme", "shop-kr", "Foo", "bad name", ".git", "_tmp"):
         (tmp_path / name).mkdir()

@@ -357,12 +357,16 @@ def tab_separated_fields(good: pl.DataFrame) -> int | None:
     return common
 
 
-def _find(names: list[str], wanted: str) -> int | None:
+def matching_columns(names: list[str], wanted: str) -> list[int]:
+    """The columns named ``wanted``: spelled exactly (spaces around ignored), else in any case."""
     stripped = [n.strip() for n in names]
-    if wanted in stripped:
-        return stripped.index(wanted)
-    folded = [n.casefold() for n in stripped]
-    return folded.index(wanted.casefold()) if wanted.casefold() in folded else None
+    exact = [i for i, n in enumerate(stripped) if n == wanted]
+    return exact or [i for i, n in enumerate(stripped) if n.casefold() == wanted.casefold()]
+
+
+def _find(names: list[str], wanted: str) -> int | None:
+    found = matching_columns(names, wanted)
+    return found[0] if found else None
 
 
 def resolve_fields(names: list[str], fields: dict[str, str], explicit: set[str]) -> dict[str, int]:

@@ -155,6 +155,7 @@ def read_customer_logs(
         batched_rows += parsed.rows.height
         if parsed.columns:
             file_columns[f.rel] = parsed.columns
+            _warn_ambiguous_columns(customer, f.rel, parsed.columns, config)
     flush()
     events = pl.concat(frames) if frames else pl.DataFrame(schema=EVENT_SCHEMA)
     lost_to_time = sum(quarantine.counts.get(r, 0) for r in (fmt.BAD_TIMESTAMP, fmt.FUTURE_TIMESTAMP))
@@ -185,6 +186,20 @@ def no_valid_row(
             '(e.g. [columns] query = "keyword")'
         )
     return text + (f"; {quarantine.summary()}" if quarantine.total else "")
+
+
+def _warn_ambiguous_columns(customer: str, rel: str, columns: list[str], config: CustomerConfig) -> None:
+    """Two columns of the name a field is read from (an export that joined two tables): the first is read,
+    which may be the wrong one, so it is said."""
+    for field in CANONICAL:
+        source = config.columns.source(field)
+        found = fmt.matching_columns(columns, source)
+        if len(found) > 1:
+            log.warning(
+                "customer %s: %s has %d columns named %r (columns %s): the first is read as %s; if another "
+                "is the one, give it its own name in the export",
+                customer, rel, len(found), source, ", ".join(str(i + 1) for i in found), field,
+            )  # fmt: skip
 
 
 def _warn_no_user_ids(
