@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from kwrec.cli.options import ConfigOpt, LogFormatOpt, LogLevelOpt, StoreOpt, load, user_errors
-from kwrec.errors import ConfigError, ReleaseNotFoundError, StoreError
+from kwrec.errors import ArtifactError, ConfigError, StoreError
 from kwrec.ids import validate_version
 from kwrec.settings import Settings
 
@@ -66,20 +66,16 @@ def serve(
 
 
 def _must_be_stored(settings: Settings, version: str) -> None:
-    """A version the store does not have is a mistake to say now: a server for it would run and never
-    become ready. A store that cannot be asked is the server's to report (on /readyz, as in a container)."""
+    """A version the store does not have is a mistake to say now (``ReleaseNotFoundError``): a server for
+    it would run and never become ready. A store that cannot be asked, or a manifest it cannot read, is
+    the server's to report (on /readyz, as in a container)."""
     from kwrec.adapters.stores import open_store
-    from kwrec.core.store_layout import manifest_key
+    from kwrec.core.manifest import read_manifest
 
     try:
-        store = open_store(settings.store, settings.s3)
-        stored = store.exists(manifest_key(version))
-    except StoreError:
+        read_manifest(open_store(settings.store, settings.s3), version)
+    except (StoreError, ArtifactError):
         return
-    if not stored:
-        raise ReleaseNotFoundError(
-            f"release {version} not found in {store.url}", hint="`kwrec releases` lists the stored versions"
-        )
 
 
 if __name__ == "__main__":  # `python -m kwrec.cli.serve`, usable before/without the `kwrec` entry point
