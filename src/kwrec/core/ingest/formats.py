@@ -318,7 +318,8 @@ def _rejected(frame: pl.DataFrame, reason: str | pl.Expr) -> pl.DataFrame:
     return frame.select("line", r.alias("reason"), pl.col("text").alias("raw"))
 
 
-def _empty_rejected() -> pl.DataFrame:
+def empty_rejected() -> pl.DataFrame:
+    """No rejected rows: ``line``, ``reason``, ``raw``."""
     return pl.DataFrame(schema={"line": pl.Int64, "reason": pl.String, "raw": pl.String})
 
 
@@ -455,7 +456,7 @@ def parse_delimited(
     found field. ``names`` None means the first line is the header."""
     if names is None:
         if good.height == 0:
-            return pl.DataFrame(schema={"line": pl.Int64}), _empty_rejected(), []
+            return pl.DataFrame(schema={"line": pl.Int64}), empty_rejected(), []
         names = header_names(good, delimiter, quote)
         good = good.slice(1)
     index = resolve_fields(names, fields, explicit)

@@ -294,15 +294,13 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
         raise fmt.FileRejected(fmt.CORRUPT_GZIP, cut.error)  # part of a Parquet file is no table
     if kind is fmt.Format.PARQUET:
         rows, columns = fmt.read_parquet(data, fields, explicit)
-        too_long = pl.col("query").str.len_bytes() > params.max_line_bytes
-        nul = pl.col("query").str.contains("\x00", literal=True)
-        reason = pl.when(too_long).then(pl.lit(fmt.LINE_TOO_LONG)).when(nul).then(pl.lit(fmt.NUL_BYTES))
-        rows = rows.with_columns(reason.alias("_reason"))
-        rejected = rows.filter(pl.col("_reason").is_not_null()).select(
-            "line", pl.col("_reason").alias("reason"), pl.col("query").alias("raw")
-        )
-        rows = rows.filter(pl.col("_reason").is_null()).drop("_reason")
         raw = rows.select("line", pl.col("query").alias("raw"))
+        rows, rejected = _without_long_queries(rows, raw, fmt.empty_rejected(), params)
+        nul = pl.col("query").str.contains("\x00", literal=True).fill_null(False)
+        refused = rows.filter(nul).select(
+            "line", pl.lit(fmt.NUL_BYTES).alias("reason"), pl.col("query").alias("raw")
+        )
+        rejected, rows = pl.concat([rejected, refused]), rows.filter(~nul)
     else:
         decoded = fmt.decode(data, config.python_encoding)
         del data
@@ -347,20 +345,8 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
                 explicit=explicit,
             )
             rejected = pl.concat([rejected, bad])
-    # Parquet's queries were checked above; a text file's only here, where its fields are known.
-    text_file = kind is not fmt.Format.PARQUET and "query" in rows.columns
-    longest = rows["query"].str.len_bytes().max() if text_file else None
-    if isinstance(longest, int) and longest > params.max_line_bytes:
-        too_long = (pl.col("query").str.len_bytes() > params.max_line_bytes).fill_null(False)
-        rejected = pl.concat(
-            [
-                rejected,
-                rows.filter(too_long)
-                .select("line", pl.lit(fmt.LINE_TOO_LONG).alias("reason"))
-                .join(raw, on="line", how="left", maintain_order="left"),
-            ]
-        )
-        rows = rows.filter(~too_long)
+        # A text file's queries are known only once its fields are (Parquet's were checked above).
+        rows, rejected = _without_long_queries(rows, raw, rejected, params)
     if cut is not None:
         tail = f"{cut.tail[:200].decode('utf-8', 'replace')} <cut: {cut.describe()}>"
         rejected = pl.concat(
@@ -369,6 +355,22 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
         )
         log.warning("%s: %s", f.rel, cut.describe())
     return _Parsed(label, rows, raw, rejected, columns)
+
+
+def _without_long_queries(
+    rows: pl.DataFrame, raw: pl.DataFrame, rejected: pl.DataFrame, params: TrainParams
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``rows`` without the queries over ``max_line_bytes``, which join ``rejected`` with their raw input."""
+    longest = rows["query"].str.len_bytes().max() if "query" in rows.columns else None
+    if not isinstance(longest, int) or longest <= params.max_line_bytes:
+        return rows, rejected  # the common case: no query that long, no filtering
+    too_long = (pl.col("query").str.len_bytes() > params.max_line_bytes).fill_null(False)
+    refused = (
+        rows.filter(too_long)
+        .select("line", pl.lit(fmt.LINE_TOO_LONG).alias("reason"))
+        .join(raw, on="line", how="left", maintain_order="left")
+    )
+    return rows.filter(~too_long), pl.concat([rejected, refused])
 
 
 def _type_batch(
