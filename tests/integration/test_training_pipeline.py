@@ -11,6 +11,8 @@ import pytest
 from kwrec.adapters.stores import open_store
 from kwrec.core.manifest import list_versions, open_release, read_manifest
 from kwrec.errors import ArtifactError, DataError
+from kwrec.pipeline import train as train_module
+from kwrec.pipeline.steps import detect_changes
 from kwrec.pipeline.train import TrainOutcome, train_release
 from kwrec.settings import Settings
 from tests.conftest import SAMPLE, SAMPLE_TS
@@ -167,3 +169,26 @@ def test_sample_copy_is_untouched_by_training(
     after = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
     assert before == after
     assert json.loads(json.dumps(sorted(str(p) for p in before)))
+
+
+def test_a_kwrec_that_reads_files_differently_trains_unchanged_customers_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: the input key held the files and parameters only, so an upgrade that mended a parse kept
+    serving what the older code had read from the same files, until the customer's logs changed."""
+    data = small_data(tmp_path)
+    settings = settings_for(tmp_path, data)
+    store = open_store(settings.store)
+    first = train_release(settings, store, timestamp="2611270100", evaluate=False)
+    assert detect_changes(settings, store).changed == []
+
+    monkeypatch.setattr(train_module, "INGEST_FORMAT", train_module.INGEST_FORMAT + 1)
+    assert sorted(detect_changes(settings, store).changed) == ["alpha", "beta"]
+    second = train_release(settings, store, timestamp="2611280100", evaluate=False)
+    assert sorted(second.trained) == ["alpha", "beta"] and second.reused == []
+    # what an artifact holds did not change: the same files train the same model
+    assert {c: e.artifact for c, e in second.manifest.customers.items()} == {
+        c: e.artifact for c, e in first.manifest.customers.items()
+    }
+    third = train_release(settings, store, timestamp="2611290100", evaluate=False)
+    assert third.trained == [] and sorted(third.reused) == ["alpha", "beta"]

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from kwrec import ARTIFACT_FORMAT, __version__
+from kwrec import ARTIFACT_FORMAT, INGEST_FORMAT, __version__
 from kwrec.adapters.stores import open_store
 from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
 from kwrec.cli.diff import diff
@@ -38,7 +38,8 @@ app = typer.Typer(
 def _print_version(value: bool) -> None:
     if value:
         # The same code version /version and every manifest report (the installed package's).
-        stdout.print(f"kwrec {__version__} (artifact format {ARTIFACT_FORMAT})", highlight=False)
+        formats = f"artifact format {ARTIFACT_FORMAT}, ingest format {INGEST_FORMAT}"
+        stdout.print(f"kwrec {__version__} ({formats})", highlight=False)
         raise typer.Exit()
 
 
