@@ -240,11 +240,43 @@ def test_json_files_in_the_layouts_exporters_write(tmp_path: Path) -> None:
     )
     events, q, _ = read(tmp_path / "nested", tmp_path)
     assert events["query"].to_list() == ["s0", "s1"] and events["user_id"].to_list() == ["n0", "n1"]
-    # A stream with a bad record is read line by line (nothing parses as a whole): every line is kept
-    # in quarantine and counted, and the error says so.
-    write(tmp_path / "broken" / "a.json", layouts["stream"] + "{ not json\n")
-    with pytest.raises(DataError, match=r"16 rows quarantined \(16 invalid JSON\)"):
+    # A file where no record parses is read line by line: every line is kept in quarantine and
+    # counted, and the error says so.
+    write(tmp_path / "broken" / "a.json", '{\n  "query": "q0",\n  not json\n}\n')
+    with pytest.raises(DataError, match=r"4 rows quarantined \(4 invalid JSON\)"):
         read(tmp_path / "broken", tmp_path)
+
+
+def test_a_broken_record_in_pretty_printed_json_costs_that_record_only(tmp_path: Path) -> None:
+    """Before: one record that did not parse (a hand edit, a download cut short) made the whole file be
+    read line by line, and every line of every record was refused. Now the records around it are read,
+    it is quarantined as one row, and rows are numbered by the file line where their record starts."""
+    records = [
+        {"timestamp": f"2024-05-01T12:0{i}:00Z", "user_id": f"u{i}", "query": f"q{i}"} for i in range(4)
+    ]
+    stream = [json.dumps(r, indent=2) for r in records]  # 5 lines each
+    stream[1] = stream[1].replace('"q1"', '"q1')  # an unclosed string
+    write(tmp_path / "stream" / "a.json", "\n".join(stream) + "\n")
+    array = json.dumps(records, indent=2)
+    cut = array[: array.index('"q3"') - 4]  # the download stopped inside the last record
+    write(tmp_path / "array" / "a.json", cut)
+    for name, lost, line in (("stream", "q1", 6), ("array", "q3", 17)):
+        events, q, lines = read(tmp_path / name, tmp_path)
+        assert events["query"].to_list() == [f"q{i}" for i in range(4) if f"q{i}" != lost], name
+        assert q.counts == {"invalid JSON": 1}, name
+        assert [e["line"] for e in lines] == [line], name
+        assert f'"user_id": "u{line // 5}"' in lines[0]["raw"], name  # the record's own text is kept
+    # a value nested deeper than Python's stack is one bad record too, not an unreadable file
+    deep = json.dumps(records[:2], indent=2)[:-2] + ",\n  " + "[" * 100_000 + "]" * 100_000 + "\n]"
+    write(tmp_path / "deep" / "a.json", deep)
+    events, q, lines = read(tmp_path / "deep", tmp_path)
+    assert events["query"].to_list() == ["q0", "q1"] and q.counts == {"invalid JSON": 1}
+    assert [e["line"] for e in lines] == [12]
+    # a row refused for what it holds is numbered by its record's first line too
+    records[2]["timestamp"] = "yesterday"
+    write(tmp_path / "dated" / "a.json", json.dumps(records, indent=2))
+    events, q, lines = read(tmp_path / "dated", tmp_path)
+    assert events.height == 3 and [e["line"] for e in lines] == [12]
 
 
 def test_jsonl_invalid_lines(tmp_path: Path) -> None:
@@ -425,7 +457,7 @@ def test_a_json_array_or_object_is_no_query_or_user(tmp_path: Path) -> None:
 
 def test_a_json_file_is_json_lines_or_one_array_of_records(tmp_path: Path) -> None:
     """BigQuery exports JSON lines as .json; other tools write one array. A bad record of an array is
-    quarantined by its position; an array that does not parse is read line by line."""
+    quarantined by the file line it starts on; one that does not parse costs only itself."""
     cdir = tmp_path / "exports"
     records = [{"timestamp": 1764100000 + i, "user_id": f"u{i}", "query": f"노트북 {i}"} for i in range(3)]
     write(cdir / "lines.json", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
@@ -433,12 +465,11 @@ def test_a_json_file_is_json_lines_or_one_array_of_records(tmp_path: Path) -> No
     write(cdir / "array.json.gz", json.dumps(array, ensure_ascii=False, indent=2))
     write(cdir / "broken.json", '[{"timestamp": 1764100000, "user_id": "u1", "query": "a"},\n{"oops"\n')
     events, q, lines = read(cdir, tmp_path)
-    assert sorted(events["query"].to_list()) == sorted(2 * [f"노트북 {i}" for i in range(3)])
-    assert q.counts == {"invalid JSON": 3, "not text": 1}
+    assert sorted(events["query"].to_list()) == sorted(["a", *(2 * [f"노트북 {i}" for i in range(3)])])
+    assert q.counts == {"invalid JSON": 2, "not text": 1}
     assert {(e["file"], e["line"]) for e in lines} == {
-        ("exports/array.json.gz", 4),
-        ("exports/array.json.gz", 5),
-        ("exports/broken.json", 1),
+        ("exports/array.json.gz", 17),  # [ and 3 records of 5 lines each before it
+        ("exports/array.json.gz", 18),
         ("exports/broken.json", 2),
     }
 

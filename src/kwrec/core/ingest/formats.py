@@ -171,6 +171,8 @@ class Decoded:
     data: bytes  # valid UTF-8, no BOM
     encoding: str
     bad_lines: frozenset[int]  # 1-based numbers of lines that had bytes invalid in ``encoding``
+    # Lines rebuilt from records over several lines (pretty-printed JSON): the file line each starts at.
+    origin: tuple[int, ...] | None = None
 
 
 _marks = threading.local()
@@ -305,6 +307,9 @@ def split_lines(decoded: Decoded, max_line_bytes: int) -> tuple[pl.DataFrame, pl
         "line", "reason", pl.col("text").alias("raw")
     )
     good = lines.filter(pl.col("reason").is_null() & (text.str.strip_chars() != "")).select("line", "text")
+    if decoded.origin is not None:
+        at = pl.Series("line", decoded.origin, dtype=pl.Int64)
+        good, rejected = (f.with_columns(at.gather(f["line"] - 1)) for f in (good, rejected))
     return good, rejected
 
 
@@ -593,15 +598,18 @@ def _nested_values(rows: pl.DataFrame, good: pl.DataFrame, fields: dict[str, str
 
 
 def json_records_as_lines(decoded: Decoded, query_key: str = "query") -> Decoded:
-    """A JSON file that is not JSON lines, as JSON lines (record i becomes line i):
+    """A JSON file that is not JSON lines, as JSON lines (one record a line, numbered by the file line
+    where the record starts; in a wrapper object, by its place in the list):
 
     - one array of records (``[{...}, {...}]``);
+    - records one after another, each over several lines (``jq .`` output, pretty-printed exporters);
     - one object whose only list of records holds them (an API export: ``{"events": [...], ...}``),
-      unless the object has the query's key (``query_key``, the customer's mapping): then it is one record;
-    - records one after another, each over several lines (``jq .`` output, pretty-printed exporters).
+      unless the object has the query's key (``query_key``, the customer's mapping): then it is one record.
 
-    Anything else (JSON lines, or a file that does not parse) is returned as it is, to be read line by
-    line, so that its bad lines are quarantined one by one instead of the whole file."""
+    In an array or a stream, a record that does not parse becomes a line of its own (its text, to be
+    quarantined) and the records after it are read. Anything else (JSON lines, or a file that does not
+    parse) is returned as it is, to be read line by line, so that its bad lines are quarantined one by
+    one instead of the whole file."""
     data = decoded.data
     found = _NOT_SPACE.search(data)
     if found is None or data[found.start() : found.start() + 1] not in (b"[", b"{"):
@@ -610,22 +618,66 @@ def json_records_as_lines(decoded: Decoded, query_key: str = "query") -> Decoded
     # parsed or copied as a whole here.
     end = data.find(b"\n", found.start())
     end = len(data) if end < 0 else end
+    origin: list[int] | None = None
     try:
         value = json.loads(data[found.start() : end])
     except ValueError:  # one value over many lines, or values one after another
-        try:
-            records = _records_of(json.loads(data), query_key)
-        except ValueError:
-            records = _one_after_another(data)
+        in_array = data.startswith(b"[", found.start())
+        whole = _parsed(data) if in_array else None
+        if isinstance(whole, list):  # the common case, parsed in C: only the lines are looked for
+            return _as_lines(decoded, whole, _record_lines(data, found.start(), len(whole)))
+        sequence = _sequence(data.decode("utf-8"), found.start(), in_array=in_array)
+        if sequence is None:
+            return decoded
+        first = sequence[0][1]
+        if not in_array and len(sequence) == 1 and not isinstance(first, _Broken):
+            records = _records_of(first, query_key)  # one object over many lines: a wrapper, or a record
+            origin = [sequence[0][0]] if records == [first] else None
+        else:
+            records, origin = [v for _, v in sequence], [n for n, _ in sequence]
     else:
         more_lines = _NOT_SPACE.search(data, end) is not None
         records = None if more_lines else _records_of(value, query_key)
-    if records is None:
-        return decoded
-    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    return decoded if records is None else _as_lines(decoded, records, origin)
+
+
+def _as_lines(decoded: Decoded, records: list[object], origin: list[int] | None) -> Decoded:
+    lines = [r.text if isinstance(r, _Broken) else json.dumps(r, ensure_ascii=False) for r in records]
     # Bytes that were invalid in the file's encoding became U+FFFD: their records carry it.
     bad = (i for i, text in enumerate(lines, 1) if "\ufffd" in text) if decoded.bad_lines else ()
-    return Decoded(("\n".join(lines) + "\n").encode("utf-8"), decoded.encoding, frozenset(bad))
+    return Decoded(
+        ("\n".join(lines) + "\n").encode("utf-8"),
+        decoded.encoding,
+        frozenset(bad),
+        None if origin is None else tuple(origin),
+    )
+
+
+def _parsed(data: bytes) -> object:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):  # nested deeper than Python's stack: read record by record
+        return None
+
+
+def _record_lines(data: bytes, start: int, count: int) -> list[int] | None:
+    """The file lines where the ``count`` values of a parsed array start (each first on its line, at
+    the first one's indent), or None when the layout does not show them (``[{...}, {...}]`` on a line)."""
+    first = _NOT_SPACE.search(data, start + 1)
+    if first is None:
+        return None
+    indent = data[data.rfind(b"\n", 0, first.start()) + 1 : first.start()]
+    if indent.strip():
+        return None
+    # A value starts where a line at that indent opens with anything but a closing bracket (columnar:
+    # an export of millions of records has tens of millions of lines).
+    opens = rb"^" + indent + rb"[^\s\]}]"
+    lines = pl.read_lines(data, name="text", row_index_name="line", row_index_offset=1)
+    found = lines.filter(
+        (pl.col("line") >= 1 + data.count(b"\n", 0, first.start()))
+        & pl.col("text").str.contains(opens.decode("utf-8"))
+    )
+    return found["line"].cast(pl.Int64).to_list() if found.height == count else None
 
 
 def _records_of(value: object, query_key: str) -> list[object] | None:
@@ -643,24 +695,56 @@ def _records_of(value: object, query_key: str) -> list[object] | None:
     return None if lists else [value]  # two lists of records: no telling which are the searches
 
 
-def _one_after_another(data: bytes) -> list[object] | None:
-    """Records written one after another, each over several lines, or None."""
-    text = data.decode("utf-8")
-    decoder, at = json.JSONDecoder(), 0
-    records: list[object] = []
+@dataclass(frozen=True)
+class _Broken:
+    """A record that does not parse, as one line of its text (the line is refused as invalid JSON)."""
+
+    text: str
+
+
+# Values read before a file whose records all sit on one line each is judged to be JSON lines.
+_LAYOUT_SNIFF = 50
+
+
+def _sequence(text: str, start: int, *, in_array: bool) -> list[tuple[int, object]] | None:
+    """The values of the array that opens at ``start``, or of values one after another from there, each
+    with the file line it starts on. A value that does not parse is kept as :class:`_Broken` (its text
+    up to the next line that opens a record as the first one did), and reading goes on after it.
+
+    None when nothing parses, or when a stream's values sit one a line (JSON lines with a bad first
+    line: read line by line, which keeps every line's own number)."""
+    decoder = json.JSONDecoder()
+    separators = " \t\r\n," if in_array else " \t\r\n"
+    at = start + 1 if in_array else start
+    resync: re.Pattern[str] | None = None
+    line, counted = 1 + text.count("\n", 0, at), at
+    out: list[tuple[int, object]] = []
+    spans_lines = in_array
     while True:
-        while at < len(text) and text[at] in " \t\r\n":
+        while at < len(text) and text[at] in separators:
             at += 1
-        if at == len(text):
+        if at == len(text) or (in_array and text[at] == "]" and not text[at + 1 :].strip()):
             break
+        line, counted = line + text.count("\n", counted, at), at
+        if resync is None:
+            # Records start as the first one does: first on their line, at its indent ("  {" in an array).
+            indent = text[text.rfind("\n", 0, at) + 1 : at]
+            resync = re.compile("\n" + (re.escape(indent) if not indent.strip() else "[ \t]*") + r"\{")
         try:
-            value, at = decoder.raw_decode(text, at)
-        except ValueError:
+            value, after = decoder.raw_decode(text, at)
+        except (ValueError, RecursionError):
+            found = resync.search(text, at + 1)
+            after = found.start() + 1 if found else len(text)
+            value = _Broken(" ".join(text[at:after].split()))
+        else:
+            spans_lines = spans_lines or "\n" in text[at:after]
+        out.append((line, value))
+        if not spans_lines and len(out) >= _LAYOUT_SNIFF:
             return None
-        if not isinstance(value, dict):
-            return None
-        records.append(value)
-    return records or None
+        at = after
+    if not spans_lines or all(isinstance(v, _Broken) for _, v in out):
+        return None
+    return out
 
 
 def first_object_keys(good: pl.DataFrame) -> list[str]:
