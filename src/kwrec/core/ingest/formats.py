@@ -606,10 +606,10 @@ def json_records_as_lines(decoded: Decoded, query_key: str = "query") -> Decoded
     - one object whose only list of records holds them (an API export: ``{"events": [...], ...}``),
       unless the object has the query's key (``query_key``, the customer's mapping): then it is one record.
 
-    In an array or a stream, a record that does not parse becomes a line of its own (its text, to be
-    quarantined) and the records after it are read. Anything else (JSON lines, or a file that does not
-    parse) is returned as it is, to be read line by line, so that its bad lines are quarantined one by
-    one instead of the whole file."""
+    A record that does not parse (in an array, a stream, or a wrapper's list) becomes a line of its own
+    (its text, to be quarantined) and the records after it are read. Anything else (JSON lines, or a
+    file that does not parse) is returned as it is, to be read line by line, so that its bad lines are
+    quarantined one by one instead of the whole file."""
     data = decoded.data
     found = _NOT_SPACE.search(data)
     if found is None or data[found.start() : found.start() + 1] not in (b"[", b"{"):
@@ -626,7 +626,10 @@ def json_records_as_lines(decoded: Decoded, query_key: str = "query") -> Decoded
         whole = _parsed(data) if in_array else None
         if isinstance(whole, list):  # the common case, parsed in C: only the lines are looked for
             return _as_lines(decoded, whole, _record_lines(data, found.start(), len(whole)))
-        sequence = _sequence(data.decode("utf-8"), found.start(), in_array=in_array)
+        text = data.decode("utf-8")
+        sequence = _sequence(text, found.start(), in_array=in_array)
+        if sequence is None and not in_array:
+            sequence = _wrapped_sequence(text, query_key)
         if sequence is None:
             return decoded
         first = sequence[0][1]
@@ -685,14 +688,33 @@ def _records_of(value: object, query_key: str) -> list[object] | None:
         return value
     if not isinstance(value, dict):
         return None
-    # "$.search.query" (a JSONPath mapping) starts at the key "search".
-    top = re.split(r"[.\[]", query_key.removeprefix("$."), maxsplit=1)[0]
-    if top in value:
+    if _top_key(query_key) in value:
         return [value]  # a record that holds lists of its own (a search and its results)
     lists = [v for v in value.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
     if len(lists) == 1:
         return lists[0]
     return None if lists else [value]  # two lists of records: no telling which are the searches
+
+
+def _top_key(query_key: str) -> str:
+    # "$.search.query" (a JSONPath mapping) starts at the key "search".
+    return re.split(r"[.\[]", query_key.removeprefix("$."), maxsplit=1)[0]
+
+
+# A key whose value is a list of objects: where an export's records are (``"events": [{``).
+_WRAPPER_LISTS = 8  # lists looked into before the records' (a "filters" or "facets" list comes first)
+_RECORDS_LIST: Final = re.compile(r'"(?:[^"\\\n]|\\.)*"\s*:\s*(\[)\s*\{')
+
+
+def _wrapped_sequence(text: str, query_key: str) -> list[tuple[int, object]] | None:
+    """The records of a wrapper object that does not parse (``{"events": [...`` cut short, or with a
+    bad record): those of the first of its lists of objects whose records hold the query's key."""
+    top = _top_key(query_key)
+    for opened in itertools.islice(_RECORDS_LIST.finditer(text), _WRAPPER_LISTS):
+        sequence = _sequence(text, opened.start(1), in_array=True, closes=True)
+        if sequence is not None and any(isinstance(v, dict) and top in v for _, v in sequence):
+            return sequence
+    return None
 
 
 @dataclass(frozen=True)
@@ -706,10 +728,13 @@ class _Broken:
 _LAYOUT_SNIFF = 50
 
 
-def _sequence(text: str, start: int, *, in_array: bool) -> list[tuple[int, object]] | None:
+def _sequence(
+    text: str, start: int, *, in_array: bool, closes: bool = False
+) -> list[tuple[int, object]] | None:
     """The values of the array that opens at ``start``, or of values one after another from there, each
     with the file line it starts on. A value that does not parse is kept as :class:`_Broken` (its text
     up to the next line that opens a record as the first one did), and reading goes on after it.
+    ``closes``: the array ends at its ``]`` whatever follows (a list inside a wrapper object).
 
     None when nothing parses, or when a stream's values sit one a line (JSON lines with a bad first
     line: read line by line, which keeps every line's own number)."""
@@ -723,7 +748,7 @@ def _sequence(text: str, start: int, *, in_array: bool) -> list[tuple[int, objec
     while True:
         while at < len(text) and text[at] in separators:
             at += 1
-        if at == len(text) or (in_array and text[at] == "]" and not text[at + 1 :].strip()):
+        if at == len(text) or (in_array and text[at] == "]" and (closes or not text[at + 1 :].strip())):
             break
         line, counted = line + text.count("\n", counted, at), at
         if resync is None:
