@@ -26,7 +26,7 @@ ARTIFACT_FORMAT = 4
 #: mended, a layout or encoding read that was refused before). Reuse is keyed by it, so a customer whose
 #: files did not change is still trained again by the kwrec that reads them differently; unlike
 #: ARTIFACT_FORMAT it says nothing about what an artifact holds, so older artifacts stay readable.
-INGEST_FORMAT = 2
+INGEST_FORMAT = 3
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {

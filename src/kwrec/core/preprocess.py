@@ -1,9 +1,12 @@
 """Step 2 of the release chain: raw events -> clean, attributable search events, all in columns.
 
+A query logged URL-encoded (``%EB%85%B8%ED%8A%B8%EB%B6%81``, from a request line) is decoded first.
 A row is counted under the first reason that applies: ``too long`` (more than ``max_query_chars`` after
-normalisation), ``empty``, ``pii``, ``banned``, ``bot`` (every row of a user who looks automated), and
-``repeat_collapsed`` (a repeated submit). Everything rejected except collapsed repeats goes to the
-quarantine (PII only in redacted form, bots as one summary line per user).
+normalisation), ``empty`` (no letter or digit left: blank, or only punctuation such as "-"; or an
+exporter's missing-value marker such as "undefined", ``NULL_MARKERS``), ``pii``, ``banned``, ``bot``
+(every row of a user who looks automated), and ``repeat_collapsed`` (a repeated submit). Everything
+rejected except collapsed repeats goes to the quarantine (PII only in redacted form, bots as one
+summary line per user).
 
 Bot checks and sessions look at every event a user made, rejected or not: a user who keeps searching
 is active, whatever we think of the queries.
@@ -11,9 +14,11 @@ is active, whatever we think of the queries.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
+from urllib.parse import unquote_to_bytes
 
 import numpy as np
 import polars as pl
@@ -21,7 +26,7 @@ import polars as pl
 from kwrec.core.ingest.customer_config import CustomerConfig
 from kwrec.core.ingest.formats import first_reason
 from kwrec.core.ingest.quarantine import CARD_RE, EMAIL_RE, PHONE_INTL_RE, PHONE_KR_RE, Quarantine
-from kwrec.core.ingest.reader import read_customer_logs
+from kwrec.core.ingest.reader import NULL_MARKERS, read_customer_logs
 from kwrec.core.ingest.source import CustomerLogs
 from kwrec.core.models.typos import typo_targets
 from kwrec.core.text.normalize import clean_text_expr
@@ -146,7 +151,7 @@ def _with_query_forms(df: pl.DataFrame, params: TrainParams, config: CustomerCon
 
     def forms(distinct: pl.DataFrame) -> pl.DataFrame:
         return (
-            distinct.with_columns(_display_expr(pl.col("_q")).alias("display"))
+            distinct.with_columns(_display_expr(pl.lit(_url_decoded(distinct["_q"]))).alias("display"))
             # fold(s) is clean_text(s).lower(); reusing the display form halves the normalisation work.
             .with_columns(pl.col("display").str.to_lowercase().alias("norm"))
             .with_columns(
@@ -162,6 +167,31 @@ def _with_query_forms(df: pl.DataFrame, params: TrainParams, config: CustomerCon
     del joined, queries
     by_text = forms(df.select(pl.col("query").unique().alias("_q"))).rename({"_q": "query"})
     return df.drop("_qh").join(by_text, on="query", how="left", maintain_order="left")
+
+
+# A "%" that does not start an escape: the query is not URL-encoded ("50% 할인").
+_BARE_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _url_decoded(queries: pl.Series) -> pl.Series:
+    """``queries`` with those logged URL-encoded decoded ("+" is a space there, as a search form sends
+    it). Only a query whose every "%" starts an escape, and whose escapes are UTF-8, is one: "50% 할인"
+    and "100%EC" stay as they are."""
+    candidates = queries.str.contains(r"%[0-9A-Fa-f]{2}").fill_null(False)
+    if not candidates.any():
+        return queries
+    at = candidates.arg_true()
+    decoded = [_url_decoded_one(q) for q in queries.gather(at).to_list()]
+    return queries.clone().scatter(at, decoded)
+
+
+def _url_decoded_one(query: str) -> str:
+    if _BARE_PERCENT.search(query):
+        return query
+    try:
+        return unquote_to_bytes(query.replace("+", " ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return query
 
 
 # Printable ASCII and precomposed Hangul syllables: NFKC, the jamo tables and the invisible-character
@@ -186,7 +216,8 @@ def _reason_expr(params: TrainParams, config: CustomerConfig) -> pl.Expr:
     display = pl.col("display")
     rules = [
         (display.str.len_chars() > params.max_query_chars, TOO_LONG),
-        (display == "", EMPTY),
+        # "-", "...", "??": a search box's stray submits; "undefined", "NULL": an exporter's nothing
+        (~display.str.contains(r"[\p{L}\p{N}]") | pl.col("norm").is_in(NULL_MARKERS), EMPTY),
         (pl.when(display.str.contains(_PII_HINT)).then(display).str.contains(PII_RE), PII),
     ]
     # Without spaces, so "불법 촬영" cannot slip past a ban on "불법촬영" (nor the other way round); the

@@ -891,14 +891,54 @@ def test_outcome_columns_in_the_spellings_logs_use(tmp_path: Path) -> None:
         ("n", '"1,234"'),
         ("maybe", ""),
         ("1", "-1"),
+        ("O", "NULL"),  # Korean admin screens: O/X, 예/아니오
+        ("x", "3"),
+        ("예", "3"),
+        ("아니오", "3"),
     ]
     rows = [
-        (f"2024-05-01T12:0{i}:00+09:00", f"u{i}", "", f"q{i}", results, clicked)
+        (f"2024-05-01T12:{i:02d}:00+09:00", f"u{i}", "", f"q{i}", results, clicked)
         for i, (clicked, results) in enumerate(cells)
     ]
     cdir = tmp_path / "acme"
     write(cdir / "logs.csv", csv_text(rows))
     events, q, _ = read(cdir, tmp_path)
     assert q.counts == {}
-    assert events["clicked"].to_list() == [True, False, True, True, False, None, True]
-    assert events["result_count"].to_list() == [12, 7, 0, None, 1234, None, None]
+    assert events["clicked"].to_list() == [
+        True,
+        False,
+        True,
+        True,
+        False,
+        None,
+        True,
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert events["result_count"].to_list() == [12, 7, 0, None, 1234, None, None, None, 3, 3, 3]
+
+
+def test_what_exporters_write_for_a_missing_value_is_no_id(tmp_path: Path) -> None:
+    """Before: every anonymous row of a database dump was one person called \\N (or NULL, None), so
+    the privacy floor counted them as somebody. (A query that is such a marker: preprocessing.)"""
+    users = ["\\N", "NULL", "null", "None", "(null)", "undefined", "NaN", "u7", "nullable", "u9"]
+    rows = [(f"2024-05-01T12:{i:02d}:00+09:00", u, "\\N", f"q{i}", "", "") for i, u in enumerate(users)]
+    write(tmp_path / "dump" / "a.csv", csv_text(rows))
+    events, q, _ = read(tmp_path / "dump", tmp_path)
+    assert events["user_id"].to_list() == 7 * [None] + ["u7", "nullable", "u9"]
+    assert events["session_id"].null_count() == events.height and q.total == 0
+
+
+def test_lines_ended_by_cr_alone_are_lines(tmp_path: Path) -> None:
+    """Before: a file from classic Mac OS or Excel's "CSV (Macintosh)" was one line, and the csv
+    module's refusal of it was logged as a kwrec bug; a lone CR in a header line was the same bug."""
+    rows = ["timestamp,user_id,query", "2024-05-01T12:00:00Z,u1,노트북", "2024-05-01T12:01:00Z,u2,마우스"]
+    write(tmp_path / "mac" / "a.csv", "\r".join(rows) + "\r")
+    write(tmp_path / "mac" / "b.txt", "키보드\r모니터\r".encode("utf-16"))
+    events, q, _ = read(tmp_path / "mac", tmp_path)
+    assert events["query"].to_list() == ["노트북", "마우스", "키보드", "모니터"] and q.total == 0
+    write(tmp_path / "mangled" / "a.csv", "timestamp,user_id\r,query\n2024-05-01T12:00:00Z,u1,노트북\n")
+    events, q, _ = read(tmp_path / "mangled", tmp_path)
+    assert events["user_id"].to_list() == ["u1"] and q.total == 0

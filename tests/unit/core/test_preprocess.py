@@ -74,6 +74,38 @@ def test_length_and_empty(tmp_path: Path) -> None:
     assert q.counts == {"too long": 1, "empty": 1}
 
 
+def test_punctuation_alone_is_empty_and_url_encoded_queries_are_decoded(tmp_path: Path) -> None:
+    """Before: "-", "..." (stray submits) and "undefined" (a front end's bug) were keywords, suggested
+    once two people sent them, and a query logged from a request line (%EB%85%B8...) was a keyword of
+    its own, never matched by 노트북."""
+    rows = [
+        (at(0), "u1", None, "-"),
+        (at(1), "u2", None, "..."),
+        (at(2), "u3", None, "%EB%85%B8%ED%8A%B8%EB%B6%81+%EA%B0%80%EB%B0%A9"),
+        (at(3), "u4", None, "노트북%20가방"),
+        (at(4), "u5", None, "50% 할인"),  # a bare "%": typed, not encoded
+        (at(5), "u6", None, "100%EC"),  # escapes that are not UTF-8
+        (at(6), "u7", None, "c%2B%2B"),
+        (at(7), "u8", None, "ㅋㅋ"),  # jamo are letters
+        (at(8), "u9", None, "7"),
+        # what exporters write for a missing value, in any case; a word that starts like one is a word
+        *((at(9 + i), f"m{i}", None, m) for i, m in enumerate(["undefined", "NULL", "\\N", "None", "nan"])),
+        (at(20), "u10", None, "nullable 케이블"),
+    ]
+    out, stats, q = run(rows, tmp_path)
+    assert out["display"].to_list() == [
+        "노트북 가방",
+        "노트북 가방",
+        "50% 할인",
+        "100%EC",
+        "c++",
+        "ㅋㅋ",
+        "7",
+        "nullable 케이블",
+    ]
+    assert stats["empty"] == 7 and q.counts == {"empty": 7}
+
+
 def test_pii_dropped_and_not_in_quarantine(tmp_path: Path) -> None:
     pii = [
         "010-1234-5678",

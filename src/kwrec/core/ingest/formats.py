@@ -252,6 +252,10 @@ def decode(data: bytes, forced: str | None) -> Decoded:
     happened are listed."""
     if forced == "utf-16" or (forced is None and data.startswith(_UTF16_BOMS)):
         return _decode_utf16(data)
+    # Lines ended by CR alone (classic Mac OS, "CSV (Macintosh)" from Excel): no other encoding read
+    # here has a 0x0D byte inside a character.
+    if b"\n" not in data and b"\r" in data:
+        data = data.replace(b"\r", b"\n")
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
         forced = forced or "utf-8"
@@ -280,6 +284,8 @@ def _decode_utf16(data: bytes) -> Decoded:
     # The codec reads the BOM (little-endian without one, as Windows writes). Its byte offsets are not
     # line offsets (a newline is two bytes), so bad lines are found in the text: the lines with U+FFFD.
     text = data.decode("utf-16", errors="replace").removeprefix("\ufeff")
+    if "\n" not in text:
+        text = text.replace("\r", "\n")
     bad = (n for n, line in enumerate(text.split("\n"), 1) if "\ufffd" in line)
     return Decoded(text.encode("utf-8"), "utf-16", frozenset(bad))
 
@@ -442,9 +448,9 @@ def _gathered(good: pl.DataFrame, spans: list[tuple[int, int]]) -> tuple[list[in
 
 def header_names(good: pl.DataFrame, delimiter: str, quote: str | None) -> list[str]:
     """The column names of the first line."""
-    reader = csv.reader(
-        [good["text"][0]], delimiter=delimiter, quotechar=quote or '"', quoting=_quoting(quote)
-    )
+    # A lone CR (a line end mangled in transfer) is nothing in a name; the csv module refuses it.
+    line = good["text"][0].replace("\r", "")
+    reader = csv.reader([line], delimiter=delimiter, quotechar=quote or '"', quoting=_quoting(quote))
     return next(reader)
 
 

@@ -47,8 +47,17 @@ _FAST_LOCAL_RE: Final = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 _FAST_LOCAL_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 _FAST_OFFSET_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?[+-]\d{2}:?\d{2}$"
 _FAST_OFFSET_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.f%:z"  # %.f: an optional fraction; %:z: +09:00 or +0900
-_TRUE: Final = ["true", "t", "yes", "y", "1"]
-_FALSE: Final = ["false", "f", "no", "n", "0"]
+# Korean admin screens and their exports mark yes/no as O/X or 예/아니오.
+_TRUE: Final = ["true", "t", "yes", "y", "1", "o", "예", "네"]
+_FALSE: Final = ["false", "f", "no", "n", "0", "x", "아니오", "아니요"]
+# What exporters write for a missing value (MySQL/PostgreSQL/Hive text dumps, SQL tools, JavaScript,
+# Python's str(None) and str(nan)), lowercase. An id cell holding only one of these is empty, so that
+# anonymous rows are not all one person called "NULL"; a query that is one is empty (preprocessing).
+NULL_MARKERS: Final = ["\\n", "null", "(null)", "undefined", "none", "nan"]
+# As ids are compared row by row, in the cases exporters write (lowercasing every id costs more).
+_NULL_SPELLINGS: Final = sorted(
+    {f(m) for m in NULL_MARKERS for f in (str.lower, str.upper, str.title)} | {"NaN"}
+)
 LINE_BYTES_CAP: Final = 1 << 20  # a text line longer than this is refused, whatever its query
 _BATCH_ROWS: Final = 1_000_000  # rows typed at once: many small files together, a large one alone
 FUTURE_SLACK: Final = timedelta(days=1)  # how far past the wall clock an event may be stamped
@@ -453,7 +462,7 @@ def _text_id(name: str, cols: list[str]) -> pl.Expr:
     if name not in cols:
         return pl.lit(None, pl.String).alias(name)
     s = pl.col(name).cast(pl.String).str.strip_chars()
-    return pl.when(s == "").then(None).otherwise(s).alias(name)
+    return pl.when((s == "") | s.is_in(_NULL_SPELLINGS)).then(None).otherwise(s).alias(name)
 
 
 def _int(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
