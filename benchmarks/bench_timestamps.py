@@ -26,6 +26,12 @@ EPOCH = 1_764_500_000
 KST = timezone(timedelta(hours=9))
 
 
+def _korean(t: datetime) -> str:
+    """As JavaScript's toLocaleString("ko-KR") and Google Sheets write it: 2026. 11. 30. 오후 7:53:20."""
+    half = "오후" if t.hour >= 12 else "오전"
+    return f"{t.year}. {t.month}. {t.day}. {half} {(t.hour % 12) or 12}:{t.minute:02d}:{t.second:02d}"
+
+
 def _forms(rows: int) -> dict[str, tuple[pl.Series, pl.Expr]]:
     """Form -> (values, the baseline's expression for them)."""
     secs = [EPOCH + i for i in range(rows)]
@@ -57,6 +63,13 @@ def _forms(rows: int) -> dict[str, tuple[pl.Series, pl.Expr]]:
         "ISO 8601, milliseconds and offset (2026-11-30T19:53:20.123+09:00)": (
             pl.Series("v", [t.astimezone(KST).strftime("%Y-%m-%dT%H:%M:%S.123+09:00") for t in cycle]),
             v.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us"),
+        ),
+        "Korean spreadsheet (2026. 11. 30. 오후 7:53:20)": (
+            pl.Series("v", [_korean(t.astimezone(KST)) for t in cycle]),
+            v.str.replace("오후", "PM", literal=True)
+            .str.replace("오전", "AM", literal=True)
+            .str.to_datetime("%Y. %m. %d. %p %I:%M:%S", time_unit="us")
+            .dt.replace_time_zone("Asia/Seoul"),
         ),
         "digits (20261130195320)": (
             pl.Series("v", [t.strftime("%Y%m%d%H%M%S") for t in cycle]),

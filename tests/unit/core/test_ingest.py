@@ -7,6 +7,7 @@ import random
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -518,10 +519,10 @@ def test_a_row_stamped_in_the_future_is_quarantined(tmp_path: Path) -> None:
 
 
 def test_timestamps_in_a_form_kwrec_does_not_read_say_how_to_have_them_read(tmp_path: Path) -> None:
-    """A log that writes "2025.11.25 19:46" loses every row to "bad timestamp": the message must name
-    the setting that reads it, and the setting must then read it."""
-    cdir = tmp_path / "dotted"
-    lines = [f"2025.11.25 19:{m:02d},u{m % 3},노트북" for m in range(10)]
+    """A log that writes "25/11/2025 19:46" (day first: never guessed) loses every row to "bad
+    timestamp": the message must name the setting that reads it, and the setting must then read it."""
+    cdir = tmp_path / "day-first"
+    lines = [f"25/11/2025 19:{m:02d},u{m % 3},노트북" for m in range(10)]
     write(cdir / "a.csv", "timestamp,user_id,query\n" + "\n".join(lines) + "\n")
     with pytest.raises(DataError, match="no valid row") as err:
         read(cdir, tmp_path)
@@ -531,7 +532,7 @@ def test_timestamps_in_a_form_kwrec_does_not_read_say_how_to_have_them_read(tmp_
     with pytest.raises(DataError, match="do not match timestamp_format = '%Y-%m-%d'"):
         read(cdir, tmp_path)
 
-    write(cdir / "kwrec.toml", 'timezone = "UTC"\ntimestamp_format = "%Y.%m.%d %H:%M"\n')
+    write(cdir / "kwrec.toml", 'timezone = "UTC"\ntimestamp_format = "%d/%m/%Y %H:%M"\n')
     events, q, _ = read(cdir, tmp_path)
     assert events.height == 10 and q.total == 0 and q.advice is None
     assert events["ts"].min() == datetime(2025, 11, 25, 19, 0, tzinfo=UTC)
@@ -620,6 +621,36 @@ def test_iso_times_with_offsets_agree_with_pythons_parser() -> None:
     parsed = parse_timestamps(pl.Series(texts), CustomerConfig()).to_list()
     expected = [datetime.fromisoformat(t).astimezone(UTC) for t in texts]
     assert parsed == expected
+
+
+def test_year_first_times_as_korean_screens_write_them_agree_with_pythons_clock() -> None:
+    """Before: "2026. 11. 25. 오후 7:46:00" (JavaScript's ko-KR toLocaleString, Google Sheets), Excel's
+    "2026-11-25 오후 7:46:00" and "2026.11.25 19:46" were "bad timestamp" on every row. Local times in
+    the customer's zone; the oracle is datetime itself, the 12-hour clock included (오전 12 is midnight)."""
+    rng = random.Random(11)
+    texts, expected = [], []
+    for _ in range(2000):
+        when = datetime(2020, 1, 1) + timedelta(seconds=rng.randrange(200_000_000))
+        half = ("오전", "오후") if rng.random() < 0.7 else ("AM", "PM")
+        twelve = f"{half[when.hour >= 12]} {(when.hour % 12) or 12}:{when:%M:%S}"
+        texts.append(
+            rng.choice(
+                [
+                    f"{when.year}. {when.month}. {when.day}. {twelve}",
+                    f"{when:%Y-%m-%d} {twelve}",
+                    f"{when:%Y.%m.%d %H:%M:%S}",
+                    f"{when:%Y/%m/%d} {(when.hour % 12) or 12}:{when:%M:%S} {half[when.hour >= 12]}",
+                ]
+            )
+        )
+        expected.append(when.replace(tzinfo=ZoneInfo("Asia/Seoul")).astimezone(UTC))
+    assert parse_timestamps(pl.Series(texts), CustomerConfig()).to_list() == expected
+    # No such time or date: unread (quarantined as a bad timestamp), never moved to a neighbour.
+    wrong = ["2026-11-25 오후 13:00:00", "2026. 2. 30. 오후 1:00:00", "2026.11.25 24:00", "2026/13/01"]
+    assert parse_timestamps(pl.Series(wrong), CustomerConfig()).null_count() == len(wrong)
+    assert parse_timestamps(pl.Series(["2026.11.25"]), CustomerConfig()).to_list() == [
+        datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+    ]
 
 
 def test_digits_only_local_times_are_read_as_dates_not_epoch_numbers(tmp_path: Path) -> None:

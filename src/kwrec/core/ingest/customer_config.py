@@ -80,7 +80,9 @@ class CustomerConfig(BaseModel):
         True, description="false: the files have no header line (name the columns with names = [...])"
     )
     timestamp_format: str | None = Field(
-        None, description="strftime format; default ISO 8601, YYYYMMDDhhmmss digits or epoch"
+        None,
+        description="strftime format; default ISO 8601, year-first written forms "
+        "(2026. 11. 25. 오후 7:46:00), YYYYMMDDhhmmss digits or epoch",
     )
     timezone: str = Field("Asia/Seoul", description="zone of timestamps written without an offset")
     encoding: Literal["auto", "utf-8", "cp949", "euc-kr", "utf-16"] = Field(

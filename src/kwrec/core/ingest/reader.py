@@ -36,6 +36,14 @@ _ISO_RE: Final = (
     r"^(?<date>\d{4}-\d{2}-\d{2})(?:[T ](?<hm>\d{2}:\d{2})(?<sec>:\d{2}(?:\.\d{1,9})?)?)?"
     r"\s*(?:(?<zulu>[Zz]|UTC)|(?<sign>[+-])(?<oh>\d{2}):?(?<om>\d{2})?)?$"
 )
+# Year-first local times as Korean screens and spreadsheets write them: "2026. 11. 25. 오후 7:46:00"
+# (JavaScript's ko-KR toLocaleString, Google Sheets), "2026-11-25 오후 7:46" (Excel), "2026.11.25 19:46",
+# "2026/11/25 7:46:00 PM". Year first, so day and month are never guessed.
+_WRITTEN_RE: Final = (
+    r"^(?<y>\d{4})\s*[./-]\s*(?<mo>\d{1,2})\s*[./-]\s*(?<d>\d{1,2})\.?"
+    r"(?:\s*(?<ampm>오전|오후|[AaPp][Mm])?\s*(?<h>\d{1,2}):(?<mi>\d{2})(?::(?<sec>\d{2}(?:\.\d{1,9})?))?"
+    r"(?:\s*(?<ampm2>오전|오후|[AaPp][Mm]))?)?$"
+)
 # Each shape its own format: polars parses these exact ones fastest (an optional fraction, "%.f",
 # makes plain "...:20Z" three times slower).
 _FAST_UTC_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
@@ -244,10 +252,11 @@ def timestamp_advice(location: str, timestamp_format: str | None) -> str:
             "correct the pattern (strftime: %Y year, %m month, %d day, %H:%M:%S time, %z UTC offset)"
         )
     return (
-        "timestamps are read as ISO 8601 (2026-11-01 09:30:00, 2026-11-01T09:30:00+09:00), as digits "
+        "timestamps are read as ISO 8601 (2026-11-01 09:30:00, 2026-11-01T09:30:00+09:00), year first "
+        "as screens write it (2026. 11. 1. 오전 9:30:00, 2026.11.01 09:30, 2026/11/01 9:30 AM), as digits "
         "(20261101093000, 202611010930, 20261101) or epoch seconds or milliseconds; for any other form "
         f"set timestamp_format in {config} "
-        '(a strftime pattern, e.g. timestamp_format = "%Y.%m.%d %H:%M")'
+        '(a strftime pattern, e.g. timestamp_format = "%d/%m/%Y %H:%M")'
     )
 
 
@@ -537,6 +546,37 @@ def _timestamp(e: pl.Expr, dtype: pl.DataType, config: CustomerConfig) -> pl.Exp
     raise TypeError(f"text timestamps are read by parse_timestamps, not as {dtype}")
 
 
+def _written_local(column: str) -> pl.Expr:
+    """The naive datetime of ``_WRITTEN_RE``'s groups in ``column``: 오후/PM adds 12 hours to 1-11, 오전/AM
+    12 is midnight; an hour over 12 with either, or a date that does not exist, is null."""
+    g = pl.col(column).struct.field
+    ampm = pl.coalesce(g("ampm"), g("ampm2")).str.to_uppercase()
+    hour = g("h").cast(pl.Int64, strict=False)
+    pm, am = ampm.is_in(["오후", "PM"]), ampm.is_in(["오전", "AM"])
+    hour = (
+        pl.when(ampm.is_null())
+        .then(hour)
+        .when(hour.is_between(1, 12))
+        .then(hour % 12 + pl.when(pm).then(12).otherwise(0))
+        .when(am | pm)
+        .then(None)
+    )
+
+    def two(e: pl.Expr) -> pl.Expr:
+        return e.cast(pl.String).str.zfill(2)
+
+    text = pl.format(
+        "{}-{}-{}T{}:{}:{}",
+        g("y"),
+        two(g("mo")),
+        two(g("d")),
+        two(hour.fill_null(pl.when(g("h").is_null()).then(0))),
+        two(g("mi").fill_null("00")),
+        g("sec").fill_null("00").str.zfill(2),
+    )
+    return text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+
+
 def parse_timestamps(values: pl.Series, config: CustomerConfig) -> pl.Series:
     """A timestamp column of any type -> UTC datetimes (null where unreadable), each row by its form."""
     dtype = values.dtype
@@ -599,6 +639,12 @@ def _text_times(values: pl.Series, config: CustomerConfig) -> pl.Series:
         parts=rest.str.extract_groups(_ISO_RE),
     )
     parts = pl.col("parts")
+    # The written forms' regex runs only when some row is left for it (most logs have none).
+    f = f.with_columns(written=pl.when(parts.struct.field("date").is_null() & ~pl.col("is_epoch")).then(rest))
+    written = pl.lit(None, pl.Datetime("us"))
+    if f["written"].is_not_null().any():
+        f = f.with_columns(pl.col("written").str.extract_groups(_WRITTEN_RE))
+        written = _written_local("written")
     f = f.with_columns(
         compact=_compact_local(pl.when(pl.col("digits").str.contains(_COMPACT_RE)).then(pl.col("digits"))),
         local=pl.format(
@@ -615,8 +661,8 @@ def _text_times(values: pl.Series, config: CustomerConfig) -> pl.Series:
         ),
     )
     compact, local, offset_min = pl.col("compact"), pl.col("local"), pl.col("offset_min")
-    # Digits and ISO without an offset are all local times: one time-zone pass serves them.
-    f = f.with_columns(localised=_localise(pl.coalesce(pl.col("fast_local_ts"), compact, local), tz))
+    # Digits, ISO without an offset and the written forms are all local times: one time-zone pass.
+    f = f.with_columns(localised=_localise(pl.coalesce(pl.col("fast_local_ts"), compact, local, written), tz))
     return f.select(
         pl.when(fast | fast_fraction)
         .then(pl.col("fast_ts").dt.replace_time_zone("UTC"))
