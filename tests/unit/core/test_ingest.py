@@ -897,6 +897,49 @@ def test_a_gzip_with_no_complete_line_is_rejected_whole(tmp_path: Path) -> None:
     assert events.height == len(ROWS) and q.counts == {"corrupt gzip": 1}
 
 
+def test_what_the_bytes_are_decides_how_a_file_is_read_not_its_name(tmp_path: Path) -> None:
+    """Before: a .csv.gz that a browser had saved decompressed was rejected as "corrupt gzip", a gzip
+    named .csv lost every line to "bad encoding", and bzip2 and zstd (Spark's, Hive's, a shell's)
+    were "unsupported file type". A cut bzip2 or zstd stream keeps its complete lines, like gzip."""
+    import bz2
+
+    import pyarrow as pa
+
+    rng = random.Random(3)
+    rows = [
+        (f"2024-05-01T12:00:{i % 60:02d}+09:00", f"u{i}", "", f"q{rng.randrange(10**9)}", "", "")
+        for i in range(40_000)
+    ]
+    text = csv_text(rows).encode()
+    files = {
+        "saved-decompressed.csv.gz": text,
+        "gzipped.csv": gzip.compress(text),
+        "logs.csv.bz2": bz2.compress(text),
+        "logs.csv.zst": pa.compress(text, codec="zstd", asbytes=True),
+    }
+    for name, data in files.items():
+        cdir = tmp_path / name.replace(".", "-")
+        cdir.mkdir()
+        (cdir / name).write_bytes(data)
+        events, q, _ = read(cdir, tmp_path)
+        assert events["query"].to_list() == [r[3] for r in rows] and q.total == 0, name
+    for name in ("logs.csv.bz2", "logs.csv.zst"):
+        cdir = tmp_path / f"cut-{name}"
+        cdir.mkdir()
+        (cdir / name).write_bytes(files[name][: len(files[name]) // 2])
+        events, q, lines = read(cdir, tmp_path)
+        assert 5_000 < events.height < len(rows) and q.counts == {"truncated compressed file": 1}, name
+        assert events["query"].to_list() == [r[3] for r in rows[: events.height]], name
+        assert lines[0]["line"] == events.height + 2  # the header, then every complete row
+    # A compressed name on bytes that are neither that nor text: corrupt, said so, the rest read.
+    cdir = tmp_path / "binary"
+    write(cdir / "good.csv", csv_text())
+    (cdir / "bad.csv.zst").write_bytes(b"\x00\x01\x02" * 100)
+    events, q, lines = read(cdir, tmp_path)
+    assert events.height == len(ROWS) and q.counts == {"corrupt compressed file": 1}
+    assert "named zstd but it is not zstd data" in str(lines[0]["raw"])
+
+
 def test_stream_gunzip_agrees_with_the_gzip_module_on_whole_files() -> None:
     """Multi-member files, members ending mid-chunk, any compression level: gzip.decompress is the oracle."""
     rng = random.Random(7)

@@ -8,6 +8,7 @@ quote) is rejected instead of silently swallowing the lines after it.
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import csv
 import io
@@ -42,12 +43,15 @@ NOT_TEXT: Final = "not text"
 UNREADABLE: Final = "unreadable file"
 CORRUPT_GZIP: Final = "corrupt gzip"
 TRUNCATED_GZIP: Final = "truncated gzip"
+CORRUPT_COMPRESSED: Final = "corrupt compressed file"  # bzip2, zstd
+TRUNCATED_COMPRESSED: Final = "truncated compressed file"
 CORRUPT_PARQUET: Final = "corrupt parquet"
 UNSUPPORTED: Final = "unsupported file type"
 
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 # Excel's "Unicode text" export (and many Windows tools) write UTF-16 with a byte-order mark.
 _UTF16_BOMS: Final = (b"\xff\xfe", b"\xfe\xff")
+_SNIFF_BYTES: Final = 1 << 16  # what tells text from binary
 _CHUNK: Final = 1 << 20
 _TEXT_FIELDS: Final = ("query", "user_id", "session_id")
 _NOT_SPACE: Final = re.compile(rb"\S")
@@ -83,27 +87,60 @@ class FileRejected(Exception):
         self.detail = detail
 
 
+class Compression(StrEnum):
+    GZIP = "gzip"
+    BZIP2 = "bzip2"
+    ZSTD = "zstd"
+
+
+# What exporters and pipelines compress logs with (Spark, Hive, Firehose, gzip/bzip2/zstd on a shell).
+_COMPRESSED_SUFFIXES: Final = {".gz": Compression.GZIP, ".bz2": Compression.BZIP2, ".zst": Compression.ZSTD}
+# Each format's magic bytes; bzip2's with its first block's, so a text file starting "BZh9" stays text.
+_MAGIC: Final = (
+    (Compression.GZIP, re.compile(rb"\x1f\x8b")),
+    (Compression.ZSTD, re.compile(rb"\x28\xb5\x2f\xfd")),
+)
+_BZIP2_MAGIC: Final = re.compile(rb"BZh[1-9](?:1AY&SY|\x17rE8P\x90)")
+
+
+def compression_by_name(file_name: str) -> Compression | None:
+    return _COMPRESSED_SUFFIXES.get(Path(file_name.lower()).suffix)
+
+
+def compression_of(data: bytes) -> Compression | None:
+    """How ``data`` is compressed, by its magic bytes (a name can be wrong: see :func:`read_bytes`)."""
+    for kind, magic in _MAGIC:
+        if magic.match(data):
+            return kind
+    return Compression.BZIP2 if _BZIP2_MAGIC.match(data) else None
+
+
 def detect_format(file_name: str) -> Format | None:
     name = file_name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
+    if compression_by_name(name) is not None:
+        name = name[: name.rfind(".")]
     return _SUFFIXES.get(Path(name).suffix)
 
 
 @dataclass(frozen=True)
 class Truncation:
-    """A gzip stream that breaks off (a cut upload, a damaged block): the complete lines before the break
-    are kept; this says where it broke and holds the incomplete line that was cut."""
+    """A compressed stream that breaks off (a cut upload, a damaged block): the complete lines before the
+    break are kept; this says where it broke and holds the incomplete line that was cut."""
 
     line: int  # 1-based number of the cut line (the first line not kept)
     kept_bytes: int  # decompressed bytes kept: every complete line before the break
     compressed_bytes: int  # size of the file as it is
     tail: bytes  # the cut line's bytes, up to the break
     error: str
+    compression: Compression = Compression.GZIP
+
+    @property
+    def reason(self) -> str:
+        return TRUNCATED_GZIP if self.compression is Compression.GZIP else TRUNCATED_COMPRESSED
 
     def describe(self) -> str:
         return (
-            f"the gzip stream breaks off after {self.kept_bytes:,} decompressed bytes "
+            f"the {self.compression} stream breaks off after {self.kept_bytes:,} decompressed bytes "
             f"({self.compressed_bytes:,} compressed bytes in the file): {self.error}; the {self.line - 1:,} "
             "complete lines before it are kept, this cut line is not"
         )
@@ -134,6 +171,42 @@ def _gunzip(data: bytes) -> tuple[bytes, str | None]:
     return bytes(out), None
 
 
+def _bunzip2(data: bytes) -> tuple[bytes, str | None]:
+    """Like :func:`_gunzip`, for bzip2 (pbzip2 writes one stream per block: every stream is read)."""
+    out = bytearray()
+    rest = data
+    while rest:
+        if not _BZIP2_MAGIC.match(rest):
+            return bytes(out), None if not rest.strip(b"\x00") else "trailing bytes that are not bzip2"
+        stream = bz2.BZ2Decompressor()
+        for start in range(0, len(rest), 1 << 16):
+            try:
+                out += stream.decompress(rest[start : start + (1 << 16)])
+            except OSError as exc:
+                return bytes(out), f"damaged data: {exc}"
+            if stream.eof:
+                rest = stream.unused_data + rest[start + (1 << 16) :]
+                break
+        else:
+            return bytes(out), "the file ends before the bzip2 end-of-stream marker"
+    return bytes(out), None
+
+
+def _unzstd(data: bytes) -> tuple[bytes, str | None]:
+    """Like :func:`_gunzip`, for zstd (pyarrow's codec: every frame, output kept up to a break)."""
+    out = bytearray()
+    stream = pa.CompressedInputStream(pa.BufferReader(data), "zstd")
+    try:
+        while chunk := stream.read(1 << 16):
+            out += chunk
+    except OSError as exc:  # pyarrow says "Truncated compressed stream" for a cut file
+        return bytes(out), str(exc)[:200]
+    return bytes(out), None
+
+
+_DECOMPRESS: Final = {Compression.GZIP: _gunzip, Compression.BZIP2: _bunzip2, Compression.ZSTD: _unzstd}
+
+
 class _Readable(Protocol):
     @property
     def name(self) -> str: ...
@@ -141,26 +214,38 @@ class _Readable(Protocol):
 
 
 def read_bytes(path: _Readable) -> tuple[bytes, Truncation | None]:
-    """The file's content, gunzipped when it ends in ``.gz``. Raises :class:`FileRejected`.
+    """The file's content, decompressed when it is gzip, bzip2 or zstd. Raises :class:`FileRejected`.
 
-    A gzip that breaks off yields its complete lines and a :class:`Truncation` for the cut one; a gzip
-    from which not one complete line decompresses is rejected whole.
+    What the bytes are decides, not the name: a browser that saves a served ``.csv.gz`` decompressed
+    keeps the name, and an export may gzip a ``.csv``. A compressed name on bytes that are not (and do
+    not look like text either) is a corrupt file. A stream that breaks off yields its complete lines and
+    a :class:`Truncation` for the cut one; one from which not one complete line decompresses is
+    rejected whole.
     """
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise FileRejected(UNREADABLE, exc.strerror or str(exc)) from None
-    if not path.name.lower().endswith(".gz"):
+    kind, named = compression_of(data), compression_by_name(path.name)
+    if kind is None:
+        if named is not None and not _looks_like_text(data):
+            reason = CORRUPT_GZIP if named is Compression.GZIP else CORRUPT_COMPRESSED
+            raise FileRejected(reason, f"named {named} but it is not {named} data (nor text)")
         return data, None
-    content, error = _gunzip(data)
+    content, error = _DECOMPRESS[kind](data)
     if error is None:
         return content, None
     end = content.rfind(b"\n") + 1
     if end == 0:
-        raise FileRejected(CORRUPT_GZIP, error)
+        raise FileRejected(CORRUPT_GZIP if kind is Compression.GZIP else CORRUPT_COMPRESSED, error)
     kept = content[:end]
-    cut = Truncation(kept.count(b"\n") + 1, end, len(data), content[end:], error)
+    cut = Truncation(kept.count(b"\n") + 1, end, len(data), content[end:], error, kind)
     return kept, cut
+
+
+def _looks_like_text(data: bytes) -> bool:
+    """Text in any encoding read here: UTF-16 by its byte-order mark, else no NUL byte at the start."""
+    return data.startswith(_UTF16_BOMS) or b"\x00" not in data[:_SNIFF_BYTES]
 
 
 # --------------------------------------------------------------------------------------------- decoding

@@ -132,7 +132,8 @@ def read_customer_logs(
     if not inputs:
         raise DataError(
             f"customer {customer}: no input files in {logs.location}",
-            hint="add .csv, .tsv, .jsonl, .ndjson, .json, .parquet, .txt or .log files (optionally .gz)",
+            hint="add .csv, .tsv, .jsonl, .ndjson, .json, .parquet, .txt or .log files "
+            "(optionally .gz, .bz2 or .zst)",
         )
     frames: list[pl.DataFrame] = []
     unmapped: list[str] = []
@@ -309,7 +310,8 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
     explicit = {c for c in CANONICAL if config.columns.explicit(c)}
     data, cut = fmt.read_bytes(f)
     if cut is not None and kind is fmt.Format.PARQUET:
-        raise fmt.FileRejected(fmt.CORRUPT_GZIP, cut.error)  # part of a Parquet file is no table
+        reason = fmt.CORRUPT_GZIP if cut.compression is fmt.Compression.GZIP else fmt.CORRUPT_COMPRESSED
+        raise fmt.FileRejected(reason, cut.error)  # part of a Parquet file is no table
     if kind is fmt.Format.PARQUET:
         rows, columns = fmt.read_parquet(data, fields, explicit)
         raw = rows.select("line", pl.col("query").alias("raw"))
@@ -368,7 +370,7 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
     if cut is not None:
         tail = f"{cut.tail[:200].decode('utf-8', 'replace')} <cut: {cut.describe()}>"
         rejected = pl.concat(
-            [rejected, pl.DataFrame({"line": [cut.line], "reason": [fmt.TRUNCATED_GZIP], "raw": [tail]})],
+            [rejected, pl.DataFrame({"line": [cut.line], "reason": [cut.reason], "raw": [tail]})],
             how="vertical_relaxed",
         )
         log.warning("%s: %s", f.rel, cut.describe())
