@@ -18,7 +18,7 @@ import re
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -146,50 +146,54 @@ class Truncation:
         )
 
 
-def _gunzip(data: bytes) -> tuple[bytes, str | None]:
-    """Stream-decompress every member of a gzip file: what decompressed, and the error that stopped it.
+class _Stream(Protocol):
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+    def decompress(self, data: bytes, /) -> bytes: ...
 
-    Input goes in 64 KiB at a time, so a damaged block loses only what follows it (zlib discards the
-    output of the call that fails).
+
+def _members(
+    data: bytes,
+    name: str,
+    starts: Callable[[bytes], bool],
+    open_stream: Callable[[], _Stream],
+    damage: type[Exception],
+) -> tuple[bytes, str | None]:
+    """Stream-decompress every member of a file of ``name`` members one after another (gzip's, or the
+    streams pbzip2 writes one per block): what decompressed, and the error that stopped it.
+
+    Input goes in 64 KiB at a time, so a damaged block loses only what follows it (the decompressor
+    discards the output of the call that fails).
     """
     out = bytearray()
     rest = data
     while rest:
-        if rest[:2] != b"\x1f\x8b":
-            return bytes(out), None if not rest.strip(b"\x00") else "trailing bytes that are not gzip"
-        stream = zlib.decompressobj(wbits=31)
+        if not starts(rest):
+            return bytes(out), None if not rest.strip(b"\x00") else f"trailing bytes that are not {name}"
+        stream = open_stream()
         for start in range(0, len(rest), 1 << 16):
             try:
                 out += stream.decompress(rest[start : start + (1 << 16)])
-            except zlib.error as exc:
+            except damage as exc:
                 return bytes(out), f"damaged data: {exc}"
             if stream.eof:  # the next member (if any) starts in what this one did not use
                 rest = stream.unused_data + rest[start + (1 << 16) :]
                 break
         else:
-            return bytes(out), "the file ends before the gzip end-of-stream marker"
+            return bytes(out), f"the file ends before the {name} end-of-stream marker"
     return bytes(out), None
+
+
+def _gunzip(data: bytes) -> tuple[bytes, str | None]:
+    return _members(
+        data, "gzip", lambda b: b[:2] == b"\x1f\x8b", lambda: zlib.decompressobj(wbits=31), zlib.error
+    )
 
 
 def _bunzip2(data: bytes) -> tuple[bytes, str | None]:
-    """Like :func:`_gunzip`, for bzip2 (pbzip2 writes one stream per block: every stream is read)."""
-    out = bytearray()
-    rest = data
-    while rest:
-        if not _BZIP2_MAGIC.match(rest):
-            return bytes(out), None if not rest.strip(b"\x00") else "trailing bytes that are not bzip2"
-        stream = bz2.BZ2Decompressor()
-        for start in range(0, len(rest), 1 << 16):
-            try:
-                out += stream.decompress(rest[start : start + (1 << 16)])
-            except OSError as exc:
-                return bytes(out), f"damaged data: {exc}"
-            if stream.eof:
-                rest = stream.unused_data + rest[start + (1 << 16) :]
-                break
-        else:
-            return bytes(out), "the file ends before the bzip2 end-of-stream marker"
-    return bytes(out), None
+    return _members(data, "bzip2", lambda b: _BZIP2_MAGIC.match(b) is not None, bz2.BZ2Decompressor, OSError)
 
 
 def _unzstd(data: bytes) -> tuple[bytes, str | None]:
