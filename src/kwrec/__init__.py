@@ -22,11 +22,11 @@ except PackageNotFoundError:  # running from a source tree without installation
 #: trained by older code is never reused as if it were current.
 ARTIFACT_FORMAT = 4
 
-#: Bumped whenever reading or preprocessing turns the same input files into different events (a parse
-#: mended, a layout or encoding read that was refused before). Reuse is keyed by it, so a customer whose
-#: files did not change is still trained again by the kwrec that reads them differently; unlike
-#: ARTIFACT_FORMAT it says nothing about what an artifact holds, so older artifacts stay readable.
-INGEST_FORMAT = 3
+#: Bumped whenever reading, preprocessing or training turns the same inputs into a different artifact
+#: in the same layout (a parse mended, a form read that was refused, a key the look-up finds more by).
+#: Reuse is keyed by it, so a customer whose files did not change is still trained again by the kwrec
+#: that would train them differently; unlike ARTIFACT_FORMAT, older artifacts stay readable.
+TRAINING_REVISION = 3
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {

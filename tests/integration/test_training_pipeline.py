@@ -182,7 +182,7 @@ def test_a_kwrec_that_reads_files_differently_trains_unchanged_customers_again(
     first = train_release(settings, store, timestamp="2611270100", evaluate=False)
     assert detect_changes(settings, store).changed == []
 
-    monkeypatch.setattr(train_module, "INGEST_FORMAT", train_module.INGEST_FORMAT + 1)
+    monkeypatch.setattr(train_module, "TRAINING_REVISION", train_module.TRAINING_REVISION + 1)
     assert sorted(detect_changes(settings, store).changed) == ["alpha", "beta"]
     second = train_release(settings, store, timestamp="2611280100", evaluate=False)
     assert sorted(second.trained) == ["alpha", "beta"] and second.reused == []

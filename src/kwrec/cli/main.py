@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from kwrec import ARTIFACT_FORMAT, INGEST_FORMAT, __version__
+from kwrec import ARTIFACT_FORMAT, TRAINING_REVISION, __version__
 from kwrec.adapters.stores import open_store
 from kwrec.cli.deploy import deploy, gc, releases, rollback, verify
 from kwrec.cli.diff import diff
@@ -38,7 +38,7 @@ app = typer.Typer(
 def _print_version(value: bool) -> None:
     if value:
         # The same code version /version and every manifest report (the installed package's).
-        formats = f"artifact format {ARTIFACT_FORMAT}, ingest format {INGEST_FORMAT}"
+        formats = f"artifact format {ARTIFACT_FORMAT}, training revision {TRAINING_REVISION}"
         stdout.print(f"kwrec {__version__} ({formats})", highlight=False)
         raise typer.Exit()
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kwrec import ARTIFACT_FORMAT, INGEST_FORMAT, __version__
+from kwrec import ARTIFACT_FORMAT, TRAINING_REVISION, __version__
 from kwrec.adapters.sources import open_logs
 from kwrec.core.evaluation import evaluate_events, held_out, versus_mpc
 from kwrec.core.gate import GateAgainst, candidate_stability, gate_scores
@@ -65,13 +65,14 @@ class TrainOutcome:
 
 
 def input_key(fingerprint: str, params: TrainParams, bans: LiveBans = NO_BANS) -> str:
-    """What decides whether an artifact can be reused: inputs, parameters, the artifact and ingest
-    formats (how files are read), and the live blocks training leaves out (only when there are some)."""
+    """What decides whether an artifact can be reused: inputs, parameters, the artifact format and the
+    training revision (how files are read and trained), and the live blocks training leaves out (only
+    when there are some)."""
     fields: dict[str, Any] = {
         "inputs": fingerprint,
         "params": params.model_dump(mode="json"),
         "format": ARTIFACT_FORMAT,
-        "ingest": INGEST_FORMAT,
+        "revision": TRAINING_REVISION,
     }
     if bans.key() is not None:
         fields["live_bans"] = bans.key()

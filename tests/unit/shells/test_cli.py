@@ -202,12 +202,12 @@ def one_line(err: str) -> str:
 
 
 def test_kwrec_version() -> None:
-    from kwrec import ARTIFACT_FORMAT, INGEST_FORMAT, __version__
+    from kwrec import ARTIFACT_FORMAT, TRAINING_REVISION, __version__
 
     code, out, _ = run("--version")
     assert code == 0 and out.split()[:2] == ["kwrec", __version__]
     # what decides reuse besides the data: an operator compares these before and after an upgrade
-    assert f"artifact format {ARTIFACT_FORMAT}, ingest format {INGEST_FORMAT}" in out
+    assert f"artifact format {ARTIFACT_FORMAT}, training revision {TRAINING_REVISION}" in out
 
 
 def test_a_too_long_query_is_refused_like_the_api(sample_store: tuple[Settings, TrainOutcome]) -> None:
