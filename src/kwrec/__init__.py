@@ -26,7 +26,7 @@ ARTIFACT_FORMAT = 4
 #: in the same layout (a parse mended, a form read that was refused, a key the look-up finds more by).
 #: Reuse is keyed by it, so a customer whose files did not change is still trained again by the kwrec
 #: that would train them differently; unlike ARTIFACT_FORMAT, older artifacts stay readable.
-TRAINING_REVISION = 3
+TRAINING_REVISION = 4
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {

@@ -41,6 +41,24 @@ def test_word_start_match(korean: CustomerModel) -> None:
     assert words(korean, "케이스")[0] == "케이스티파이"
 
 
+def test_a_word_behind_punctuation_is_found_by_typing_the_word(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Before: "따옴" found no "\"따옴표\" 상품", nor "오오티" the hashtag "#오오티디 코디": the key of a
+    keyword, and of each later word, started with the mark. Typing the mark still finds it first."""
+    keywords = ['"따옴표" 상품', "#오오티디 코디", "(여성) 원피스", "[공식] 나이키 운동화", "여성 니트"]
+    rows = [r for i, k in enumerate(keywords) for r in popular_by(k, 10 - i, prefix=f"p{i}")]
+    model = train_model(tmp_path_factory.mktemp("marks"), rows)
+    assert words(model, "따옴") == ['"따옴표" 상품']
+    assert words(model, "오오티") == ["#오오티디 코디"]
+    assert words(model, "여성") == ["여성 니트", "(여성) 원피스"]  # a keyword that starts so comes first
+    assert words(model, "공식") == ["[공식] 나이키 운동화"]
+    assert "[공식] 나이키 운동화" in words(model, "나이키")  # a later word, as before
+    assert words(model, "#오오") == ["#오오티디 코디"] and words(model, "(여") == ["(여성) 원피스"]
+    assert "(여성) 원피스" in words(model, "ㅇㅅ")  # 초성, the same
+    assert words(model, "ㄸㅇ") == ['"따옴표" 상품']
+
+
 def test_one_jamo_typo(korean: CustomerModel) -> None:
     got = words(korean, "샴성")
     assert got and all(w.startswith("삼성") for w in got)

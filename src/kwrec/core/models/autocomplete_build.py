@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import polars as pl
@@ -19,17 +20,27 @@ from kwrec.core.models.keys import ALIAS, CHO, CHO_WORD, FULL, HANGUL, MAX_WORD_
 from kwrec.core.models.layout import HEAVY_PREFIX, HEAVY_TOP_FILE, KEYS_PREFIX, NO_ID
 from kwrec.core.text.hangul import choseong_expr, keystrokes_expr
 
+# Marks a word can start with ("따옴표", #해시태그, (여성), [공식]): what is typed to find it is the word.
+_LEADING_MARKS: Final = r"^[^\p{L}\p{N}]+"
+
 
 def _word_keys(words: pl.DataFrame, full_ns: str, word_ns: str) -> list[pl.DataFrame]:
-    """``words``: columns ``w`` (list of per-word keys) and ``id``."""
+    """``words``: columns ``w`` (list of per-word keys) and ``id``.
+
+    A keyword is found from its start (``full_ns``) and from each later word (``word_ns``); a word that
+    starts with marks is found from its first letter too (in ``word_ns``, so that a keyword typed that
+    way from its start still comes first)."""
     parts = [words.select((pl.lit(full_ns) + pl.col("w").list.join("")).alias("key"), "id")]
-    for i in range(1, MAX_WORD_STARTS + 1):
+    for i in range(MAX_WORD_STARTS + 1):
         later = words.filter(pl.col("w").list.len() > i)
         if later.height == 0:
             break
-        parts.append(
-            later.select((pl.lit(word_ns) + pl.col("w").list.slice(i).list.join("")).alias("key"), "id")
-        )
+        rest = pl.col("w").list.slice(i + 1).list.join("")
+        if i:
+            parts.append(later.select((pl.lit(word_ns) + pl.col("w").list.get(i) + rest).alias("key"), "id"))
+        bare = pl.col("w").list.get(i).str.replace(_LEADING_MARKS, "")
+        marked = later.filter(bare != pl.col("w").list.get(i))
+        parts.append(marked.select((pl.lit(word_ns) + bare + rest).alias("key"), "id"))
     return parts
 
 
