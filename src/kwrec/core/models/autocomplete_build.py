@@ -31,15 +31,18 @@ def _word_keys(words: pl.DataFrame, full_ns: str, word_ns: str) -> list[pl.DataF
     starts with marks is found from its first letter too (in ``word_ns``, so that a keyword typed that
     way from its start still comes first)."""
     parts = [words.select((pl.lit(full_ns) + pl.col("w").list.join("")).alias("key"), "id")]
+    # Few keywords have a word that starts with a mark: only those are looked at for it.
+    with_marks = words.filter(pl.col("w").list.join(" ").str.contains(r"(?:^| )[^\p{L}\p{N}]"))
     for i in range(MAX_WORD_STARTS + 1):
-        later = words.filter(pl.col("w").list.len() > i)
-        if later.height == 0:
-            break
         rest = pl.col("w").list.slice(i + 1).list.join("")
         if i:
+            later = words.filter(pl.col("w").list.len() > i)
+            if later.height == 0:
+                break
             parts.append(later.select((pl.lit(word_ns) + pl.col("w").list.get(i) + rest).alias("key"), "id"))
+        marked = with_marks.filter(pl.col("w").list.len() > i)
         bare = pl.col("w").list.get(i).str.replace(_LEADING_MARKS, "")
-        marked = later.filter(bare != pl.col("w").list.get(i))
+        marked = marked.filter(bare != pl.col("w").list.get(i))
         parts.append(marked.select((pl.lit(word_ns) + bare + rest).alias("key"), "id"))
     return parts
 
