@@ -313,6 +313,27 @@ def test_corrupt_files_next_to_good_ones(tmp_path: Path) -> None:
     assert {e["file"] for e in lines} == {"acme/bad.csv.gz", "acme/bad.parquet", "acme/notes.docx"}
 
 
+def test_nested_parquet_fields_are_mapped_by_jsonpath_as_in_json(tmp_path: Path) -> None:
+    """Before: `query = "$.search.query"` read JSON but not Parquet, whose exporters (BigQuery, Spark)
+    write structs and lists: "no column '$.search.query'". A path that names nothing in the file is
+    a missing column, said the same way."""
+    search = [{"query": "노트북", "user": {"id": "u1"}}, {"query": "마우스", "user": {"id": "u2"}}]
+    frame = pl.DataFrame({"ts": [1764100000, 1764100001], "search": search, "tags": [["a", "b"], []]})
+    cdir = tmp_path / "bq"
+    cdir.mkdir()
+    frame.write_parquet(cdir / "a.parquet")
+    config = '[columns]\ntimestamp = "ts"\nquery = "$.search.query"\nuser_id = "$.search.user.id"\n'
+    write(cdir / "kwrec.toml", config + 'session_id = "$.tags[1]"\n')
+    events, q, _ = read(cdir, tmp_path)
+    assert events["query"].to_list() == ["노트북", "마우스"] and q.total == 0
+    assert events["user_id"].to_list() == ["u1", "u2"] and events["session_id"].to_list() == ["b", None]
+    write(cdir / "kwrec.toml", config.replace("user.id", "user.name"))
+    with pytest.raises(
+        DataError, match=r"no column '\$\.search\.user\.name' \(user_id\) among \['ts', 'search', 'tags'\]"
+    ):
+        read(cdir, tmp_path)
+
+
 def test_parquet_columns_of_any_stored_type(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Parquet writers store times as decimals and text as bytes or dictionaries: those are read. A
     column that is no scalar (a list, a duration) refuses its file with the column and its type named,

@@ -894,8 +894,11 @@ def read_parquet(data: bytes, fields: dict[str, str], explicit: set[str]) -> tup
         frame = pl.read_parquet(io.BytesIO(data))
     except Exception as exc:
         raise FileRejected(CORRUPT_PARQUET, f"{type(exc).__name__}: {str(exc)[:200]}") from None
-    index = resolve_fields(frame.columns, fields, explicit)
-    out = frame.select(pl.nth(i).alias(f) for f, i in index.items())
+    nested = {f: e for f, source in fields.items() if (e := _nested_column(frame.schema, source)) is not None}
+    index = resolve_fields(frame.columns, {f: s for f, s in fields.items() if f not in nested}, explicit)
+    out = frame.select(
+        *(pl.nth(i).alias(f) for f, i in index.items()), *(e.alias(f) for f, e in nested.items())
+    )
     for f in out.columns:
         dtype = out[f].dtype
         # Times, counts and flags are read in their stored types; anything else must read as text.
@@ -904,7 +907,7 @@ def read_parquet(data: bytes, fields: dict[str, str], explicit: set[str]) -> tup
         try:
             out = out.with_columns(pl.col(f).cast(pl.String))
         except pl.exceptions.PolarsError:
-            source = frame.columns[index[f]]
+            source = frame.columns[index[f]] if f in index else fields[f]
             named = repr(source) if source == f else f"{source!r} ({f})"
             raise FileRejected(
                 NOT_TEXT,
@@ -912,6 +915,33 @@ def read_parquet(data: bytes, fields: dict[str, str], explicit: set[str]) -> tup
                 "time: convert it, or map another column in kwrec.toml [columns]",
             ) from None
     return out.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64)), frame.columns
+
+
+_PATH_STEP: Final = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+
+
+def _nested_column(schema: pl.Schema, path: str) -> pl.Expr | None:
+    """A JSONPath mapping (``$.search.query``, ``$.items[0].name``) as an expression over a Parquet
+    file's struct and list columns, as duckdb reads it from JSON; None when it is no path, or names
+    nothing in this file (then it is a missing column)."""
+    if not path.startswith("$."):
+        return None
+    steps = _PATH_STEP.findall(path[1:])
+    if not steps or "".join(f".{n}" if n else f"[{i}]" for n, i in steps) != path[1:] or not steps[0][0]:
+        return None
+    column = _find(list(schema), steps[0][0])
+    if column is None:
+        return None
+    dtype: object = schema.dtypes()[column]
+    expr = pl.nth(column)
+    for name, position in steps[1:]:
+        if name and isinstance(dtype, pl.Struct) and name in (fs := {f.name: f.dtype for f in dtype.fields}):
+            expr, dtype = expr.struct.field(name), fs[name]
+        elif position and isinstance(dtype, pl.List | pl.Array):
+            expr, dtype = expr.list.get(int(position), null_on_oob=True), dtype.inner
+        else:
+            return None
+    return expr
 
 
 def _scalar(dtype: pl.DataType) -> bool:
