@@ -1026,6 +1026,16 @@ def test_what_exporters_write_for_a_missing_value_is_no_id(tmp_path: Path) -> No
     assert events["session_id"].null_count() == events.height and q.total == 0
 
 
+def test_exports_concatenated_into_one_file_say_repeated_header(tmp_path: Path) -> None:
+    """`cat day1.csv day2.csv` (or a Windows copy that keeps each file's BOM) repeats the header: it
+    was one "bad timestamp" per day; it is said for what it is, counted, and every row is read."""
+    day = "timestamp,user_id,query\r\n2024-05-01T12:00:00Z,u1,노트북\r\n"
+    write(tmp_path / "cat" / "a.csv", day + day + "\ufeff" + day)
+    events, q, lines = read(tmp_path / "cat", tmp_path)
+    assert events.height == 3 and q.counts == {"repeated header": 2}
+    assert [e["line"] for e in lines] == [3, 5]
+
+
 def test_lines_ended_by_cr_alone_are_lines(tmp_path: Path) -> None:
     """Before: a file from classic Mac OS or Excel's "CSV (Macintosh)" was one line, and the csv
     module's refusal of it was logged as a kwrec bug; a lone CR in a header line was the same bug."""

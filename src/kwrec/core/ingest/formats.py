@@ -47,6 +47,7 @@ CORRUPT_COMPRESSED: Final = "corrupt compressed file"  # bzip2, zstd
 TRUNCATED_COMPRESSED: Final = "truncated compressed file"
 CORRUPT_PARQUET: Final = "corrupt parquet"
 UNSUPPORTED: Final = "unsupported file type"
+REPEATED_HEADER: Final = "repeated header"  # exports concatenated into one file (cat day1.csv day2.csv)
 
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 # Excel's "Unicode text" export (and many Windows tools) write UTF-16 with a byte-order mark.
@@ -554,10 +555,12 @@ def parse_delimited(
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
     """CSV/TSV lines -> ``(rows, rejected, column names)``; rows has ``line`` and one String column per
     found field. ``names`` None means the first line is the header."""
+    header: str | None = None
     if names is None:
         if good.height == 0:
             return pl.DataFrame(schema={"line": pl.Int64}), empty_rejected(), []
         names = header_names(good, delimiter, quote)
+        header = good["text"][0]
         good = good.slice(1)
     index = resolve_fields(names, fields, explicit)
     n = len(names)
@@ -579,8 +582,11 @@ def parse_delimited(
     else:
         counted = good.with_columns(plain.alias("n"))
     nf = pl.col("n")
+    again = pl.lit(False) if header is None else text.str.strip_chars_start("\ufeff") == header
     reason = (
-        pl.when(nf < 0)
+        pl.when(again)
+        .then(pl.lit(REPEATED_HEADER))
+        .when(nf < 0)
         .then(pl.lit(BAD_QUOTING))
         .when(nf < n)
         .then(pl.lit(MISSING_COLUMNS))
