@@ -93,6 +93,16 @@ class Compression(StrEnum):
     BZIP2 = "bzip2"
     ZSTD = "zstd"
 
+    @property
+    def corrupt(self) -> str:
+        """The quarantine reason of a file of this compression that does not decompress."""
+        return CORRUPT_GZIP if self is Compression.GZIP else CORRUPT_COMPRESSED
+
+    @property
+    def truncated(self) -> str:
+        """The quarantine reason of the cut line of a stream that breaks off."""
+        return TRUNCATED_GZIP if self is Compression.GZIP else TRUNCATED_COMPRESSED
+
 
 # What exporters and pipelines compress logs with (Spark, Hive, Firehose, gzip/bzip2/zstd on a shell).
 _COMPRESSED_SUFFIXES: Final = {".gz": Compression.GZIP, ".bz2": Compression.BZIP2, ".zst": Compression.ZSTD}
@@ -134,10 +144,6 @@ class Truncation:
     tail: bytes  # the cut line's bytes, up to the break
     error: str
     compression: Compression = Compression.GZIP
-
-    @property
-    def reason(self) -> str:
-        return TRUNCATED_GZIP if self.compression is Compression.GZIP else TRUNCATED_COMPRESSED
 
     def describe(self) -> str:
         return (
@@ -234,15 +240,14 @@ def read_bytes(path: _Readable) -> tuple[bytes, Truncation | None]:
     kind, named = compression_of(data), compression_by_name(path.name)
     if kind is None:
         if named is not None and not _looks_like_text(data):
-            reason = CORRUPT_GZIP if named is Compression.GZIP else CORRUPT_COMPRESSED
-            raise FileRejected(reason, f"named {named} but it is not {named} data (nor text)")
+            raise FileRejected(named.corrupt, f"named {named} but it is not {named} data (nor text)")
         return data, None
     content, error = _DECOMPRESS[kind](data)
     if error is None:
         return content, None
     end = content.rfind(b"\n") + 1
     if end == 0:
-        raise FileRejected(CORRUPT_GZIP if kind is Compression.GZIP else CORRUPT_COMPRESSED, error)
+        raise FileRejected(kind.corrupt, error)
     kept = content[:end]
     cut = Truncation(kept.count(b"\n") + 1, end, len(data), content[end:], error, kind)
     return kept, cut

@@ -310,8 +310,7 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
     explicit = {c for c in CANONICAL if config.columns.explicit(c)}
     data, cut = fmt.read_bytes(f)
     if cut is not None and kind is fmt.Format.PARQUET:
-        reason = fmt.CORRUPT_GZIP if cut.compression is fmt.Compression.GZIP else fmt.CORRUPT_COMPRESSED
-        raise fmt.FileRejected(reason, cut.error)  # part of a Parquet file is no table
+        raise fmt.FileRejected(cut.compression.corrupt, cut.error)  # part of a Parquet file is no table
     if kind is fmt.Format.PARQUET:
         rows, columns = fmt.read_parquet(data, fields, explicit)
         raw = rows.select("line", pl.col("query").alias("raw"))
@@ -370,7 +369,10 @@ def _parse_file(f: LogFile, label: str, config: CustomerConfig, params: TrainPar
     if cut is not None:
         tail = f"{cut.tail[:200].decode('utf-8', 'replace')} <cut: {cut.describe()}>"
         rejected = pl.concat(
-            [rejected, pl.DataFrame({"line": [cut.line], "reason": [cut.reason], "raw": [tail]})],
+            [
+                rejected,
+                pl.DataFrame({"line": [cut.line], "reason": [cut.compression.truncated], "raw": [tail]}),
+            ],
             how="vertical_relaxed",
         )
         log.warning("%s: %s", f.rel, cut.describe())

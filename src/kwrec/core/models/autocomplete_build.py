@@ -21,7 +21,8 @@ from kwrec.core.models.layout import HEAVY_PREFIX, HEAVY_TOP_FILE, KEYS_PREFIX, 
 from kwrec.core.text.hangul import choseong_expr, keystrokes_expr
 
 # Marks a word can start with ("따옴표", #해시태그, (여성), [공식]): what is typed to find it is the word.
-_LEADING_MARKS: Final = r"^[^\p{L}\p{N}]+"
+_MARK: Final = r"[^\p{L}\p{N}]"
+_LEADING_MARKS: Final = f"^{_MARK}+"
 
 
 def _word_keys(words: pl.DataFrame, full_ns: str, word_ns: str) -> list[pl.DataFrame]:
@@ -32,7 +33,7 @@ def _word_keys(words: pl.DataFrame, full_ns: str, word_ns: str) -> list[pl.DataF
     way from its start still comes first)."""
     parts = [words.select((pl.lit(full_ns) + pl.col("w").list.join("")).alias("key"), "id")]
     # Few keywords have a word that starts with a mark: only those are looked at for it.
-    with_marks = words.filter(pl.col("w").list.join(" ").str.contains(r"(?:^| )[^\p{L}\p{N}]"))
+    with_marks = words.filter(pl.col("w").list.join(" ").str.contains(f"(?:^| ){_MARK}"))
     for i in range(MAX_WORD_STARTS + 1):
         rest = pl.col("w").list.slice(i + 1).list.join("")
         if i:
